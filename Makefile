@@ -1,0 +1,91 @@
+# Multimodal Deep Learning course — one-command set-up, lab and tests.
+#   make lab    create .venv if missing, install the pinned set + course_utils, start JupyterLab
+#   make test   the same set-up, then the whole test suite (what CI runs)
+# Both are idempotent: a second run skips the install (it re-runs only when
+# requirements/lock.txt or pyproject.toml changed).
+
+PYTHON   ?= python3
+VENV     ?= .venv
+PY       := $(VENV)/bin/python
+STAMP    := $(VENV)/.course-installed
+LAB_IP   ?= 127.0.0.1
+LAB_PORT ?= 8888
+ROOTFLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+TEST_ENV := COURSE_FAST=1 COURSE_HEADLESS=1 MPLBACKEND=Agg
+NBVAL    := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=900 -p no:cacheprovider
+
+.PHONY: help install lab test unit nbval check-notebooks notebooks execute grade dataset system-deps bench env clean
+
+help:
+	@echo "make lab          set up (first time ~3 min, ~3.5 GB) and start JupyterLab"
+	@echo "make test         set up and run the whole test suite (unit + grader + nbval)"
+	@echo "make notebooks    regenerate notebooks/ (student versions) from solutions/"
+	@echo "make execute      re-run solutions/ in place (full mode) to refresh saved outputs"
+	@echo "make grade SUBMISSIONS=dir LESSON=NN   batch-grade a folder of submissions"
+	@echo "make dataset      regenerate datasets/sentiment (needs espeak-ng: make system-deps)"
+	@echo "make system-deps  apt-get install the system packages (espeak-ng)"
+	@echo "make bench        performance benchmarks"
+	@echo "make env          print the environment report (paste it into bug reports)"
+
+install: $(STAMP)
+
+$(STAMP): requirements/lock.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 10), "Python >= 3.10 is needed, this is " + sys.version.split()[0]' \
+	  || { echo "Set PYTHON=/path/to/python3.10+ (e.g. make lab PYTHON=python3.11)"; exit 1; }
+	@[ -x $(PY) ] || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=23.2"
+	$(PY) -m pip install --quiet -r requirements/lock.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	@touch $@
+
+lab: install
+	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ip=$(LAB_IP) --port=$(LAB_PORT) $(ROOTFLAG) notebooks/00_setup.ipynb
+
+test: install
+	$(PY) -m course_utils.authoring check
+	$(PY) -c "import numpy as np, librosa; librosa.feature.mfcc(y=np.zeros(16000, dtype=np.float32), sr=16000)"  # warm numba once
+	$(TEST_ENV) $(PY) -m pytest tests -p no:cacheprovider
+	$(TEST_ENV) $(PY) -m pytest $(NBVAL) solutions/
+
+unit: install
+	$(TEST_ENV) $(PY) -m pytest tests -p no:cacheprovider
+
+nbval: install
+	$(TEST_ENV) $(PY) -m pytest $(NBVAL) solutions/
+
+check-notebooks: install
+	$(PY) -m course_utils.authoring check
+
+notebooks: install
+	$(PY) -m course_utils.authoring build
+
+# Re-run solutions in full mode so their saved outputs (figures, numbers) are current.
+execute: install
+	for nb in solutions/[0-9][0-9]_*.ipynb; do \
+	  COURSE_HEADLESS=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	    --ExecutePreprocessor.timeout=1200 "$$nb" || exit 1; done
+	$(PY) -m course_utils.authoring build
+
+SUBMISSIONS ?= submissions
+LESSON ?= 00
+grade: install
+	$(PY) -m course_utils.grade $(SUBMISSIONS) --lesson $(LESSON) --out grades.csv
+
+dataset: install
+	$(PY) -m course_utils.data.generate --out datasets/sentiment
+
+system-deps:
+	@if command -v espeak-ng >/dev/null 2>&1; then echo "espeak-ng already installed"; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq espeak-ng; \
+	else echo "No apt-get here: install espeak-ng with your package manager (brew install espeak-ng, ...)"; exit 1; fi
+
+bench: install
+	@for b in benchmarks/bench_*.py; do [ -e "$$b" ] && $(PY) "$$b" || true; done
+
+env: install
+	$(PY) -m course_utils.env
+
+clean:
+	rm -rf $(VENV) .pytest_cache *.egg-info
