@@ -43,8 +43,9 @@ def colab_url(notebook_path: str, ref: str = REF) -> str:
     return f"https://colab.research.google.com/github/{REPO_OWNER}/{REPO_NAME}/blob/{ref}/{notebook_path}"
 
 
-def missing_requirements(find_spec: Callable[[str], object] = importlib.util.find_spec) -> list[str]:
+def missing_requirements(find_spec: Callable[[str], object] | None = None) -> list[str]:
     """Pip requirements whose import name is not importable here (lesson 00)."""
+    find_spec = find_spec or importlib.util.find_spec
     return [req for module, req in REQUIREMENTS.items() if find_spec(module) is None]
 
 
@@ -69,7 +70,7 @@ def pip_command(requirements: Sequence[str]) -> list[str]:
 RUNNER: Callable[[list[str]], object] = lambda cmd: subprocess.run(cmd, check=True)  # noqa: E731
 
 
-def install_missing(find_spec: Callable[[str], object] = importlib.util.find_spec) -> list[str]:
+def install_missing(find_spec: Callable[[str], object] | None = None) -> list[str]:
     """Install only the course's requirements that are missing; return them (lesson 00)."""
     missing = missing_requirements(find_spec)
     if missing:
