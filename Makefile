@@ -82,7 +82,7 @@ system-deps:
 	else echo "No apt-get here: install espeak-ng with your package manager (brew install espeak-ng, ...)"; exit 1; fi
 
 bench: install
-	@for b in benchmarks/bench_*.py; do [ -e "$$b" ] && $(PY) "$$b" || true; done
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) "$$b" || exit 1; done
 
 env: install
 	$(PY) -m course_utils.env
