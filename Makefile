@@ -63,7 +63,7 @@ notebooks: install
 execute: install
 	for nb in solutions/[0-9][0-9]_*.ipynb; do \
 	  COURSE_HEADLESS=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
-	    --ExecutePreprocessor.timeout=1200 "$$nb" || exit 1; done
+	    --ExecutePreprocessor.timeout=1200 --ExecutePreprocessor.record_timing=False "$$nb" || exit 1; done
 	$(PY) -m course_utils.authoring build
 
 SUBMISSIONS ?= submissions
