@@ -32,3 +32,54 @@ def plot_history(history: Mapping[str, Sequence[float]], ax=None, title: str | N
     if title:
         ax.set_title(title)
     return ax
+
+
+def plot_contour_trajectories(f, trajectories: Mapping[str, Sequence[Sequence[float]]] | None = None,
+                              xlim: tuple[float, float] = (-2.0, 2.0), ylim: tuple[float, float] = (-1.0, 3.0),
+                              ax=None, levels: int = 30, log_levels: bool = False,
+                              minimum: Sequence[float] | None = None, title: str | None = None,
+                              resolution: int = 200):
+    """Contour plot of a 2-D function with optimizer paths drawn on it (lesson 02).
+
+    ``f`` takes a stacked grid ``array([X, Y])`` and returns the values on it
+    (e.g. :func:`course_utils.optim.rosenbrock`). ``trajectories`` maps a label
+    to a sequence of 2-D points (e.g. from :func:`course_utils.optim.run_trajectory`).
+    ``log_levels`` spaces the contour levels logarithmically (for surfaces such as
+    Rosenbrock whose values span many orders of magnitude). ``minimum`` marks the
+    optimum with a star. Returns the Axes.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.0, 4.5))
+    xs = np.linspace(*xlim, resolution)
+    ys = np.linspace(*ylim, resolution)
+    grid = np.stack(np.meshgrid(xs, ys))
+    values = np.asarray(f(grid), dtype=float)
+    if log_levels:
+        positive = values[values > 0]
+        low = positive.min() if positive.size else 1e-3
+        lv = np.logspace(np.log10(low), np.log10(values.max()), levels)
+        from matplotlib.colors import LogNorm
+
+        ax.contour(xs, ys, values, levels=lv, cmap="viridis", linewidths=0.7, norm=LogNorm())
+    else:
+        ax.contour(xs, ys, values, levels=levels, cmap="viridis", linewidths=0.7)
+    for label, path in (trajectories or {}).items():
+        path = np.asarray(path, dtype=float)
+        inside = path[(np.abs(path[:, 0]) < 1e6) & (np.abs(path[:, 1]) < 1e6)]
+        line, = ax.plot(inside[:, 0], inside[:, 1], "-", lw=1.4, label=label)
+        ax.plot(inside[:1, 0], inside[:1, 1], "o", color=line.get_color(), ms=4)
+        ax.plot(inside[-1:, 0], inside[-1:, 1], "x", color=line.get_color(), ms=6)
+    if minimum is not None:
+        ax.plot([minimum[0]], [minimum[1]], "*", color="k", ms=11, label="minimum")
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_xlabel("$x$")
+    ax.set_ylabel("$y$")
+    if trajectories or minimum is not None:
+        ax.legend(fontsize=8, loc="best")
+    if title:
+        ax.set_title(title)
+    return ax

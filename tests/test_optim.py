@@ -257,3 +257,24 @@ def test_step_for_step_parity_with_keras_float64(rng):
             keras_opt.apply_gradients([(tape.gradient(loss, w), w)])
             theirs.append(w.numpy().copy())
         assert np.abs(ours - np.array(theirs)).max() <= 1e-12, type(keras_opt).__name__
+
+
+def test_plot_contour_trajectories_draws_paths():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_utils.plots import plot_contour_trajectories
+
+    paths = {"GD": O.run_trajectory(O.rosenbrock_grad, [-1.0, 2.0], O.SGD(1e-3), 20),
+             "diverged": np.array([[0.0, 0.0], [1e9, 1e9]])}
+    ax = plot_contour_trajectories(O.rosenbrock, paths, ax=None, log_levels=True, minimum=(1, 1), title="t",
+                                   resolution=40)
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert "GD" in labels and "diverged" in labels and "minimum" in labels
+    assert ax.get_title() == "t" and ax.get_xlim() == (-2.0, 2.0)
+    plt.close(ax.figure)
+    ax = plot_contour_trajectories(lambda g: O.quadratic(g), None, xlim=(-1, 1), ylim=(-1, 1), resolution=30)
+    assert ax.get_legend() is None
+    plt.close(ax.figure)
