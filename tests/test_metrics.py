@@ -1,7 +1,6 @@
 """course_utils.metrics against hand-computed values (and scikit-learn when installed)."""
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
