@@ -1,0 +1,59 @@
+"""Command line of the grader (lesson 00): ``python -m course_utils.grade SUBMISSIONS_DIR --lesson NN``."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import STATUSES
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m course_utils.grade",
+        description="Grade a folder of submitted notebooks (DIR/<student>/NN_slug.ipynb or DIR/<student>.ipynb) "
+                    "into a CSV (student, exercise, points, max_points, status, message) and one feedback file "
+                    "per student. Not a sandbox: grade untrusted code in a container without network "
+                    "(docs/instructors.md).",
+        epilog="statuses: " + "; ".join(f"{k}: {v}" for k, v in STATUSES.items()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("submissions", type=Path, help="folder of submissions")
+    parser.add_argument("--lesson", required=True, help="lesson number, e.g. 00")
+    parser.add_argument("--out", type=Path, default=Path("grades.csv"), help="CSV to write (default grades.csv)")
+    parser.add_argument("--feedback-dir", type=Path, default=None,
+                        help="folder for the per-student feedback files (default: feedback/ next to the CSV)")
+    parser.add_argument("--workers", type=int, default=2, help="submissions graded in parallel (default 2)")
+    parser.add_argument("--cell-timeout", type=float, default=180, help="seconds per cell (default 180)")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per notebook (default 900)")
+    parser.add_argument("--memory-mb", type=int, default=4096,
+                        help="memory limit of each kernel in MB, 0 = none (default 4096)")
+    parser.add_argument("--max-output-mb", type=float, default=20, help="output limit per cell in MB (default 20)")
+    parser.add_argument("--full", action="store_true", help="run lessons in full mode (default: COURSE_FAST=1)")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="offset added to the seed of the checks' random cases (default 1: other cases than "
+                             "the learner's self-check; 0 = exactly the learner's)")
+    parser.add_argument("--run-all", action="store_true",
+                        help="also run the cells after the last check cell (they cannot change a grade)")
+    parser.add_argument("--no-netns", action="store_true",
+                        help="do not try to put kernels in an empty network namespace (Linux)")
+    parser.add_argument("--root", type=Path, default=None, help="course repository root (default: auto)")
+    args = parser.parse_args(argv)
+
+    from ._assemble import GradingSetupError
+    from ._grader import grade_folder
+    from ._runner import Limits
+
+    limits = Limits(cell_timeout=args.cell_timeout, total_timeout=args.timeout, memory_mb=args.memory_mb,
+                    max_output_mb=args.max_output_mb, network_namespace=not args.no_netns)
+    try:
+        grade_folder(args.submissions, args.lesson, args.out, feedback_dir=args.feedback_dir,
+                     workers=args.workers, limits=limits, full=args.full, seed=args.seed,
+                     run_all=args.run_all, root=args.root)
+    except GradingSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,355 @@
+"""Grade a folder of submissions into rows, ``grades.csv`` and feedback files (grader, lesson 00)."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..authoring import strip_cell
+from ._assemble import (GradingSetupError, Official, Plan, Submission, assemble, discover, load_official,
+                        passed_marker, read_submission, wrong_lesson)
+from ._runner import Limits, Outcome
+
+from . import COLUMNS
+#: Outcomes of a cell that say the kernel (or the grader) stopped it, in the words of a status.
+HARD = ("timeout", "total_timeout", "kernel_died", "memory_limit", "output_limit", "grader_error")
+#: Environment variables of the instructor's shell that are passed on to the graded kernels.
+KEEP_COURSE_VARS = ("COURSE_DATA", "COURSE_CACHE", "COURSE_COLAB_ROOT")
+MESSAGE_CHARS = 1500
+
+
+@dataclass
+class Row:
+    student: str
+    exercise: str
+    points: float | None  # None: graded by hand (status manual)
+    max_points: float
+    status: str
+    message: str
+
+    def csv(self) -> list[str]:
+        fmt = lambda x: "" if x is None else f"{x:g}"  # noqa: E731
+        return [self.student, self.exercise, fmt(self.points), fmt(self.max_points), self.status,
+                _one_line(self.message)[:MESSAGE_CHARS]]
+
+
+@dataclass
+class StudentResult:
+    student: str
+    path: str
+    rows: list[Row]
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+    answers: dict[str, str] = field(default_factory=dict)  # written answers, for the feedback file
+    kernel: dict = field(default_factory=dict)
+
+
+def _answer_text(source: str) -> str:
+    """A written answer without its exercise header and marker lines."""
+    lines = [ln for ln in source.splitlines() if not ln.strip().startswith(("### EXERCISE", "### BEGIN", "### END"))]
+    return "\n".join(lines).strip()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _rows(official: Official, student: str, status: str, message: str) -> list[Row]:
+    return [Row(student, ex.id, 0.0, ex.points, status, message) for ex in official.exercises]
+
+
+# ----------------------------------------------------------------------------- rows from outcomes
+def _check_message(stdout: str, exercise: str) -> str:
+    lines = [ln.strip() for ln in stdout.splitlines() if ln.strip().startswith(("✓", "✗")) and exercise in ln]
+    return lines[-1] if lines else ""
+
+
+def _not_attempted(answer: str, official: Official, exercise_id: str) -> bool:
+    ex = next(e for e in official.exercises if e.id == exercise_id)
+    stub = strip_cell(official.nb.cells[ex.cell_index].source, ex.kind)
+    norm = lambda s: "\n".join(x.rstrip() for x in s.strip().splitlines())  # noqa: E731
+    return norm(answer) == norm(stub)
+
+
+def _from_error(o: Outcome, where: str) -> tuple[str, str]:
+    """(status, message) for a cell that raised."""
+    value = o.evalue.strip()
+    if o.ename == "NotImplementedError":
+        return "not_attempted", "not attempted: the code still raises NotImplementedError"
+    if o.ename == "MemoryError":
+        return "memory_limit", f"{where} ran out of memory (MemoryError: {value})"
+    if o.ename == "KeyboardInterrupt":
+        return "timeout", f"{where} was interrupted"
+    if o.ename == "CheckFailed":
+        if "not implemented yet" in value:
+            return "not_attempted", value
+        return "failed", value
+    if o.ename == "AssertionError" and where == "the check cell":
+        return "failed", "an instructor (hidden) test failed" + (f": {value}" if value else "")
+    hint = ""
+    if o.ename == "NameError":
+        hint = " (is it defined in the exercise cell, and does that cell run without errors?)"
+    return "error", f"{where} raised {o.ename}: {value}{hint}"
+
+
+def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[Outcome]) -> list[Row]:
+    """One row per exercise, from the rebuilt notebook and what each of its cells did (lesson 00)."""
+    rows = []
+    for ex in official.exercises:
+        def row(status: str, message: str, points: float | None = 0.0) -> Row:
+            return Row(student, ex.id, points, ex.points, status, message)
+
+        answer = plan.answers.get(ex.id)
+        if ex.kind == "markdown":
+            if ex.id in plan.missing:
+                rows.append(row("missing", "the written answer's cell (first line "
+                                f"'### EXERCISE {ex.id} ...') was not found"))
+            elif _not_attempted(answer or "", official, ex.id):
+                rows.append(row("not_attempted", "no written answer"))
+            else:
+                words = len(_answer_text(answer or "").split())
+                rows.append(row("manual", f"written answer ({words} words): graded by the instructor", None))
+            continue
+        cells = list(zip(plan.cells, outcomes))
+        mine = [o for c, o in cells if c.role == "exercise" and c.exercise == ex.id]
+        checks = [o for c, o in cells if c.role == "check" and ex.id in c.checks]
+        proof = passed_marker(plan.nonce, ex.id)
+        ran_ok = bool(checks) and all(o.status == "ok" for o in checks)
+        passed = ran_ok and all(proof in o.markers for o in checks)
+        if ex.id in plan.missing:
+            extra = (" Its checks passed on code elsewhere in the notebook: review by hand." if passed else "")
+            rows.append(row("missing", f"the exercise cell (first line '### EXERCISE {ex.id} ...') was not "
+                                       f"found: deleted, or its first line was changed.{extra}"))
+            continue
+        if passed:
+            msgs = [m for o in checks if (m := _check_message(o.stdout, ex.id))]
+            rows.append(row("passed", "; ".join(msgs) or "passed", ex.points))
+            continue
+        if ran_ok:  # every check cell "succeeded" but the grader's check did not report a pass
+            rows.append(row("error", "the check cell ran without error but its check did not: something in "
+                                     "the notebook changes how cells run (e.g. an IPython input transformer or "
+                                     "a patched run_cell), so the grader cannot award points"))
+            continue
+        own = mine[0] if mine else Outcome(status="ok")
+        if own.status in HARD:
+            rows.append(row(own.status, f"your exercise cell: {own.detail}"))
+            continue
+        if own.status == "error" and own.ename != "NotImplementedError":
+            status, message = _from_error(own, "your exercise cell")
+            rows.append(row(status, message))
+            continue
+        if answer is not None and _not_attempted(answer, official, ex.id):
+            rows.append(row("not_attempted", "not attempted: the exercise cell is unchanged"))
+            continue
+        bad = next((o for o in checks if o.status != "ok"), None)
+        if bad is None:  # no check cell ran at all
+            rows.append(row("error", "the exercise's check cell did not run"))
+        elif bad.status == "error":
+            status, message = _from_error(bad, "the check cell")
+            rows.append(row(status, message))
+        elif bad.status in HARD:
+            rows.append(row(bad.status, f"the check cell: {bad.detail}"))
+        else:
+            rows.append(row("error", f"the check cell: {bad.status} {bad.detail}".strip()))
+    return rows
+
+
+# ----------------------------------------------------------------------------- one submission
+def kernel_env(scratch: str, full: bool) -> dict:
+    """The environment of a graded kernel: the instructor's, minus course settings, plus grading ones."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("COURSE_") or k in KEEP_COURSE_VARS}
+    package_parent = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_parent, env.get("PYTHONPATH", "")) if p)
+    env.update({
+        "COURSE_GRADING": "1", "COURSE_HEADLESS": "1", "COURSE_FAST": "0" if full else "1",
+        "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0", "IPYTHONDIR": os.path.join(scratch, ".ipython"),
+        "JUPYTER_PLATFORM_DIRS": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1", "PYTHONDONTWRITEBYTECODE": "1",
+    })
+    return env
+
+
+def _kill_tree(pid: int) -> None:
+    try:
+        import psutil
+
+        parent = psutil.Process(pid)
+        procs = [*parent.children(recursive=True), parent]
+    except Exception:
+        procs = []
+    for p in procs:
+        try:
+            p.kill()
+        except Exception:
+            pass
+
+
+def run_in_worker(cells: list[str], scratch: str, env: dict, limits: Limits) -> dict:
+    """Run cells in a separate worker process; always returns a report with one outcome per cell."""
+    job = os.path.join(scratch, "grader-job.json")
+    result = os.path.join(scratch, "grader-result.json")
+    with open(job, "w", encoding="utf-8") as fh:
+        json.dump({"cells": cells, "scratch": scratch, "env": env, "limits": asdict(limits)}, fh)
+    worker_env = {k: v for k, v in env.items() if not k.startswith("COURSE_")}
+    hard_limit = limits.total_timeout + limits.startup_timeout + 60
+    proc = subprocess.Popen([sys.executable, "-m", "course_utils.grade._worker", job, result],
+                            cwd=scratch, env=worker_env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        out, _ = proc.communicate(timeout=hard_limit)
+    except subprocess.TimeoutExpired:
+        _kill_tree(proc.pid)
+        out, _ = proc.communicate()
+        why = ("total_timeout", f"the grader's worker ran past {hard_limit:g} s and was stopped")
+    else:
+        why = ("grader_error", "the grader's worker failed: "
+               + (out or b"").decode(errors="replace").strip()[-800:])
+    try:
+        with open(result, encoding="utf-8") as fh:
+            return json.load(fh)
+    except (OSError, ValueError):
+        outcome = Outcome(status=why[0], detail=why[1]).to_dict()
+        return {"outcomes": [dict(outcome) for _ in cells], "seconds": 0.0, "kernel": {}, "log_tail": ""}
+
+
+def grade_submission(official: Official, sub: Submission, limits: Limits, *, full: bool = False,
+                     seed: int = 1, run_all: bool = False) -> StudentResult:
+    """Grade one submission; never raises, always returns one row per exercise (lesson 00)."""
+    t0 = time.monotonic()
+    res = StudentResult(sub.student, str(sub.path or ""), [], notes=[sub.note] if sub.note else [])
+    try:
+        if sub.path is None:
+            res.rows = _rows(official, sub.student, "no_submission", sub.note)
+            return res
+        try:
+            nb = read_submission(sub.path)
+        except (ValueError, OSError) as exc:
+            res.rows = _rows(official, sub.student, "invalid_notebook", str(exc))
+            return res
+        other = wrong_lesson(nb, official)
+        if other:
+            res.rows = _rows(official, sub.student, "wrong_lesson",
+                             f"{other}; expected lesson {official.lesson} ({official.name})")
+            return res
+        plan = assemble(nb, official, seed=seed, run_all=run_all)
+        res.notes += plan.notes
+        res.answers = {ex.id: plan.answers.get(ex.id, "") for ex in official.exercises if ex.kind == "markdown"}
+        code_exercises = [ex for ex in official.exercises if ex.kind == "code" and ex.id not in plan.missing]
+        outcomes = [Outcome(status="not_run") for _ in plan.cells]
+        if code_exercises and plan.cells:
+            scratch = tempfile.mkdtemp(prefix="course-grade-")
+            try:
+                shutil.copy2(sub.path, Path(scratch) / sub.path.name)
+                report = run_in_worker([c.source for c in plan.cells], scratch, kernel_env(scratch, full), limits)
+            finally:
+                shutil.rmtree(scratch, ignore_errors=True)
+            outcomes = [Outcome(**o) for o in report["outcomes"]]
+            res.kernel = report.get("kernel", {})
+        res.rows = exercise_rows(official, sub.student, plan, outcomes)
+    except Exception as exc:  # a bug in the grader: still one row per exercise
+        res.rows = _rows(official, sub.student, "grader_error", f"{type(exc).__name__}: {exc}")
+    finally:
+        res.seconds = time.monotonic() - t0
+    return res
+
+
+# ----------------------------------------------------------------------------- the whole folder
+def _safe_name(name: str) -> str:
+    return re.sub(r"[^\w.@+-]+", "_", name).strip("._") or "student"
+
+
+def write_csv(path: Path, results: list[StudentResult]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(COLUMNS)
+        for res in results:
+            for row in res.rows:
+                writer.writerow(row.csv())
+    os.replace(tmp, path)
+
+
+def totals(official: Official, res: StudentResult) -> tuple[float, float, float]:
+    """(points from the automatic checks, their maximum, the maximum of the written exercises)."""
+    written = {ex.id for ex in official.exercises if ex.kind == "markdown"}
+    auto = sum(r.points or 0 for r in res.rows if r.exercise not in written)
+    auto_max = sum(r.max_points for r in res.rows if r.exercise not in written)
+    return auto, auto_max, sum(r.max_points for r in res.rows if r.exercise in written)
+
+
+def feedback_text(official: Official, res: StudentResult) -> str:
+    auto, auto_max, manual_max = totals(official, res)
+    lines = [f"# Lesson {official.lesson} ({official.name}) - feedback for {res.student}", ""]
+    total = f"**Total: {auto:g} / {auto_max:g} points** from the automatic checks"
+    if manual_max:
+        total += f", plus up to {manual_max:g} points for written answers graded by the instructor"
+    lines += [total + ".", ""]
+    lines += ["| exercise | points | status |", "|---|---|---|"]
+    for r in res.rows:
+        pts = "to be graded" if r.points is None else f"{r.points:g} / {r.max_points:g}"
+        lines.append(f"| {r.exercise} | {pts} | {r.status} |")
+    lines.append("")
+    for r in res.rows:
+        lines += [f"## {r.exercise} - {r.status}", "", "```text", r.message.strip() or r.status, "```", ""]
+        if r.exercise in res.answers and r.status == "manual":
+            lines += ["Your answer:", "", *("> " + ln for ln in res.answers[r.exercise].splitlines()), ""]
+    if res.notes:
+        lines += ["## Notes from the grader", "", *(f"* {n}" for n in res.notes), ""]
+    return "\n".join(lines)
+
+
+def grade_folder(submissions: Path, lesson: str, out: Path, *, feedback_dir: Path | None = None,
+                 workers: int = 2, limits: Limits | None = None, full: bool = False, seed: int = 1,
+                 run_all: bool = False, root: Path | None = None,
+                 log: Callable[[str], None] | None = None) -> list[StudentResult]:
+    """Grade every submission in ``submissions`` for ``lesson``; write the CSV and feedback (lesson 00)."""
+    from ..paths import repo_root
+
+    limits = limits or Limits()
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    root = Path(root or repo_root() or Path.cwd())
+    official = load_official(root, lesson)
+    subs = discover(Path(submissions), official)
+    log(f"grading {len(subs)} submission(s) for {official.name} with {workers} worker(s)")
+    t0 = time.monotonic()
+
+    def one(sub: Submission) -> StudentResult:
+        res = grade_submission(official, sub, limits, full=full, seed=seed, run_all=run_all)
+        got, top, _ = totals(official, res)
+        statuses = ", ".join(f"{r.exercise.split('.', 1)[1]}={r.status}" for r in res.rows)
+        log(f"  {res.student}: {got:g}/{top:g} in {res.seconds:.1f} s ({statuses})")
+        return res
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        results = list(pool.map(one, subs))
+    results.sort(key=lambda r: r.student)
+    for what in sorted({f"{r.kernel.get('network', '?')}; {r.kernel.get('limits', '?')}" for r in results if r.kernel}):
+        log(f"kernels ran with: {what}")
+    write_csv(Path(out), results)
+    fb = Path(feedback_dir) if feedback_dir else Path(out).resolve().parent / "feedback"
+    fb.mkdir(parents=True, exist_ok=True)
+    used: set[str] = set()
+    for res in results:
+        name = _safe_name(res.student)
+        while name in used:
+            name += "_"
+        used.add(name)
+        (fb / f"{name}.md").write_text(feedback_text(official, res), encoding="utf-8")
+    log(f"wrote {out} ({sum(len(r.rows) for r in results)} rows) and {len(results)} feedback file(s) in {fb} "
+        f"in {time.monotonic() - t0:.1f} s")
+    return results
+
+
+__all__ = ["COLUMNS", "GradingSetupError", "Row", "StudentResult", "exercise_rows", "grade_folder",
+           "grade_submission", "kernel_env"]

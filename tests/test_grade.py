@@ -1,0 +1,145 @@
+"""The instructor grader end to end: solutions get full marks, student versions get zero, and a folder
+of adversarial lesson-00 submissions gives exactly the expected rows within a bounded time."""
+from __future__ import annotations
+
+import csv
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from course_utils.authoring import exercises, lessons
+from course_utils.grade import COLUMNS, STATUSES
+from course_utils.grade._grader import grade_folder
+from course_utils.grade._runner import Limits
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSONS = [p.name for p in lessons(ROOT)]
+
+
+def _load_fixture_module():
+    spec = importlib.util.spec_from_file_location("make_submissions", ROOT / "tests/fixtures/make_submissions.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _read_csv(path: Path) -> list[dict]:
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        assert tuple(reader.fieldnames) == COLUMNS
+        return list(reader)
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(folder)): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*"))}
+
+
+# ----------------------------------------------------------------------------- every lesson
+@pytest.fixture(scope="module", params=LESSONS)
+def graded_lesson(request, tmp_path_factory):
+    """Grade the solution and the unedited student version of one lesson in one run (2 workers)."""
+    name = request.param
+    subs = tmp_path_factory.mktemp(f"subs{name[:2]}")
+    (subs / "solution").mkdir()
+    shutil.copy(ROOT / "solutions" / name, subs / "solution" / name)
+    student_nb = ROOT / "notebooks" / name
+    if student_nb.exists():
+        (subs / "blank").mkdir()
+        shutil.copy(student_nb, subs / "blank" / name)
+    out = subs.parent / f"grades{name[:2]}.csv"
+    limits = Limits(cell_timeout=600, total_timeout=900)
+    results = grade_folder(subs, name[:2], out, workers=2, limits=limits, root=ROOT, log=lambda s: None)
+    nb = __import__("nbformat").read(ROOT / "solutions" / name, as_version=4)
+    return {"name": name, "exercises": exercises(nb, name), "rows": _read_csv(out),
+            "seconds": {r.student: r.seconds for r in results}}
+
+
+def test_solutions_get_full_marks(graded_lesson):
+    rows = [r for r in graded_lesson["rows"] if r["student"] == "solution"]
+    assert [r["exercise"] for r in rows] == [ex.id for ex in graded_lesson["exercises"]]
+    for ex, row in zip(graded_lesson["exercises"], rows):
+        if ex.kind == "markdown":
+            assert (row["status"], row["points"]) == ("manual", ""), row
+        else:
+            assert row["status"] == "passed", row
+            assert float(row["points"]) == float(row["max_points"]) == ex.points, row
+
+
+def test_student_versions_get_zero(graded_lesson):
+    rows = [r for r in graded_lesson["rows"] if r["student"] == "blank"]
+    if not rows:
+        pytest.skip(f"notebooks/{graded_lesson['name']} not built yet")
+    assert len(rows) == len(graded_lesson["exercises"])
+    for row in rows:
+        assert row["points"] == "0" and row["status"] not in ("passed", "manual", "grader_error"), row
+    if graded_lesson["name"].startswith("00_"):
+        assert {r["status"] for r in rows} == {"not_attempted"}
+
+
+# ----------------------------------------------------------------------------- adversarial folder
+ADVERSARIAL_LIMIT_S = 240  # wall clock for the whole folder on 2 cores (measured ~80 s)
+
+
+@pytest.fixture(scope="module")
+def adversarial(tmp_path_factory):
+    fixtures = _load_fixture_module()
+    subs = fixtures.write(tmp_path_factory.mktemp("adversarial") / "submissions")
+    before = _snapshot(subs)
+    out = subs.parent / "grades.csv"
+    feedback = subs.parent / "feedback"
+    t0 = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, "-m", "course_utils.grade", str(subs), "--lesson", "00", "--out", str(out),
+         "--feedback-dir", str(feedback), "--workers", "2", "--cell-timeout", "30", "--timeout", "150",
+         "--memory-mb", "3000", "--root", str(ROOT)],
+        capture_output=True, text=True, timeout=ADVERSARIAL_LIMIT_S + 120, cwd=subs.parent,
+        env={**os.environ, "PYTHONPATH": str(ROOT)})
+    seconds = time.monotonic() - t0
+    print(proc.stderr)
+    assert proc.returncode == 0, proc.stderr
+    return {"expected": fixtures.EXPECTED, "rows": _read_csv(out), "seconds": seconds, "feedback": feedback,
+            "unchanged": _snapshot(subs) == before, "log": proc.stderr}
+
+
+def test_adversarial_rows_are_exactly_the_expected_ones(adversarial):
+    got = {(r["student"], r["exercise"]): (r["status"], r["points"]) for r in adversarial["rows"]}
+    want = {(student, ex): (status, "" if points is None else f"{points:g}")
+            for student, rows in adversarial["expected"].items() for ex, (status, points) in rows.items()}
+    assert len(adversarial["rows"]) == len(want), "a row was lost or duplicated"
+    mismatches = {k: (got.get(k), v) for k, v in want.items() if got.get(k) != v}
+    assert not mismatches, f"(got, expected): {mismatches}\n{adversarial['log']}"
+    assert {r["status"] for r in adversarial["rows"]} <= set(STATUSES)
+
+
+def test_adversarial_messages_explain_what_happened(adversarial):
+    msg = {(r["student"], r["exercise"]): r["message"] for r in adversarial["rows"]}
+    assert "exited with code 1" in msg["kernel_crash", "00.accuracy"]
+    assert "SystemExit" in msg["sys_exit", "00.standardize"]
+    assert "longer than 30 s" in msg["infinite_loop", "00.standardize"]
+    assert "took longer than" in msg["infinite_loop", "00.accuracy"]  # the check's own time limit
+    for student in ("patched_check", "patched_engine", "altered_check"):
+        assert "wrong value" in msg[student, "00.standardize"], student
+    assert "numpy.allclose" in msg["patched_numpy", "00.standardize"]
+    assert "MemoryError" in msg["memory_hog", "00.standardize"]
+    assert "3000 MB" in msg["memory_hog", "00.accuracy"]
+    assert "printed more than" in msg["huge_output", "00.accuracy"]
+    assert "NotJSONError" in msg["invalid_json", "00.standardize"]
+    assert "01_losses" in msg["wrong_lesson", "00.standardize"]
+    for row in adversarial["rows"]:
+        assert "\n" not in row["message"] and len(row["message"]) <= 1500
+
+
+def test_adversarial_run_is_bounded_and_leaves_submissions_alone(adversarial):
+    assert adversarial["seconds"] < ADVERSARIAL_LIMIT_S, adversarial["log"]
+    assert adversarial["unchanged"], "the grader wrote into the submissions folder"
+    files = sorted(p.stem for p in adversarial["feedback"].glob("*.md"))
+    assert files == sorted(adversarial["expected"])
+    text = (adversarial["feedback"] / "partial.md").read_text(encoding="utf-8")
+    assert "Total: 1 / 3 points" in text and "00.standardize - failed" in text

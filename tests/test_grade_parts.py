@@ -1,0 +1,296 @@
+"""The grader's parts: finding submissions, rebuilding them on the official notebook, instrumenting check
+cells, turning outcomes into rows, and the kernel runner's limits (tiny kernels, no torch)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.authoring import CHECK_RE
+from course_utils.grade import STATUSES
+from course_utils.grade._assemble import (GRADER_CHECK, GradingSetupError, assemble, discover,
+                                          instrument_check_cell, load_official, passed_marker, read_submission,
+                                          wrong_lesson)
+from course_utils.grade._grader import exercise_rows, grade_submission
+from course_utils.grade._runner import Limits, Outcome, run_cells
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def official():
+    return load_official(ROOT, "00")
+
+
+@pytest.fixture()
+def student():
+    return nbformat.read(ROOT / "notebooks" / "00_setup.ipynb", as_version=4)
+
+
+def _find(nb, pattern: str) -> int:
+    import re
+
+    return next(i for i, c in enumerate(nb.cells) if re.search(pattern, c.source, flags=re.M))
+
+
+# ----------------------------------------------------------------------------- package
+def test_import_is_light():
+    code = ("import sys, course_utils.grade as g; heavy = [m for m in ('numpy', 'nbformat', 'jupyter_client', "
+            "'zmq', 'torch', 'tensorflow') if m in sys.modules]; print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_every_status_is_documented():
+    text = (ROOT / "docs" / "instructors.md").read_text(encoding="utf-8")
+    for status in STATUSES:
+        assert f"`{status}`" in text, status
+
+
+def test_cli_refuses_an_unknown_lesson(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "course_utils.grade", str(tmp_path), "--lesson", "97",
+                           "--out", str(tmp_path / "g.csv")], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 2 and "solutions/97_" in proc.stderr
+    with pytest.raises(GradingSetupError):
+        load_official(ROOT, "97")
+
+
+# ----------------------------------------------------------------------------- finding and reading
+def test_discover_folders_flat_files_and_strays(tmp_path, official):
+    (tmp_path / "ann" / "sub").mkdir(parents=True)
+    (tmp_path / "ann" / "sub" / "00_setup.ipynb").write_text("{}")
+    (tmp_path / "bo").mkdir()
+    (tmp_path / "bo" / "00_setup.ipynb").write_text("{}")
+    (tmp_path / "bo" / "00_setup-Copy1.ipynb").write_text("{}")
+    (tmp_path / "bo" / ".ipynb_checkpoints").mkdir()
+    (tmp_path / "bo" / ".ipynb_checkpoints" / "00_setup-checkpoint.ipynb").write_text("{}")
+    (tmp_path / "cy").mkdir()
+    (tmp_path / "cy" / "Untitled.ipynb").write_text("{}")
+    (tmp_path / "dee.ipynb").write_text("{}")
+    (tmp_path / "readme.txt").write_text("")
+    (tmp_path / ".git").mkdir()
+    subs = {s.student: s for s in discover(tmp_path, official)}
+    assert sorted(subs) == ["ann", "bo", "cy", "dee"]
+    assert subs["ann"].path.name == "00_setup.ipynb"
+    assert subs["bo"].path.name == "00_setup.ipynb" and "several notebooks" in subs["bo"].note
+    assert subs["cy"].path is None and "Untitled.ipynb" in subs["cy"].note
+    assert subs["dee"].path == tmp_path / "dee.ipynb"
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("", "empty"), ("{not json", "not a readable notebook"), ('{"cells": 3, "metadata": {}}', "not"),
+    ('[1, 2]', "not"), ('{"cells": [{"source": "x"}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "not"),
+])
+def test_unreadable_notebooks_are_refused_with_a_reason(tmp_path, text, reason):
+    path = tmp_path / "00_setup.ipynb"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=reason):
+        read_submission(path)
+
+
+def test_wrong_lesson_is_recognised(official, student):
+    assert wrong_lesson(student, official) is None
+    other = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("### EXERCISE 02.adam (1 point)\nx = 1")])
+    assert "another lesson" in wrong_lesson(other, official)
+
+
+# ----------------------------------------------------------------------------- rebuilding
+def test_edited_and_deleted_official_cells_come_back(official, student):
+    nb = student
+    check = _find(nb, r'^check\("00\.accuracy"')
+    nb.cells[check].source = "print('all good')"  # altered check cell
+    extra = nbformat.v4.new_code_cell("helper = 42")
+    nb.cells.insert(check, extra)  # a cell the learner added, before the check
+    intro = _find(nb, r"^# Lesson 00")
+    del nb.cells[intro]  # deleted markdown
+    del nb.cells[_find(nb, r'^check\("00\.standardize"|^from course_utils.checks import check')]
+    plan = assemble(nb, official)
+    rebuilt = [c.get("id") for c in plan.notebook.cells]
+    official_ids = [c.get("id") for c in official.nb.cells]
+    # every official cell is back, in the official order, with the learner's cell kept in place
+    assert [i for i in rebuilt if i in official_ids] == official_ids
+    assert rebuilt.index(extra.id) == rebuilt.index(official.exercises[1].check_cell_ids[0]) - 1
+    checks = [c for c in plan.cells if c.role == "check"]
+    assert [c.checks for c in checks] == [["00.standardize"], ["00.accuracy"]]
+    assert all("BEGIN HIDDEN TESTS" not in c.source and GRADER_CHECK in c.source for c in checks)
+    assert "accuracy([1, 2, 3], [1, 2, 0])" in checks[1].source  # the hidden test is back
+    assert any("restored" in n for n in plan.notes) and any("put back" in n for n in plan.notes)
+    assert plan.missing == set()
+    assert plan.cells[-1].role == "check"  # nothing after the last check cell runs
+
+
+def test_deleted_exercise_is_missing_and_ids_can_be_recovered(official, student):
+    nb = student
+    del nb.cells[_find(nb, r"^### EXERCISE 00\.accuracy")]
+    for cell in nb.cells:  # an editor dropped every id
+        cell.pop("id", None)
+        cell.metadata.pop("course", None)
+    plan = assemble(nb, official)
+    assert plan.missing == {"00.accuracy"}
+    assert set(plan.answers) == {"00.standardize", "00.fast_mode"}
+    assert any("matched by their content" in n for n in plan.notes)
+    assert [c.role for c in plan.cells].count("check") == 2
+
+
+def test_check_cells_call_a_fresh_engine_whatever_check_means():
+    src = ('from course_utils.checks import check\ncheck("00.a", f)\nimport course_utils.checks as C\n'
+           'C.check("00.b", g, seed=3)\nrun_check("00.a", f)\n')
+    out = instrument_check_cell(src, "00", seed=1)
+    body = out.split("# --- end of grader code")[1]
+    assert body.count(GRADER_CHECK + "(") == 2 and "run_check('00.a', f)" in body
+    assert "spec_from_file_location" in out and "seed=seed + 1" in out
+    magic = instrument_check_cell('%time check("00.a", f)', "00")
+    assert GRADER_CHECK in magic.split("# --- end of grader code")[1]
+    compile(out, "cell", "exec")
+    assert CHECK_RE.search(src)
+
+
+def test_fresh_engine_ignores_patched_modules(tmp_path):
+    """In a plain interpreter: patch every public entry point, the fresh engine still fails a wrong answer."""
+    prelude = instrument_check_cell('check("00.accuracy", accuracy)', "00")
+    code = ("import course_utils.checks as C, course_utils.checks._core as core, os\n"
+            "C.check = core.check = core.run_check = lambda *a, **k: None\n"
+            "os.environ['COURSE_GRADING'] = '0'\ncheck = lambda *a, **k: None\n"
+            "def accuracy(a, b):\n    return 1.0\n" + prelude)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 1 and "CheckFailed" in proc.stderr and "wrong value" in proc.stderr
+
+
+# ----------------------------------------------------------------------------- rows
+def _plan_and_outcomes(official, student, outcomes_by_role):
+    """A plan and made-up outcomes: ``ok`` (with the grader's proof for check cells) unless given."""
+    plan = assemble(student, official)
+    outcomes = []
+    for cell in plan.cells:
+        key = (cell.role, cell.exercise or (cell.checks[0] if cell.checks else None))
+        proof = [passed_marker(plan.nonce, ex) for ex in cell.checks]
+        outcomes.append(outcomes_by_role.get(key, Outcome(status="ok", markers=proof)))
+    return plan, outcomes
+
+
+def test_rows_follow_the_all_or_nothing_rule(official, student):
+    student.cells[_find(student, r"^### EXERCISE 00\.standardize")].source += "\nx = 1"  # attempted
+    student.cells[_find(student, r"^### EXERCISE 00\.accuracy")].source += "\ny = 1"
+    plan, outcomes = _plan_and_outcomes(official, student, {
+        ("exercise", "00.standardize"): Outcome(status="error", ename="ValueError", evalue="late"),
+        ("check", "00.accuracy"): Outcome(status="error", ename="AssertionError", evalue=""),
+    })
+    rows = {r.exercise: r for r in exercise_rows(official, "s", plan, outcomes)}
+    # the checks passed although the cell raised afterwards: points (the rule is about check cells)
+    assert (rows["00.standardize"].status, rows["00.standardize"].points) == ("passed", 2)
+    assert rows["00.accuracy"].status == "failed" and "hidden" in rows["00.accuracy"].message
+    assert rows["00.fast_mode"].status == "not_attempted"
+
+
+def test_a_check_cell_that_succeeds_without_its_check_earns_nothing(official, student):
+    student.cells[_find(student, r"^### EXERCISE 00\.accuracy")].source += "\ny = 1"
+    plan, outcomes = _plan_and_outcomes(official, student, {("check", "00.accuracy"): Outcome(status="ok")})
+    rows = {r.exercise: r for r in exercise_rows(official, "s", plan, outcomes)}
+    assert rows["00.accuracy"].status == "error" and "input transformer" in rows["00.accuracy"].message
+    assert rows["00.standardize"].status == "passed"
+
+
+def test_rows_after_a_dead_kernel_say_so(official, student):
+    student.cells[_find(student, r"^### EXERCISE 00\.standardize")].source += "\nx = 1"
+    dead = Outcome(status="kernel_died", detail="the kernel process was killed by signal SIGSEGV")
+    plan, outcomes = _plan_and_outcomes(official, student, {
+        ("exercise", "00.standardize"): dead, ("check", "00.standardize"): dead,
+        ("exercise", "00.accuracy"): dead, ("check", "00.accuracy"): dead})
+    rows = exercise_rows(official, "s", plan, outcomes)
+    assert [r.status for r in rows] == ["kernel_died", "kernel_died", "not_attempted"]
+    assert "SIGSEGV" in rows[0].message
+
+
+def test_a_grader_bug_still_gives_every_row(official, monkeypatch, tmp_path):
+    import course_utils.grade._grader as grader
+
+    path = tmp_path / "00_setup.ipynb"
+    path.write_text((ROOT / "notebooks" / "00_setup.ipynb").read_text())
+    monkeypatch.setattr(grader, "assemble", lambda *a, **k: 1 / 0)
+    res = grade_submission(official, grader.Submission("eve", path), Limits())
+    assert [r.status for r in res.rows] == ["grader_error"] * 3 and "ZeroDivisionError" in res.rows[0].message
+
+
+# ----------------------------------------------------------------------------- the kernel runner
+def _run(cells, tmp_path, **limits):
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("COURSE_")}
+    env["PYTHONPATH"] = str(ROOT)
+    env["IPYTHONDIR"] = str(tmp_path / ".ipython")
+    return run_cells(cells, str(tmp_path), env, Limits(**limits))
+
+
+def test_runner_limits_in_one_kernel(tmp_path):
+    probe_net = (
+        "import socket, threading\n"
+        "for target in [('192.0.2.1', 80), ('example.com', 80)]:\n"
+        "    try:\n"
+        "        socket.create_connection(target, timeout=2)\n"
+        "        print('reached', target)\n"
+        "    except OSError as exc:\n"
+        "        print('blocked', target[0])\n"
+        "server = socket.socket(); server.bind(('127.0.0.1', 0)); server.listen(1)\n"
+        "client = socket.create_connection(server.getsockname(), timeout=2)\n"
+        "print('loopback ok')\n")
+    cells = [
+        probe_net,
+        "input('name? ')",
+        "import numpy as np\nbig = np.ones(10**10)",
+        "print('z' * 50_000)",
+        "while True:\n    pass",
+        "print('still alive')",
+        "import ctypes\nctypes.string_at(0)",
+        "print('never')",
+    ]
+    report = _run(cells, tmp_path, cell_timeout=3, total_timeout=60, memory_mb=1500, keep_output_chars=1000)
+    net, stdin, memory, output, loop, alive, segv, after = report.outcomes
+    assert net.status == "ok", net
+    assert "blocked 192.0.2.1" in net.stdout and "blocked example.com" in net.stdout
+    assert "loopback ok" in net.stdout and "reached" not in net.stdout
+    assert stdin.ename == "StdinNotImplementedError"
+    assert (memory.status, memory.ename) == ("error", "MemoryError")
+    assert output.status == "ok" and len(output.stdout) == 1000 and output.output_bytes == 50_001
+    assert loop.status == "timeout" and "interrupted" in loop.detail
+    assert alive.stdout == "still alive\n"
+    assert segv.status == "kernel_died" and "SIGSEGV" in segv.detail
+    assert after.status == "kernel_died" and after.detail.startswith("not run")
+    assert "RLIMIT_DATA=1500" in report.kernel["limits"]
+
+
+def test_runner_kills_a_cell_that_ignores_interrupts(tmp_path):
+    stubborn = "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except BaseException:\n        pass"
+    report = _run([stubborn, "print(1)"], tmp_path, cell_timeout=2, interrupt_grace=1, total_timeout=30)
+    assert [o.status for o in report.outcomes] == ["timeout", "timeout"]
+    assert "ignored the interrupt" in report.outcomes[0].detail
+    assert report.seconds < 15
+
+
+def test_runner_total_timeout_and_output_limit(tmp_path):
+    cells = ["import time\nfor _ in range(100):\n    print('y' * 200_000)\n    time.sleep(0.05)",
+             "time.sleep(30)", "print(1)"]
+    report = _run(cells, tmp_path, cell_timeout=20, total_timeout=6, max_output_mb=1)
+    assert [o.status for o in report.outcomes] == ["output_limit", "total_timeout", "total_timeout"]
+    assert report.seconds < 20
+
+
+def test_runner_reports_a_kernel_that_cannot_start(tmp_path, monkeypatch):
+    import course_utils.grade._runner as runner
+
+    monkeypatch.setattr(runner.sys, "executable", "/bin/false")
+    report = _run(["print(1)"], tmp_path, startup_timeout=10)
+    assert report.outcomes[0].status == "kernel_died" and "while starting" in report.outcomes[0].detail
+
+
+def test_fixture_cases_cover_the_documented_statuses():
+    spec = __import__("importlib.util").util.spec_from_file_location(
+        "make_submissions", ROOT / "tests/fixtures/make_submissions.py")
+    module = __import__("importlib.util").util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    seen = {status for rows in module.EXPECTED.values() for status, _ in rows.values()}
+    assert seen <= set(STATUSES)
+    assert set(STATUSES) - seen <= {"total_timeout", "grader_error"}  # both tested above
+    json.dumps(module.EXPECTED)
