@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import nbformat
 import pytest
 
 from course_utils.authoring import exercises, lessons
@@ -56,7 +57,7 @@ def graded_lesson(request, tmp_path_factory):
     out = subs.parent / f"grades{name[:2]}.csv"
     limits = Limits(cell_timeout=600, total_timeout=900)
     results = grade_folder(subs, name[:2], out, workers=2, limits=limits, root=ROOT, log=lambda s: None)
-    nb = __import__("nbformat").read(ROOT / "solutions" / name, as_version=4)
+    nb = nbformat.read(ROOT / "solutions" / name, as_version=4)
     return {"name": name, "exercises": exercises(nb, name), "rows": _read_csv(out),
             "seconds": {r.student: r.seconds for r in results}}
 

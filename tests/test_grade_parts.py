@@ -2,7 +2,10 @@
 cells, turning outcomes into rows, and the kernel runner's limits (tiny kernels, no torch)."""
 from __future__ import annotations
 
+import importlib.util
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,8 +35,6 @@ def student():
 
 
 def _find(nb, pattern: str) -> int:
-    import re
-
     return next(i for i, c in enumerate(nb.cells) if re.search(pattern, c.source, flags=re.M))
 
 
@@ -218,7 +219,7 @@ def test_a_grader_bug_still_gives_every_row(official, monkeypatch, tmp_path):
 
 # ----------------------------------------------------------------------------- the kernel runner
 def _run(cells, tmp_path, **limits):
-    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("COURSE_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_")}
     env["PYTHONPATH"] = str(ROOT)
     env["IPYTHONDIR"] = str(tmp_path / ".ipython")
     return run_cells(cells, str(tmp_path), env, Limits(**limits))
@@ -286,9 +287,8 @@ def test_runner_reports_a_kernel_that_cannot_start(tmp_path, monkeypatch):
 
 
 def test_fixture_cases_cover_the_documented_statuses():
-    spec = __import__("importlib.util").util.spec_from_file_location(
-        "make_submissions", ROOT / "tests/fixtures/make_submissions.py")
-    module = __import__("importlib.util").util.module_from_spec(spec)
+    spec = importlib.util.spec_from_file_location("make_submissions", ROOT / "tests/fixtures/make_submissions.py")
+    module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     seen = {status for rows in module.EXPECTED.values() for status, _ in rows.values()}
     assert seen <= set(STATUSES)
