@@ -18,13 +18,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
-from .integrity import dataset_root, manifest_digest
+from .integrity import manifest_digest
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
 #: Bump when a feature recipe changes: old cache files are then ignored.
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 
 
 def _hz_to_mel(f: "np.ndarray") -> "np.ndarray":
@@ -71,7 +71,7 @@ def mfcc(y: "np.ndarray", sr: int = 16_000, n_mfcc: int = 20, n_fft: int = 512,
          hop_length: int = 160, n_mels: int = 40) -> "np.ndarray":
     """MFCCs ``(n_mfcc, frames)`` of a mono waveform, in NumPy (lesson 04).
 
-    Centered Hann-windowed frames (reflect padding), power spectrum, Slaney mel
+    Centered Hann-windowed frames (zero padding), power spectrum, Slaney mel
     filters, ``10*log10`` with an 80 dB floor below the peak, orthonormal DCT-II:
     the recipe of ``librosa.feature.mfcc``.
     """
@@ -82,7 +82,7 @@ def mfcc(y: "np.ndarray", sr: int = 16_000, n_mfcc: int = 20, n_fft: int = 512,
     pad = n_fft // 2
     if y.size <= pad:
         y = np.pad(y, (0, pad + 1 - y.size))
-    yp = np.pad(y, pad, mode="reflect")
+    yp = np.pad(y, pad, mode="constant")
     n_frames = 1 + (yp.size - n_fft) // hop_length
     frames = np.lib.stride_tricks.as_strided(
         yp, shape=(n_frames, n_fft), strides=(yp.strides[0] * hop_length, yp.strides[0]), writeable=False)
@@ -197,4 +197,4 @@ def image_features(split: str | None = None, *, size: int = 32, gray: bool = Tru
 
 
 __all__ = ["FEATURE_VERSION", "mel_filterbank", "mfcc", "mfcc_stats", "cached", "cache_path",
-           "audio_features", "image_features", "dataset_root"]
+           "audio_features", "image_features"]

@@ -4,24 +4,28 @@ Everything about an utterance except its rendered pixels and samples is decided
 here, from one seed, in a fixed order (so it is cheap to recompute the whole
 plan and render only a few items, as the reproducibility test does).
 
-Generative story for utterance *i* by speaker *k*::
+Generative story for utterance *i* by speaker *k* (constants in :class:`LatentConfig`)::
 
     kind      ~ {plain, negation, contrast, ironic, neutral}
     s         latent sentiment: 0 for neutral, else sign * U(lo, hi)
-    score     = annotated label: round(5 * (s + N(0, 0.15))) / 5, clipped to [-3, 3]
+    score     = annotated label: round(5 * (s + N(0, annotator_sd))) / 5, clipped to [-3, 3]
     text      words with polarity sign(s) (flipped when ironic), intensity ~ |s| + noise
-    e_voice   = g_voice * s + N(0, sd_voice)    (g small for a 'flat' delivery)
-    e_face    = g_face  * s + N(0, sd_face)     (g small for a 'poker face')
-    prosody   pitch, range, rate, amplitude, pauses  <- e_voice and speaker style
-    noise     background type and SNR (a share of clips is very noisy)
-    face      expression <- e_face; pose, lighting, occlusion independent of s
+    flags     low SNR, flat voice, missing face, poker face: independent draws, redrawn
+              with probability `curation` when two channels (text counts when ironic,
+              contrastive or negated) would be unusable
+    e_voice   = g_voice * expressiveness_k * s + N(0, voice_sd)   (g = 0 if flat voice)
+    e_face    = g_face * s + N(0, face_sd)                        (g = 0 if poker face)
+    prosody   pitch, range, rate, amplitude, pauses, tilt  <- e_voice and speaker k's style
+    noise     type and SNR (very low for low-SNR clips)
+    face      expression <- e_face; identity from speaker k; pose, lighting, background
+              and occlusion independent of s
 
-Each modality thus sees ``s`` through its own, independent corruption; the
-text is wrong by design on ironic items and ambiguous to a bag of words on
-contrast items, the voice is lost in low-SNR clips and the face behind
-occlusions. The constants of :class:`LatentConfig` were tuned once so that the
-simple baselines of ``python -m course_utils.data report`` meet issue 4's
-targets; the report measures them, it does not assume them.
+Each modality sees ``s`` through its own corruption: the text is wrong by design
+on ironic items and ambiguous to a bag of words on contrast and negation items,
+the voice is lost in low-SNR clips and the face in the dark or out of frame.
+The constants were tuned once so that the simple baselines of
+``python -m course_utils.data report`` meet issue 4's targets; the report
+measures them, it does not assume them.
 """
 from __future__ import annotations
 
