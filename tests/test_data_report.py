@@ -30,6 +30,12 @@ def test_targets_of_issue_4_hold_on_test(result: dict):
     assert all(result["claims"].values()), result["claims"]
 
 
+def test_gain_is_not_a_lucky_test_split(result: dict):
+    cv = result["cv"]
+    assert cv["folds"] == 5 and cv["gain_mean"] >= 0.05
+    assert cv["mean"]["concat"] > max(cv["mean"][m] for m in ("text", "audio", "image"))
+
+
 def test_irony_is_where_text_fails(result: dict):
     rows = result["rows"]
     text_iro = rows["text"]["subsets"]["ironic"]

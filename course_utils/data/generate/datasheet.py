@@ -36,7 +36,8 @@ def render_datasheet(info: dict[str, Any], previous: str | None = None, *,
         baselines = baselines or extract_section(previous, "baselines")
     c = info["config"]
     tools = info["tools"]
-    kinds = ", ".join(f"{k} {_pct(p)}" for k, p in c["kind_probs"])
+    kinds = ", ".join(f"{n} {k}" for k, n in c["kinds_per_speaker"])
+    per_speaker = sum(n for _, n in c["kinds_per_speaker"])
     splits = ", ".join(f"{n} {k}" for k, n in c["split_speakers"])
     n_speakers = len(info["speakers"])
     versions = ", ".join(f"{k} {v}" for k, v in sorted(tools.items()) if k != "espeak-ng")
@@ -97,36 +98,37 @@ generative story. Per utterance:
 
 1. **Speaker and split.** {n_speakers} speakers, each an espeak-ng accent plus voice variant
    with its own pitch, range, rate and loudness habits and its own face (skin tone, face
-   shape, eyes, hair, glasses). Speakers are split {splits}, balanced by gender; each speaker
-   says the same number of utterances.
-2. **Kind and latent sentiment `s`.** Kinds: {kinds}. `s = 0` for neutral statements, else a
-   random sign times a magnitude drawn uniformly from {c['magnitude']} (negation
-   {c['negation_magnitude']}, ironic {c['ironic_magnitude']}).
-3. **Label.** `score = round(5 (s + e)) / 5`, clipped to [-3, 3], with annotator noise
-   `e ~ N(0, {c['annotator_sd']})` (none for neutral statements, which score exactly 0).
+   shape, eyes, hair, glasses). Speakers are split {splits}, balanced by gender, and every
+   split has every skin tone.
+2. **Design per speaker.** Each speaker says {per_speaker} utterances: {kinds}; half of each
+   non-neutral kind positive, half negative. {c['voice_bad_per_speaker']} of a speaker's clips have an unusable voice
+   and {c['face_bad_per_speaker']} an unusable face (below). These are placed on utterances whose text is
+   fine, one per utterance, except {c['double_bad_per_speaker']} per speaker that fall on ironic, contrastive or
+   negated text, so that a few utterances lose two channels. This is a deliberate design
+   (think of a curator who re-records clips where too little can be read): the channels'
+   failures are largely complementary, which is what makes fusion pay off.
+3. **Latent sentiment `s` and label.** `s = 0` for neutral statements, else the slot's sign
+   times a magnitude drawn uniformly from {c['magnitude']} (negation {c['negation_magnitude']},
+   ironic {c['ironic_magnitude']}). `score = round(5 (s + e)) / 5`, clipped to [-3, 3], with
+   annotator noise `e ~ N(0, {c['annotator_sd']})` (none for neutral statements: they score
+   exactly 0).
 4. **Text** from a hand-written grammar (`generate/text.py`): domain aspects, adjectives
    by polarity and intensity, intensifiers and downtoners, negated opposites ("not bad at
    all"), two-clause contrasts whose last clause carries the opinion ("the plot dragged but
    the cast shone"), factual neutral statements. **Ironic** items are written with the
    polarity *opposite* to `s`, with the same templates as sincere items: nothing in the
    words marks the irony; only voice and face reveal it.
-5. **Voice.** The voice's own view `e_v = g s + N(0, {c['voice_sd']})` (`g` = 0 for a flat,
-   inexpressive delivery, probability {_pct(c['voice_flat_prob'])}) drives espeak-ng's pitch level,
-   pitch range, speaking rate, amplitude and pauses between words, and a spectral tilt
-   (vocal effort). Background noise (white, pink, brown, mains hum, babble) is added at an
-   SNR drawn from {c['snr_high']} dB or, with probability {_pct(c['low_snr_prob'])} before the
-   curation step (7.), from {c['snr_low']} dB (broadband noise: the voice is practically lost).
-6. **Face.** The face's own view `e_f = g s + N(0, {c['face_sd']})` (`g` = 0 for a poker
-   face, probability {_pct(c['face_flat_prob'])}) sets mouth curvature and opening, brows, eye
-   openness, a flush or pallor. Head pose, lighting, background and occlusions are drawn
-   independently of `s`: no usable face (a dark room or the face out of frame) with
-   probability {_pct(c['missing_face_prob'])} before curation, else a partial occlusion (mask,
-   hand, microphone, sunglasses) with probability {_pct(c['occlusion_prob'])}. The composition
-   table above counts what remains after curation.
-7. **Curation.** When two channels of one utterance are unusable (ironic/contrast/negated
-   text, a flat or drowned voice, a poker face or missing face), the channel draws are
-   repeated with probability {_pct(c['curation'])}, as a curator re-records clips where little can
-   be read. This makes the channels' failures partly complementary, by design.
+5. **Voice.** The voice's own view `e_v = g s + N(0, {c['voice_sd']})` (`g` = the speaker's
+   expressiveness, about 1; 0 for a flat delivery) drives espeak-ng's pitch level, pitch
+   range, speaking rate, amplitude and pauses between words, and a spectral tilt (vocal
+   effort). Background noise (white, pink, brown, mains hum, babble) is added at an SNR from
+   {c['snr_high']} dB; an unusable voice is either drowned in broadband noise at
+   {c['snr_low']} dB ({_pct(1 - c['voice_flat_share'])} of them) or a flat delivery.
+6. **Face.** The face's own view `e_f = g s + N(0, {c['face_sd']})` (`g` = 1; 0 for a poker face)
+   sets mouth curvature and opening, brows, eye openness, a flush or pallor. Head pose,
+   lighting and background are drawn independently of `s`. An unusable face is missing (a
+   dark room or the face out of frame; {_pct(1 - c['face_flat_share'])} of them) or a poker face; {_pct(c['occlusion_prob'])} of
+   the other faces are partly occluded (mask, hand, microphone, sunglasses).
 
 Tool versions of this build: espeak-ng {tools['espeak-ng']}, {versions}. Text, labels and
 images are byte-identical for the same seed, NumPy and Pillow; audio additionally needs
@@ -178,7 +180,7 @@ naming it. Restore with `git checkout -- datasets/sentiment`, or regenerate with
   simple and exaggerated. Models trained here do not transfer to real people, and accuracy
   here says nothing about real-world performance.
 - **Designed structure.** The complementarity of the modalities is built in (independent
-  per-channel noise, irony, contrast, missing channels, curation); it is a teaching
+  per-channel noise, irony, contrast, unusable channels placed per speaker); it is a teaching
   device, not an empirical finding about human communication.
 - **Narrow language.** One small English grammar, four review domains, short sentences;
   irony is only "the opposite polarity", contrast only "X but Y"-like patterns.
@@ -188,6 +190,11 @@ naming it. Restore with `git checkout -- datasets/sentiment`, or regenerate with
   darker skin reduce the contrast of the drawn features; the baseline section reports image
   accuracy per skin tone so that the gap (if any) is visible. Do not read more into it
   than "rendering choices create measurable disparities".
+- **Confound.** Unusable voices and faces are placed on utterances whose text is usable,
+  which include the neutral statements (always labelled non-negative), so a missing face
+  or a drowned voice is slightly more often positive than the average utterance (see the
+  shares under Composition). A model can learn "no face -> positive"; it is a small effect,
+  and a realistic kind of confound to look for.
 - **Labels.** Scores are a function of the generator's latent variable plus simulated
   annotator noise; there are no human annotations.
 - **Small test set.** The test split has few speakers, so accuracies move by several

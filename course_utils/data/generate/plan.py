@@ -10,10 +10,12 @@ Generative story for utterance *i* by speaker *k* (constants in :class:`LatentCo
     s         latent sentiment: 0 for neutral, else sign * U(lo, hi)
     score     = annotated label: round(5 * (s + N(0, annotator_sd))) / 5, clipped to [-3, 3]
     text      words with polarity sign(s) (flipped when ironic), intensity ~ |s| + noise
-    flags     low SNR, flat voice, missing face, poker face: independent draws, redrawn
-              with probability `curation` when two channels (text counts when ironic,
-              contrastive or negated) would be unusable
-    e_voice   = g_voice * expressiveness_k * s + N(0, voice_sd)   (g = 0 if flat voice)
+    design    per speaker: the same mix of kinds (half positive, half negative), and
+              the same number of unusable voices (very low SNR or a flat delivery) and
+              unusable faces (dark, out of frame or a poker face), placed mostly on
+              utterances whose other channels are fine (a few on ironic/contrastive/
+              negated text, so some utterances lose two channels)
+    e_voice   = g_voice * expressiveness_k * s + N(0, voice_sd)   (g = 0 if a flat voice)
     e_face    = g_face * s + N(0, face_sd)                        (g = 0 if poker face)
     prosody   pitch, range, rate, amplitude, pauses, tilt  <- e_voice and speaker k's style
     noise     type and SNR (very low for low-SNR clips)
@@ -69,9 +71,9 @@ SPEAKERS: tuple[tuple[str, str, str], ...] = _speakers()
 class LatentConfig:
     """Knobs of the generative story (dataset, issue 4). Defaults = the shipped data set."""
 
-    n_items: int = 1000
-    kind_probs: tuple[tuple[str, float], ...] = (
-        ("plain", 0.52), ("negation", 0.10), ("contrast", 0.14), ("ironic", 0.14), ("neutral", 0.10),
+    #: utterances of each kind that every speaker says (the sum is the utterances per speaker)
+    kinds_per_speaker: tuple[tuple[str, int], ...] = (
+        ("plain", 13), ("negation", 2), ("contrast", 3), ("ironic", 4), ("neutral", 3),
     )
     split_speakers: tuple[tuple[str, int], ...] = (("train", 28), ("valid", 6), ("test", 6))
     magnitude: tuple[float, float] = (0.8, 3.0)
@@ -79,26 +81,41 @@ class LatentConfig:
     ironic_magnitude: tuple[float, float] = (1.0, 3.0)
     annotator_sd: float = 0.15
     text_level_sd: float = 0.5
-    voice_sd: float = 0.7
-    voice_flat_prob: float = 0.1
-    low_snr_prob: float = 0.5
+    #: per speaker: clips whose voice is unusable (drowned in noise, or a flat delivery)
+    voice_bad_per_speaker: int = 9
+    #: per speaker: clips whose face is unusable (missing, or a poker face)
+    face_bad_per_speaker: int = 8
+    #: per speaker: how many of those fall on utterances that already have an unusable
+    #: channel (ironic/contrastive/negated text); the rest are spread so that no other
+    #: utterance loses two channels
+    double_bad_per_speaker: int = 1
+    #: share of unusable voices that are a flat delivery (the rest: very low SNR)
+    voice_flat_share: float = 0.25
+    #: share of unusable faces that are a poker face (the rest: dark room / out of frame)
+    face_flat_share: float = 0.25
+    voice_sd: float = 1.0
+    face_sd: float = 0.75
     snr_low: tuple[float, float] = (-20.0, -10.0)
     snr_high: tuple[float, float] = (6.0, 30.0)
-    face_sd: float = 0.45
-    face_flat_prob: float = 0.1
     #: a partial occlusion (mask, hand, microphone, sunglasses; shares in occlusion_mix)
+    #: for this share of the usable faces
     occlusion_prob: float = 0.2
     occlusion_mix: tuple[float, ...] = (0.3, 0.3, 0.2, 0.2)
-    #: no usable face at all (dark room or out of frame, half each)
-    missing_face_prob: float = 0.35
-    #: probability that an utterance with two unusable channels is drawn again
-    curation: float = 0.85
     tilt_slope: float = 0.25
     #: multiplies every prosody slope (pitch, range, rate, amplitude, pauses, tilt)
     voice_effect: float = 1.5
     #: per-clip recording gain spread (dB), on top of the speaker's own gain
     gain_sd: float = 1.5
-    flat_gain: float = 0.0
+
+    @property
+    def per_speaker(self) -> int:
+        """Utterances per speaker."""
+        return sum(n for _, n in self.kinds_per_speaker)
+
+    @property
+    def n_items(self) -> int:
+        """Utterances in the data set."""
+        return self.per_speaker * sum(n for _, n in self.split_speakers)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly copy (recorded in ``generation.json``)."""
@@ -167,20 +184,26 @@ def _speaker_table(rng: np.random.Generator, config: LatentConfig) -> dict[str, 
         for i in interleaved[pos - count: pos]:
             splits[i] = name
         pos -= count
-    skins = rng.permutation(np.arange(len(SPEAKERS)) % len(SKIN_TONES))
+    # every split gets every skin tone (as evenly as its size allows), so that
+    # accuracy by skin tone can be measured on valid and test too
+    skins: dict[int, int] = {}
+    for name, _ in config.split_speakers:
+        members = [i for i in interleaved if splits[i] == name]
+        tones = rng.permutation(np.arange(len(members)) % len(SKIN_TONES))
+        skins.update({i: int(t) for i, t in zip(members, tones)})
     table: dict[str, dict[str, Any]] = {}
     for i, (sid, voice, gender) in enumerate(SPEAKERS):
-        base_pitch = 50 + rng.normal(0, 8)
+        base_pitch = 50 + rng.normal(0, 5)
         table[sid] = {
             "voice": voice,
             "gender": gender,
             "split": splits[i],
             "style": {
                 "pitch": float(base_pitch),
-                "range": float(rng.uniform(45, 80)),
-                "rate": float(rng.uniform(150, 185)),
-                "gain_db": float(rng.normal(0, 2)),
-                "expressive": float(rng.uniform(0.8, 1.2)),
+                "range": float(rng.uniform(50, 70)),
+                "rate": float(rng.uniform(155, 180)),
+                "gain_db": float(rng.normal(0, 1.5)),
+                "expressive": float(rng.uniform(0.9, 1.1)),
             },
             "identity": {
                 "skin": int(skins[i]),
@@ -196,23 +219,37 @@ def _speaker_table(rng: np.random.Generator, config: LatentConfig) -> dict[str, 
     return table
 
 
-def _channel_flags(config: LatentConfig, text_weak: bool, rv: np.random.Generator,
-                   rf: np.random.Generator, rc: np.random.Generator) -> tuple[bool, bool, bool, bool]:
-    """(low SNR, flat voice, face missing, flat face), with the curation step.
+def _speaker_design(config: LatentConfig, rng: np.random.Generator) -> list[dict[str, Any]]:
+    """Kinds, signs and unusable channels of one speaker's utterances (in random order).
 
-    Each flag is drawn independently; an utterance with two or more unusable
-    channels (text counts when it is ironic, contrastive or negated) is
-    "re-recorded" (drawn again) with probability ``config.curation``.
+    Every speaker says the same mix of kinds, half positive and half negative
+    (per kind, as evenly as the counts allow), and has the same number of
+    unusable voices and faces. Unusable channels go to utterances whose text is
+    fine, one per utterance, except ``double_bad_per_speaker`` of them, which fall
+    on utterances with ironic, contrastive or negated text.
     """
-    for _ in range(50):
-        low = bool(rv.random() < config.low_snr_prob)
-        v_flat = bool(rv.random() < config.voice_flat_prob)
-        missing = bool(rf.random() < config.missing_face_prob)
-        f_flat = bool(rf.random() < config.face_flat_prob)
-        bad = int(text_weak) + int(low or v_flat) + int(missing or f_flat)
-        if bad < 2 or rc.random() >= config.curation:
-            break
-    return low, v_flat, missing, f_flat
+    slots: list[dict[str, Any]] = []
+    for kind, count in config.kinds_per_speaker:
+        signs = [1 if i % 2 == 0 else -1 for i in range(count)]
+        if count % 2 and rng.random() < 0.5:
+            signs[-1] = -1
+        slots += [{"kind": kind, "sign": sg, "voice_bad": False, "face_bad": False} for sg in signs]
+    order = rng.permutation(len(slots))
+    slots = [slots[i] for i in order]
+    weak = [i for i, sl in enumerate(slots) if sl["kind"] in ("ironic", "contrast", "negation")]
+    fine = [i for i, sl in enumerate(slots) if i not in weak]
+    n_double = min(config.double_bad_per_speaker, len(weak))
+    n_v_double = (n_double + int(rng.integers(2))) // 2
+    doubles = [weak[i] for i in rng.permutation(len(weak))[:n_double]]
+    n_v, n_f = config.voice_bad_per_speaker - n_v_double, config.face_bad_per_speaker - (n_double - n_v_double)
+    if n_v + n_f > len(fine):
+        raise ValueError("more unusable channels than utterances with usable text; lower the *_bad_per_speaker counts")
+    pick = [fine[i] for i in rng.permutation(len(fine))]
+    for i in doubles[:n_v_double] + pick[:n_v]:
+        slots[i]["voice_bad"] = True
+    for i in doubles[n_v_double:] + pick[n_v: n_v + n_f]:
+        slots[i]["face_bad"] = True
+    return slots
 
 
 def make_plan(seed: int = DEFAULT_SEED, config: LatentConfig | None = None) -> Plan:
@@ -223,25 +260,20 @@ def make_plan(seed: int = DEFAULT_SEED, config: LatentConfig | None = None) -> P
     rng = np.random.default_rng([seed, 0])  # speakers, kinds, latent sentiment, text intensity
     rng_voice = np.random.default_rng([seed, 1])
     rng_face = np.random.default_rng([seed, 2])
-    rng_curation = np.random.default_rng([seed, 3])
     text_rng = random.Random(seed)
     speakers = _speaker_table(rng, config)
-    sids = list(speakers)
-    per = config.n_items // len(sids)
-    extra = config.n_items - per * len(sids)
-    assignment = np.array([s for s in sids for _ in range(per)] + sids[:extra])
+    # speakers' utterances are interleaved in a random order; each speaker's design is balanced
+    assignment = np.array([sid for sid in speakers for _ in range(config.per_speaker)])
     rng.shuffle(assignment)
-    kinds = [k for k, _ in config.kind_probs]
-    probs = np.array([p for _, p in config.kind_probs], dtype=float)
-    probs /= probs.sum()
+    designs = {sid: iter(_speaker_design(config, rng)) for sid in speakers}
 
     items: list[Item] = []
     for idx in range(config.n_items):
         sid = str(assignment[idx])
         spk = speakers[sid]
-        kind = str(rng.choice(kinds, p=probs))
+        slot = next(designs[sid])
+        kind, sign = slot["kind"], slot["sign"]
         domain = str(rng.choice(grammar.DOMAINS))
-        sign = 1 if rng.random() < 0.5 else -1
         lo, hi = {"negation": config.negation_magnitude, "ironic": config.ironic_magnitude}.get(kind, config.magnitude)
         s = 0.0 if kind == "neutral" else float(sign * rng.uniform(lo, hi))
         noise = 0.0 if kind == "neutral" else rng.normal(0, config.annotator_sd)
@@ -254,11 +286,14 @@ def make_plan(seed: int = DEFAULT_SEED, config: LatentConfig | None = None) -> P
 
         st = spk["style"]
         rv, rf = rng_voice, rng_face
-        text_weak = kind in ("ironic", "contrast", "negation")
-        low, v_flat, missing, f_flat = _channel_flags(config, text_weak, rv, rf, rng_curation)
-        e_v = (config.flat_gain if v_flat else 1.0) * st["expressive"] * s + rv.normal(0, config.voice_sd)
-        e_f = (config.flat_gain if f_flat else 1.0) * s + rf.normal(0, config.face_sd)
+        v_flat = slot["voice_bad"] and rv.random() < config.voice_flat_share
+        low = slot["voice_bad"] and not v_flat
+        f_flat = slot["face_bad"] and rf.random() < config.face_flat_share
+        missing = slot["face_bad"] and not f_flat
+        e_v = (0.0 if v_flat else st["expressive"]) * s + rv.normal(0, config.voice_sd)
+        e_f = (0.0 if f_flat else 1.0) * s + rf.normal(0, config.face_sd)
         ev = float(np.clip(e_v, -3.5, 3.5)) * config.voice_effect
+        e_v, e_f = float(e_v), float(e_f)
         audio = {
             "pitch": int(np.clip(np.round(st["pitch"] + 6.0 * ev + rv.normal(0, 3)), 5, 95)),
             "pitch_range": int(np.clip(np.round(st["range"] * 2 ** (0.45 * ev)), 5, 300)),
@@ -270,6 +305,7 @@ def make_plan(seed: int = DEFAULT_SEED, config: LatentConfig | None = None) -> P
             # very noisy clips come from noisy places (broadband noise, not a mains hum)
             "noise": str(rv.choice(("white", "pink", "babble") if low else NOISE_TYPES)),
             "gain_db": float(np.round(st["gain_db"] + rv.normal(0, config.gain_sd), 2)),
+            "agc": bool(low),
         }
         occluded = rf.random() < config.occlusion_prob
         partial = str(rf.choice(OCCLUSIONS[1:5], p=config.occlusion_mix))

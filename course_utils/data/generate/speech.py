@@ -141,9 +141,11 @@ def render_speech(text: str, voice: str, params: dict[str, Any], rng: np.random.
 
     ``params``: ``pitch``, ``pitch_range``, ``rate``, ``amplitude``,
     ``word_gap`` (prosody, see :func:`synthesize`), ``tilt`` (see :func:`apply_tilt`), ``snr_db``, ``noise``
-    (a :data:`NOISE_TYPES` entry) and ``gain_db`` (recording gain).
-    The noise level is set relative to a reference speech level (amplitude
-    100), so louder speech also stands out more from the background.
+    (a :data:`NOISE_TYPES` entry), ``gain_db`` (recording gain) and ``agc``.
+    The noise level is set relative to the voice's reference level (amplitude
+    100), so louder speech also stands out more from the background; with
+    ``agc`` (loud places) it is set relative to the actual speech and the mix
+    is levelled, so the clip's loudness says nothing about the voice.
     """
     speech = synthesize(text, voice, pitch=params["pitch"], pitch_range=params["pitch_range"],
                         rate=params["rate"], amplitude=params["amplitude"], word_gap=params["word_gap"])
@@ -152,9 +154,16 @@ def render_speech(text: str, voice: str, params: dict[str, Any], rng: np.random.
     speech = np.concatenate([np.zeros(pad, np.float32), speech, np.zeros(pad, np.float32)])
     voiced = speech[np.abs(speech) > 1e-4]
     speech_rms = float(np.sqrt(np.mean(voiced**2))) if voiced.size else 1e-3
-    noise_rms = speech_rms / (params["amplitude"] / 100.0) * 10 ** (-params["snr_db"] / 20)
-    noise = make_noise(params["noise"], speech.size, rng) * noise_rms
-    mix = (speech + noise) * 10 ** (params["gain_db"] / 20) * 0.25
+    agc = bool(params.get("agc", False))
+    # normally the noise is set against the speaker's reference level (amplitude 100);
+    # in a loud place (agc) against the actual speech, and the recorder's automatic gain
+    # control then levels the mix, so that neither loudness nor SNR depends on the voice
+    ref = speech_rms if agc else speech_rms / (params["amplitude"] / 100.0)
+    noise = make_noise(params["noise"], speech.size, rng) * ref * 10 ** (-params["snr_db"] / 20)
+    mix = speech + noise
+    if agc:
+        mix *= 0.12 / (float(np.sqrt(np.mean(mix.astype(np.float64) ** 2))) + 1e-12)
+    mix = mix * 10 ** (params["gain_db"] / 20) * 0.25
     peak = float(np.max(np.abs(mix)))
     if peak > 0.98:
         mix *= 0.98 / peak
