@@ -166,6 +166,12 @@ def generate(out: str | os.PathLike[str], seed: int = DEFAULT_SEED, *, jobs: int
     if verbose:
         print(f"generated {len(plan.items)} items into {out} in {time.perf_counter() - t0:.1f} s")
     if report:
+        try:
+            import sklearn  # noqa: F401
+        except ImportError:
+            print("scikit-learn is not installed: skipped the baseline report "
+                  "(install it, then run `python -m course_utils.data report`)")
+            return out
         from ..report import run_report
 
         run_report(root=out, write=True, verbose=verbose)
