@@ -48,7 +48,10 @@ def test_irony_is_where_text_fails(result: dict):
 
 def test_datasheet_shows_the_computed_tables(result: dict):
     readme = (DATA / "README.md").read_text(encoding="utf-8")
-    assert report.extract_section(readme, "baselines") == report.baseline_table(result)
+    # Refitted baselines vary by a few tenths of a point across CPU/BLAS builds: numbers within a
+    # stated tolerance, everything else (counts, settings, verdicts) exactly.
+    problems = report.compare_sections(report.extract_section(readme, "baselines"), report.baseline_table(result))
+    assert not problems, "\n".join(problems)
     assert report.extract_section(readme, "composition") == report.composition_tables()
     for heading in ("Motivation", "Composition", "Generation process", "Labels", "Splits", "Baselines",
                     "Limitations and biases", "License"):
@@ -63,6 +66,25 @@ def test_replace_section_round_trip():
     assert report.extract_section(new, "x") == "new | table" and new.startswith("a\n") and new.endswith("\nb")
     with pytest.raises(ValueError, match="markers"):
         report.replace_section("no markers", "x", "t")
+
+
+def test_compare_sections_tolerates_small_drift_only():
+    written = "concat 88.3 +- 1.3; gain +9.5; C=10, n=24: yes"
+    assert report.compare_sections(written, "concat 88.2 +- 1.2; gain +9.0; C=10, n=24: yes") == []
+    assert report.compare_sections(written, "concat 85.2 +- 1.2; gain +9.0; C=10, n=24: yes")  # 3.1 points
+    assert report.compare_sections(written, "concat 88.3 +- 1.3; gain +9.5; C=3, n=24: yes")   # a setting
+    assert report.compare_sections(written, "concat 88.3 +- 1.3; gain +9.5; C=10, n=24: **NO**")
+    assert report.compare_sections(None, written)
+    assert report.compare_sections(written + "\nmore", written)
+
+
+def test_data_flows_one_way():
+    """The datasheet renderer must not import the report (issue 8: no import cycle)."""
+    import ast
+
+    src = (ROOT / "course_utils" / "data" / "generate" / "datasheet.py").read_text(encoding="utf-8")
+    imported = [n.module or "" for n in ast.walk(ast.parse(src)) if isinstance(n, ast.ImportFrom)]
+    assert not any("report" in m for m in imported), imported
 
 
 def test_size_budget():

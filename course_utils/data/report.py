@@ -30,6 +30,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .generate.datasheet import (  # noqa: F401  (re-exported: the report's public API)
+    NUMBER_TOLERANCE_PCT, compare_sections, extract_section, replace_section)
 from .integrity import dataset_root
 
 #: Bump when the baseline recipe changes (invalidates cached results).
@@ -324,24 +326,6 @@ def composition_tables(root: str | os.PathLike[str] | None = None) -> str:
         f"all files {total / 1e6:.1f} MB.",
     ]
     return "\n".join(lines)
-
-
-def replace_section(text: str, name: str, body: str) -> str:
-    """Replace the text between ``<!-- report:NAME:start/end -->`` markers (dataset, issue 4)."""
-    start, end = f"<!-- report:{name}:start -->", f"<!-- report:{name}:end -->"
-    pattern = re.compile(re.escape(start) + r".*?" + re.escape(end), re.S)
-    if not pattern.search(text):
-        raise ValueError(f"the datasheet has no {start} ... {end} markers")
-    return pattern.sub(lambda _: f"{start}\n{body}\n{end}", text)
-
-
-def extract_section(text: str, name: str) -> str | None:
-    """The text between a section's markers, or None when absent or not computed (dataset, issue 4)."""
-    start, end = f"<!-- report:{name}:start -->", f"<!-- report:{name}:end -->"
-    m = re.search(re.escape(start) + r"\n?(.*?)\n?" + re.escape(end), text, re.S)
-    if m is None or m.group(1).strip().startswith("(not computed"):
-        return None
-    return m.group(1)
 
 
 def run_report(root: str | os.PathLike[str] | None = None, *, write: bool = True, use_cache: bool = True,
