@@ -206,7 +206,7 @@ def _mismatched_pair(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarr
                "comparison is element-wise for lists and tuples too.",
           recipe="Convert both inputs to NumPy arrays first: == on two arrays gives one True/False per "
                  "position, while == on two lists compares the whole lists. The mean of the booleans is the "
-                 "fraction of matches; return it as a float.")
+                 "fraction of matches, and the answer is that fraction as a float.")
 def _accuracy(rng: np.random.Generator):
     yield Case((np.array([1, 0, 1, 1]), np.array([1, 1, 1, 0])), expected=0.5, label="two of four right (arrays)")
     yield Case((np.array([2, 2, 0]), np.array([0, 1, 2])), expected=0.0, label="none right: accuracy 0")
