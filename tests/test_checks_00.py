@@ -501,3 +501,30 @@ def test_checks_do_not_import_frameworks():
                          env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+# ----------------------------------------------------------------------------- the lesson pattern
+def test_lesson00_follows_the_lesson_pattern():
+    """Lesson 00 sets the pattern later lessons copy: the sections, the USE_MY_CODE switch used through
+    use_mine, a framework exercise, an experiment-and-explain exercise with a model answer."""
+    cells = json.loads(SOLUTION.read_text(encoding="utf-8"))["cells"]
+    md = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    for heading in ("### Objectives", "## Common pitfalls", "## Summary", "**Where this shows up later:**",
+                    "## References and further reading", "## Glossary (English / 中文)"):
+        assert heading in md, heading
+    assert md.index("## Common pitfalls") < md.index("## Summary") < md.index("## References and further reading") \
+        < md.index("## Glossary (English / 中文)")
+    assert re.search(r"^USE_MY_CODE = True", code, flags=re.M)
+    for ex in ("00.standardize", "00.accuracy", "00.torch_loop"):
+        assert re.search(rf'use_mine\("{ex}", \w+, ref\.\w+, enabled=USE_MY_CODE\)', code), ex
+    assert "### EXERCISE 00.torch_loop" in code and "import torch" in code
+    experiment = next(c for c in cells if "### EXERCISE 00.keras_overhead" in "".join(c["source"]))
+    assert experiment["cell_type"] == "markdown" and "### BEGIN SOLUTION" in "".join(experiment["source"])
+    # the debug-style print of the widget cell is gone, and the glossary defines "epoch"
+    assert "static fallback figure" not in code and "| epoch |" in md
+    # "epoch" is defined (in bold) where the prose first uses the word, before any code cell prints it
+    assert md.lower().index("epoch") == md.index("**epoch**") + 2
+    first_code = next(i for i, c in enumerate(cells) if c["cell_type"] == "code" and "epoch" in "".join(c["source"]))
+    first_md = next(i for i, c in enumerate(cells) if c["cell_type"] == "markdown" and "**epoch**" in "".join(c["source"]))
+    assert first_md < first_code
