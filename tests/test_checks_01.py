@@ -515,3 +515,15 @@ def test_passing_functions_are_used_downstream():
     assert "USE_MY_CODE = True" in text
     for exercise in list(CORRECT) + ["01.two_task_loss"]:
         assert f'use_mine("{exercise}"' in text, exercise
+
+
+def test_lesson01_checks_do_not_import_torch_until_the_pytorch_check_runs():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from course_utils.checks import run_check; "
+            "import course_utils.checks.lesson01; "
+            "r = run_check('01.huber', lambda p, t, delta=1.0: 0.0); "
+            "print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stdout + out.stderr
