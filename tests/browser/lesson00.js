@@ -27,6 +27,8 @@ const SCREENSHOT = path.resolve(process.env.SCREENSHOT || 'lesson00.png');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const BUDGET_MS = 1000 * Number(process.env.BUDGET_S || 210);
 
+// Playwright adds --headless (headless: true) and --user-data-dir (the fresh temp dir given to
+// launchPersistentContext); the rest are ours.
 const FLAGS = [
   '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
   '--no-first-run', '--disable-sync', '--disable-quic', '--disable-dev-shm-usage',
@@ -66,7 +68,7 @@ function notebookState(mode) {
   const dialog = document.querySelector('.jp-Dialog');
   if (dialog) return `a dialog is open: ${dialog.innerText.replace(/\s+/g, ' ').slice(0, 300)}`;
   const app = window.jupyterapp;
-  if (!app) return 'window.jupyterapp is missing: start JupyterLab with --expose-app-in-browser';
+  if (!app) return false; // not yet started (or the server lacks --expose-app-in-browser: see below)
   const nb = [app.shell.currentWidget, ...app.shell.widgets('main')]
     .find((w) => w && w.content && w.content.model && w.sessionContext);
   if (!nb) return false;
@@ -101,7 +103,13 @@ async function main() {
     // The kernel is ready when the notebook's session has a connected, idle kernel (JupyterLab's
     // public SessionContext, exposed by the server's --expose-app-in-browser). The toolbar's
     // execution indicator says "idle" before any kernel exists: it is not enough.
-    const ready = await (await page.waitForFunction(notebookState, 'ready', { timeout: left(90000), polling: 250 })).jsonValue();
+    const ready = await (await page.waitForFunction(notebookState, 'ready', { timeout: left(90000), polling: 250 })
+      .catch(async (err) => {
+        if (!await page.evaluate(() => Boolean(window.jupyterapp))) {
+          throw new Error('window.jupyterapp is missing: start JupyterLab with --LabApp.expose_app_in_browser=True');
+        }
+        throw err;
+      })).jsonValue();
     if (ready !== true) throw new Error(`while the notebook opened: ${ready}`);
     const nCode = await panel.locator(SEL.codeCell).count();
     log(`notebook open, kernel connected and idle, ${nCode} code cells`);
