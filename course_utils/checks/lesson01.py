@@ -437,9 +437,9 @@ def _tt_mistake(kind: str, message: str) -> Mistake:
           time_limit=5.0,
           hint="Build the loss from torch operations only, each term a mean over the batch, and compare each term "
                "with this lesson's formulas on a small example.",
-          recipe="w_class * F.cross_entropy(logits, labels) + w_score * (the Huber loss of section 2 on the "
-                 "scores, e.g. F.huber_loss with delta=delta); or write the log-softmax with torch.logsumexp and "
-                 "the two Huber branches with torch.where.",
+          recipe="torch.nn.functional has both terms (look up its cross-entropy and Huber losses, their delta and "
+                 "reduction arguments), or write the log-softmax with torch.logsumexp and the two Huber branches "
+                 "with torch.where; multiply each mean by its own weight and add.",
           mistakes=[
               _tt_mistake("sum", "both terms are summed over the batch: each must be a mean (reduction='mean')."),
               _tt_mistake("sum_huber", "the Huber term is summed over the batch: it must be a mean."),
