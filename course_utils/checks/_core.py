@@ -339,6 +339,8 @@ def _type_name(t: type) -> str:
 def _returns_problem(got: Any, returns: type | tuple | None) -> str | None:
     if returns is None or isinstance(got, returns):
         return None
+    if got is None:
+        return "got None: did the function forget to `return` its result?"
     wanted = " or ".join(_type_name(t) for t in (returns if isinstance(returns, tuple) else (returns,)))
     fix = ""
     if isinstance(got, (list, tuple)) and "np.ndarray" in wanted:
