@@ -62,9 +62,17 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def sigmoid_backward(dout: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """``dL/dz`` of the sigmoid: ``dout * s * (1 - s)`` with ``s = sigmoid(z)`` (lesson 03)."""
-    s = sigmoid(z)
-    return dout * s * (1.0 - s)
+    """``dL/dz`` of the sigmoid, ``dout * sigma'(z)``, accurate for every ``z`` (lesson 03).
+
+    ``sigma'(z) = sigma(z) * (1 - sigma(z)) = e / (1 + e)**2`` with ``e = exp(-|z|)``.
+    The second form is used: it never overflows, it is symmetric
+    (``sigma'(z) == sigma'(-z)`` exactly), and it keeps full relative accuracy
+    in the tails, where ``1 - sigma(z)`` rounds to 0 for ``z > 37`` in float64.
+    ``dout`` and ``z`` broadcast; the result has their common shape.
+    """
+    z = np.asarray(z, dtype=float)
+    e = np.exp(-np.abs(z))  # in (0, 1]: never overflows
+    return dout * (e / (1.0 + e) ** 2)
 
 
 def tanh_backward(dout: np.ndarray, z: np.ndarray) -> np.ndarray:

@@ -112,3 +112,17 @@ def test_matches_torch_autograd():
     assert abs(tl.item() - loss) < 1e-12
     for k in params:
         np.testing.assert_allclose(t[k].grad.numpy(), grads[k], rtol=0, atol=1e-12)
+
+
+def test_sigmoid_backward_symmetric_accurate_and_overflow_free():
+    z = np.array([-800.0, -40.0, -5.0, 0.0, 5.0, 40.0, 800.0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        g = mlp.sigmoid_backward(np.ones_like(z), z)
+    np.testing.assert_array_equal(g, g[::-1])                 # sigma'(z) == sigma'(-z), bit for bit
+    # sigma'(40) = exp(-40) / (1 + exp(-40))^2: the tail keeps full relative accuracy (s*(1-s) would give 0)
+    np.testing.assert_allclose(g[5], np.exp(-40.0) / (1 + np.exp(-40.0)) ** 2, rtol=1e-14)
+    assert g[0] == 0.0 and g[3] == 0.25
+    # the same as s * (1 - s) wherever that form is accurate
+    zm = np.linspace(-5, 5, 101)
+    s = mlp.sigmoid(zm)
+    np.testing.assert_allclose(mlp.sigmoid_backward(np.ones_like(zm), zm), s * (1 - s), rtol=1e-12)
