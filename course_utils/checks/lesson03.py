@@ -343,12 +343,9 @@ _NUMGRAD_MISTAKES = (
 
 
 @register("03.numerical_gradient", signature="numerical_gradient(f, x, eps=1e-6) -> np.ndarray",
-          returns=np.ndarray, time_limit=10.0,
-          hint="Perturb one entry at a time in both directions, and put it back exactly afterwards; the result "
-               "has the shape of x (which may be 2-D).",
-          recipe="For each index i of x (np.ndindex(x.shape) visits them all): save old = x[i]; set x[i] = old + "
-                 "eps and evaluate f(x); set x[i] = old - eps and evaluate f(x); restore x[i] = old; the "
-                 "gradient entry is the difference of the two values divided by 2 * eps.",
+          time_limit=10.0,
+          hint="Perturb one entry at a time in both directions (np.ndindex(x.shape) visits every index of an "
+               "array of any shape), and put it back exactly afterwards; the result has the shape of x.",
           mistakes=_NUMGRAD_MISTAKES)
 def _numerical_gradient(rng: np.random.Generator):
     tol = {"rtol": 1e-8, "atol": 1e-8}  # central differences reach ~1e-9 here; one-sided ones ~1e-6
