@@ -13,15 +13,15 @@ def _data(n=7, d=4, k=3, seed=1):
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
-@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
-def test_gradients_match_finite_differences(activation, weight_decay):
+@pytest.mark.parametrize("l2", [0.0, 0.1])
+def test_gradients_match_finite_differences(activation, l2):
     X, y = _data()
     params = mlp.init_mlp(4, 5, 3, rng=0)
-    loss, grads = mlp.mlp_loss_and_grads(params, X, y, activation, weight_decay)
+    loss, grads = mlp.mlp_loss_and_grads(params, X, y, activation, l2)
     assert np.isfinite(loss) and set(grads) == {"W1", "b1", "W2", "b2"}
     for name in grads:
         assert grads[name].shape == params[name].shape
-    errors = mlp.gradient_check(lambda: mlp.mlp_loss_and_grads(params, X, y, activation, weight_decay)[0],
+    errors = mlp.gradient_check(lambda: mlp.mlp_loss_and_grads(params, X, y, activation, l2)[0],
                                 params, grads)
     assert max(errors.values()) < 1e-6, errors
 
@@ -103,7 +103,7 @@ def test_matches_torch_autograd():
     torch = pytest.importorskip("torch")
     X, y = _data(n=9, d=4, k=3)
     params = mlp.init_mlp(4, 6, 3, rng=3)
-    loss, grads = mlp.mlp_loss_and_grads(params, X, y, "relu", weight_decay=0.05)
+    loss, grads = mlp.mlp_loss_and_grads(params, X, y, "relu", l2=0.05)
     t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     h = torch.relu(torch.tensor(X) @ t["W1"] + t["b1"])
     tl = torch.nn.functional.cross_entropy(h @ t["W2"] + t["b2"], torch.tensor(y))
