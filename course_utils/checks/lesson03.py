@@ -444,9 +444,11 @@ _TORCH_MISTAKES = (
           time_limit=30.0,
           hint="Make the four parameter arrays float64 tensors that require gradients, run the forward pass "
                "with torch operations only, and ask autograd for the gradients of the mean cross-entropy.",
-          recipe="leaves = [torch.tensor(params[k], requires_grad=True) for k in names]; forward with "
-                 "torch.relu and @; loss = F.cross_entropy(logits, torch.as_tensor(y)); then "
-                 "torch.autograd.grad(loss, leaves) returns the gradients in the order of leaves.",
+          recipe="Three steps: (1) turn each NumPy array into a float64 tensor that requires gradients (a copy, "
+                 "so params stays untouched); (2) compute the logits with torch operations (matrix products, "
+                 "ReLU) and the mean cross-entropy with F.cross_entropy and integer labels; (3) pass the loss "
+                 "and the list of your four tensors to torch.autograd.grad, and map its results back to the "
+                 "keys W1, b1, W2, b2.",
           mistakes=_TORCH_MISTAKES)
 def _torch_loss_and_grads(rng: np.random.Generator):
     def case(d, h, k, n, label):
