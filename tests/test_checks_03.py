@@ -439,3 +439,16 @@ def test_torch_check_accepts_tensorflow_gradients():
 
     result = run_check("03.torch_loss_and_grads", tf_tape)
     assert result.passed, result.message
+
+
+def test_lesson03_checks_do_not_import_frameworks():
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np; from course_utils.checks import run_check; "
+            "from course_utils import mlp; "
+            "assert run_check('03.torch_loss_and_grads', lambda p, X, y: mlp.mlp_loss_and_grads(p, X, y)).passed; "
+            "assert run_check('03.sigmoid_backward', mlp.sigmoid_backward).passed; "
+            "bad = [m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
