@@ -452,3 +452,44 @@ def test_lesson03_checks_do_not_import_frameworks():
             "bad = [m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+# ----------------------------------------------------------------------------- the lesson's check cells
+def _lesson_cells():
+    import json
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).resolve().parents[1] / "solutions" / "03_backprop_autograd.ipynb").read_text())
+    return ["".join(c["source"]) for c in nb["cells"]]
+
+
+def test_hidden_tests_are_the_same_checks_with_another_seed():
+    import re
+
+    cells = [s for s in _lesson_cells() if "### BEGIN HIDDEN TESTS" in s]
+    assert len(cells) == len(CORRECT) + 1          # every auto-checked exercise, the PyTorch one included
+    for s in cells:
+        public = re.search(r'^check\("(03\.\w+)", (\w+)\)$', s, re.M)
+        hidden = s.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0].strip()
+        assert public, s
+        match = re.fullmatch(r'check\("(03\.\w+)", (\w+), seed=(\d+)\)', hidden)
+        assert match and match.group(1) == public.group(1) and match.group(2) == public.group(2), hidden
+        assert int(match.group(3)) != 0
+
+
+def test_passing_functions_are_used_downstream():
+    text = "\n".join(_lesson_cells())
+    assert "USE_MY_CODE = True" in text
+    for exercise in ("03.linear_backward", "03.relu_backward", "03.softmax_ce_backward"):
+        assert f'use_mine("{exercise}"' in text, exercise
+    assert 'passed("03.torch_loss_and_grads")' in text     # the PyTorch answer joins the parity table
+    code = text.split("def forward_backward(params, X, y):")[1].split("return loss")[0]
+    assert "ref." not in code                               # the network runs on the switched functions
+
+
+def test_lesson_has_references_and_glossary():
+    text = "\n".join(_lesson_cells())
+    assert "## References and further reading" in text and "## Glossary (English / 中文)" in text
+    assert "## Under the hood" in text
+    for needle in ("Rumelhart", "Glorot", "He, X. Zhang", "Srivastava", "Zadeh", "Baydin", "Paszke", "Abadi"):
+        assert needle in text.replace("K. He, X. Zhang", "He, X. Zhang"), needle
