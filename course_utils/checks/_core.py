@@ -395,6 +395,11 @@ def _unchanged(after: Any, before: Any, depth: int = 0) -> bool:
             return False
         if after.shape != before.shape or after.dtype != before.dtype:
             return False
+        if np.issubdtype(after.dtype, np.floating) or np.issubdtype(after.dtype, np.complexfloating):
+            # Rounding-level differences are not an in-place bug: x[i] += h; ...; x[i] -= h restores x
+            # only to ~1e-16. A real in-place change (a forgotten restore, x -= mean) is far larger.
+            scale = float(np.nanmax(np.abs(before))) if before.size and not np.isnan(before).all() else 0.0
+            return bool(np.allclose(after, before, rtol=1e-12, atol=1e-12 * max(1.0, scale), equal_nan=True))
         try:
             return bool(np.array_equal(after, before, equal_nan=True))
         except TypeError:  # non-numeric dtype
