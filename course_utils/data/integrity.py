@@ -14,6 +14,7 @@ import os
 import threading
 from pathlib import Path
 
+from ..config import CourseError
 from ..paths import DataNotFoundError, datasets_dir
 
 DATASET_NAME = "sentiment"
@@ -28,7 +29,7 @@ RESTORE_HINT = (
 )
 
 
-class DatasetIntegrityError(Exception):
+class DatasetIntegrityError(CourseError):
     """A file of the bundled data set is missing or does not match the manifest (lesson 04)."""
 
 
