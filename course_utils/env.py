@@ -430,23 +430,24 @@ def ensure_inline_figures() -> str | None:
 
     ``MPLBACKEND=Agg`` (common in Docker images and CI) would make every
     figure vanish from the notebook. Returns a short note when it switched,
-    else None. Outside Jupyter, or with an interactive backend (inline,
-    ``widget``/ipympl, a desktop window), nothing changes.
+    else None. Outside Jupyter, in grading mode, or with an interactive backend
+    (inline, ``widget``/ipympl, a desktop window), nothing changes.
     """
     shell = _ipython_shell()
-    if shell is None or getattr(shell, "kernel", None) is None:
-        return None
+    if shell is None or getattr(shell, "kernel", None) is None or config.grading_mode():
+        return None  # the grader shows no figure: rendering them would only cost the student's time
     env_value = os.environ.get("MPLBACKEND", "")
     current = env_value
-    if "matplotlib" in sys.modules:
-        import matplotlib
-
-        current = str(matplotlib.rcParams._get_backend_or_none() or env_value) \
-            if hasattr(matplotlib.rcParams, "_get_backend_or_none") else matplotlib.get_backend()
+    mpl = sys.modules.get("matplotlib")
+    if mpl is not None:
+        current = str(mpl.rcParams._get("backend") if hasattr(mpl.rcParams, "_get") else mpl.rcParams["backend"])
     if _backend_name(current) not in _NON_INTERACTIVE and _backend_name(env_value) not in _NON_INTERACTIVE:
         return None
     os.environ["MPLBACKEND"] = _INLINE
-    shell.run_line_magic("matplotlib", "inline")
+    if "matplotlib.pyplot" in sys.modules:  # a backend is already running: switch it the IPython way
+        shell.run_line_magic("matplotlib", "inline")
+    elif mpl is not None:  # pyplot not imported yet: it will start with the inline backend (cheap)
+        mpl.rcParams["backend"] = _INLINE
     return f"figures: inline (MPLBACKEND={env_value or current} draws nothing in a notebook)"
 
 

@@ -64,6 +64,13 @@ def test_figures_stay_inline_under_mplbackend_agg_and_library_warnings_stay_quie
     assert "torch.jit.script` is" in "".join(_outputs(scripted, "stderr"))
 
 
+def test_figures_stay_inline_when_pyplot_was_imported_before_the_first_cell(tmp_path, monkeypatch):
+    nb = _execute(["import matplotlib.pyplot as plt", first_cell_source(), "plt.plot([0, 1], [1, 0]);"],
+                  tmp_path, monkeypatch, MPLBACKEND="Agg", COURSE_FAST="1")
+    assert "figures: inline (MPLBACKEND=Agg" in "".join(o.get("text", "") for o in nb.cells[1].outputs)
+    assert _outputs(nb.cells[2], "image/png")
+
+
 def test_first_cells_of_lesson_01_emit_no_warning(tmp_path, monkeypatch):
     lesson = nbformat.read(ROOT / "solutions" / "01_loss_functions.ipynb", as_version=4)
     cells = [c.source for c in lesson.cells if c.cell_type == "code"][:5]
