@@ -156,6 +156,16 @@ def test_malformed_metadata_is_a_course_error(dataset_copy, damage, match):
         data.load_records(root=dataset_copy)
 
 
+def test_damaged_manifest_is_a_course_error(dataset_copy):
+    (dataset_copy / "MANIFEST.sha256").write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(data.CorruptDataFileError, match="is not text") as err:
+        data.load_records(root=dataset_copy)
+    assert isinstance(err.value, CourseError)
+    (dataset_copy / "MANIFEST.sha256").write_text("not a manifest line\n")
+    with pytest.raises(data.CorruptDataFileError, match="line 1"):
+        data.load_records(root=dataset_copy)
+
+
 # --------------------------------------------------------------------------- bring-your-own features
 def _byo(tmp_path: Path, **arrays) -> Path:
     n = 4
