@@ -311,8 +311,8 @@ class _SeedOnImport(importlib.abc.MetaPathFinder):
         original = loader.exec_module
 
         def exec_module(module: Any, _original: Any = original, _loader: Any = loader) -> None:
-            # Importing a framework must not move your Python/NumPy random streams (TensorFlow's
-            # import draws from `random`): the first draw after the import is the one it would be
+            # Importing a framework must not move your Python/NumPy random streams (importing TensorFlow
+            # draws from `random`): the first draw after the import is the one it would be
             # without it, as when everything was seeded in setup().
             saved = _global_rng_state()
             try:
