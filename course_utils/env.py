@@ -217,14 +217,25 @@ def ensure_keras_backend() -> str | None:
 
 
 # --------------------------------------------------------------------------- lazy seeding
+_INDUCTOR_CONFIG = "torch._inductor.config"
 _STATE: dict[str, Any] = {"seed": None, "deterministic": True, "done": set()}
-_HOOKED = ("torch", "tensorflow", "keras")
+_HOOKED = ("torch", "tensorflow", "keras", _INDUCTOR_CONFIG)
 
 
 def _seed_torch(torch: Any, seed: int, deterministic: bool) -> None:
     torch.manual_seed(seed)
-    if deterministic:
+    if not deterministic:
+        return
+    # torch.use_deterministic_algorithms(True, warn_only=True) also imports torch._inductor.config
+    # (3+ s) to set its `deterministic` flag, which only torch.compile reads: set the flag now if that
+    # module is loaded, else the import hook sets it when torch.compile first loads it.
+    setter = getattr(getattr(torch, "_C", None), "_set_deterministic_algorithms", None)
+    if setter is None:  # pragma: no cover - private API moved
         torch.use_deterministic_algorithms(True, warn_only=True)
+        return
+    setter(True, warn_only=True)
+    if _INDUCTOR_CONFIG in sys.modules:
+        sys.modules[_INDUCTOR_CONFIG].deterministic = True
 
 
 def _seed_tensorflow(tf: Any, seed: int, deterministic: bool) -> None:
@@ -257,7 +268,10 @@ def _on_import(name: str, module: Any) -> None:
         return
     _STATE["done"].add(name)
     try:
-        if name == "torch":
+        if name == _INDUCTOR_CONFIG:
+            if det:
+                module.deterministic = True
+        elif name == "torch":
             _seed_torch(module, seed, det)
         elif name == "tensorflow":
             _seed_tensorflow(module, seed, det)
@@ -345,7 +359,7 @@ def seed_on_import(seed: int = 0, deterministic: bool = True) -> list[str]:
     _STATE["done"] = set()
     now = []
     if "torch" in sys.modules:
-        _STATE["done"].add("torch")
+        _STATE["done"].update({"torch", _INDUCTOR_CONFIG} if _INDUCTOR_CONFIG in sys.modules else {"torch"})
         _seed_torch(sys.modules["torch"], seed, deterministic)
         now.append("torch")
     if "keras" in sys.modules:
@@ -365,7 +379,7 @@ def pending_seeds() -> list[str]:
     """Installed frameworks that the import hook will seed on their first import (lesson 00)."""
     if _STATE["seed"] is None:
         return []
-    return [m for m in _HOOKED if m not in _STATE["done"] and m not in sys.modules and _installed(m)]
+    return [m for m in _HOOKED[:3] if m not in _STATE["done"] and m not in sys.modules and _installed(m)]
 
 
 def seed_everything(seed: int = 0, deterministic: bool = True) -> list[str]:

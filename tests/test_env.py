@@ -103,6 +103,21 @@ def test_torch_is_seeded_when_first_imported():
     assert off["initial_seed"] == 5 and off["deterministic"] is False
 
 
+def test_torch_compile_determinism_is_set_when_inductor_loads():
+    # torch.use_deterministic_algorithms would import torch._inductor.config (3+ s) at once;
+    # the course sets its flag only when that module is first loaded (by torch.compile).
+    out = _last_json(_py("""
+        import json, sys, course_utils as cu
+        cu.setup(seed=1, report=False)
+        import torch
+        loaded = "torch._inductor.config" in sys.modules
+        import torch._inductor.config as inductor_config
+        print(json.dumps([loaded, inductor_config.deterministic, torch.are_deterministic_algorithms_enabled(),
+                          torch.is_deterministic_algorithms_warn_only_enabled()]))
+    """))
+    assert out == [False, True, True, True]
+
+
 def test_torch_imported_before_setup_is_seeded_at_once():
     out = _last_json(_py("""
         import json, torch, course_utils as cu
