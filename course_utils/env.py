@@ -400,20 +400,35 @@ def seed_everything(seed: int = 0, deterministic: bool = True) -> list[str]:
 
 # --------------------------------------------------------------------------- caches
 def configure_caches() -> Path:
-    """Point numba's cache (used by librosa) at a writable folder; return the course's cache (lesson 00).
+    """Point numba's (and, without a writable home, matplotlib's) cache at a writable folder (lesson 00).
 
-    ``NUMBA_CACHE_DIR`` is set to ``<cache_dir()>/numba`` unless you set it
-    yourself; it must be set before librosa (numba) is imported, which
-    :func:`setup` does. Raises :class:`~course_utils.config.CacheError` for an
+    Returns the course's cache folder. ``NUMBA_CACHE_DIR`` is set to
+    ``<cache_dir()>/numba`` unless you set it yourself; it must be set before
+    librosa (numba) is imported, which :func:`setup` does. When matplotlib's
+    config folder (``~/.config/matplotlib``) cannot be written, ``MPLCONFIGDIR``
+    becomes ``<cache_dir()>/matplotlib`` (unless set), so importing matplotlib
+    prints no warning. Raises :class:`~course_utils.config.CacheError` for an
     unwritable ``COURSE_CACHE``.
     """
-    from .paths import cache_dir
+    from .paths import _writable_dir, cache_dir
 
     path = cache_dir()
     if not os.environ.get("NUMBA_CACHE_DIR") and "numba" not in sys.modules:
         numba_dir = path / "numba"
         numba_dir.mkdir(parents=True, exist_ok=True)
         os.environ["NUMBA_CACHE_DIR"] = str(numba_dir)
+    if not os.environ.get("MPLCONFIGDIR") and "matplotlib" not in sys.modules:
+        # matplotlib warns on import ("created a temporary cache directory") when the home is unwritable
+        xdg = os.environ.get("XDG_CONFIG_HOME")
+        try:
+            default = Path(xdg).expanduser() / "matplotlib" if xdg else Path.home() / ".config" / "matplotlib"
+            usable = _writable_dir(default)
+        except RuntimeError:  # no home directory at all
+            usable = False
+        if not usable:
+            mpl_dir = path / "matplotlib"
+            mpl_dir.mkdir(parents=True, exist_ok=True)
+            os.environ["MPLCONFIGDIR"] = str(mpl_dir)
     return path
 
 

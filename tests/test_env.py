@@ -256,3 +256,26 @@ def test_setup_names_an_unwritable_course_cache(tmp_path):
                           text=True, env={**os.environ, "PYTHONPATH": str(ROOT), "COURSE_CACHE": str(blocker / "c")})
     assert proc.returncode != 0
     assert "CacheError" in proc.stderr and "COURSE_CACHE=" in proc.stderr and "unset COURSE_CACHE" in proc.stderr
+
+
+def test_unwritable_home_and_read_only_data_still_give_quiet_writable_caches(tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("home and datasets/.cache cannot be created below a regular file")
+    datasets = tmp_path / "datasets"
+    datasets.mkdir()
+    (datasets / "sentiment").symlink_to(ROOT / "datasets" / "sentiment")
+    (datasets / ".cache").symlink_to(blocked / "cache")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = _py("""
+        import json, os, course_utils as cu
+        info = cu.setup(seed=0)
+        import matplotlib.pyplot
+        print(json.dumps([info["cache_dir"], os.environ["NUMBA_CACHE_DIR"], os.environ["MPLCONFIGDIR"]]))
+    """, HOME=str(blocked / "home"), XDG_CACHE_HOME=None, XDG_CONFIG_HOME=None, COURSE_CACHE=None,
+        NUMBA_CACHE_DIR=None, MPLCONFIGDIR=None, COURSE_DATA=str(datasets), TMPDIR=str(tmp))
+    cache, numba_dir, mpl_dir = _last_json(proc)
+    assert Path(cache).parent == tmp and Path(cache).name.startswith("multimodal-course-")
+    assert numba_dir == str(Path(cache) / "numba") and mpl_dir == str(Path(cache) / "matplotlib")
+    assert f"cache: {cache}" in proc.stdout
+    assert "Matplotlib created a temporary" not in proc.stderr and "Warning" not in proc.stderr, proc.stderr
