@@ -612,7 +612,8 @@ def format_report(info: dict[str, Any]) -> str:
         else:
             where = "" if kb["source"] == "default" else f" (from {kb['source']})"
         lines.append(f"  Keras backend: {kb['name']}{where}"
-                     + ("" if ok else f" -- WARNING: the lessons need {REQUIRED_KERAS_BACKEND!r}"))
+                     + ("" if ok else f" -- WARNING: the lessons need {REQUIRED_KERAS_BACKEND!r} "
+                                      "(their first cell selects it unless Keras is already imported)"))
     if "devices" in info:
         d = info["devices"]
         gpu = [f"NVIDIA GPUs: {d['nvidia_gpus']}"] if d.get("nvidia_gpus") else []
