@@ -20,7 +20,7 @@ ROOTFLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 TEST_ENV := COURSE_FAST=1 COURSE_HEADLESS=1 MPLBACKEND=Agg PYTHONWARNINGS=default KERAS_BACKEND=tensorflow
 NBVAL    := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=900 -p no:cacheprovider
 
-.PHONY: help install lab test unit nbval check-notebooks notebooks execute grade dataset system-deps bench env clean
+.PHONY: help install lab test unit nbval check-notebooks notebooks execute grade dataset system-deps browser-deps bench env clean
 
 help:
 	@echo "make lab          set up (first time ~3 min, ~3.5 GB) and start JupyterLab on lesson 00"
@@ -31,6 +31,7 @@ help:
 	@echo "make grade SUBMISSIONS=dir LESSON=NN   batch-grade a folder of submissions"
 	@echo "make dataset      regenerate datasets/sentiment (needs espeak-ng: make system-deps)"
 	@echo "make system-deps  apt-get install the system packages (espeak-ng)"
+	@echo "make browser-deps Chromium + playwright-core for tests/test_browser.py (CI installs them itself)"
 	@echo "make bench        performance benchmarks"
 	@echo "make env          print the environment report (paste it into bug reports)"
 
@@ -98,6 +99,9 @@ system-deps:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq espeak-ng; \
 	else echo "No apt-get here: install espeak-ng with your package manager (brew install espeak-ng, ...)"; exit 1; fi
+
+browser-deps:
+	.ci/run --install-only
 
 bench: install
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) "$$b" || exit 1; done
