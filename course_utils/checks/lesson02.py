@@ -130,14 +130,15 @@ def _momentum_ref(p, g, buf, lr, momentum):
           ))
 def _momentum(rng: np.random.Generator):
     p, g = np.array([1.0, -2.0]), np.array([0.5, 0.25])
-    yield Case((p, g, np.zeros(2), 0.1, 0.9), expected=_momentum_ref(p, g, np.zeros(2), 0.1, 0.9),
+    # lr != 1 - momentum, so that an EMA buffer and a doubled learning rate give different wrong values
+    yield Case((p, g, np.zeros(2), 0.05, 0.9), expected=_momentum_ref(p, g, np.zeros(2), 0.05, 0.9),
                label="first step (buffer of zeros)")
     buf = np.array([1.0, -1.0])
-    yield Case((p, g, buf, 0.1, 0.9), expected=_momentum_ref(p, g, buf, 0.1, 0.9),
+    yield Case((p, g, buf, 0.05, 0.9), expected=_momentum_ref(p, g, buf, 0.05, 0.9),
                label="buffer from earlier steps")
     yield Case((p, g, buf, 0.5, 0.0), expected=_momentum_ref(p, g, buf, 0.5, 0.0),
                label="momentum=0 is plain SGD")
-    yield Case((p, g, buf, 0.1, 0.9), expected=_arrays(2), label="returns NumPy arrays")
+    yield Case((p, g, buf, 0.05, 0.9), expected=_arrays(2), label="returns NumPy arrays")
     for _ in range(3):
         shape = tuple(int(s) for s in rng.integers(1, 6, size=int(rng.integers(1, 3))))
         p, g, buf = rng.normal(size=shape), rng.normal(size=shape), rng.normal(size=shape)
@@ -182,10 +183,10 @@ def _adam_variant(kind: str) -> Callable[..., tuple]:
           time_limit=TIME_LIMIT, returns=tuple, pure=True,
           hint="Compare your code line by line with the boxed formulas of section 5: the two moving "
                "averages, their bias corrections (which use the step number t), and where epsilon goes.",
-          recipe="Order: update m and v from the gradient; divide copies of them by (1 - beta**t) with t = 1 on "
-                 "the first step (the stored m and v stay uncorrected); the step is the learning rate times the "
-                 "corrected m divided by (square root of the corrected v, plus eps). Return the new p and the "
-                 "uncorrected new m and v.",
+          recipe="Order matters: first update m and v from the new gradient; then make bias-corrected "
+                 "copies of them, using the step number t (which is already 1 on the first step); the step uses "
+                 "the corrected copies, with eps added after the square root. The state you return is the "
+                 "uncorrected m and v.",
           mistakes=(
               Mistake("no correction", _alt(_adam_variant("none")),
                       "no bias correction: divide m by (1 - beta1**t) and v by (1 - beta2**t) before the step."),
