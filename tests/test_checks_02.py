@@ -10,7 +10,6 @@ import time
 
 import numpy as np
 import pytest
-from scipy.special import expit, log_expit
 
 from course_utils import losses as L
 from course_utils import optim as O
@@ -26,17 +25,18 @@ def logreg_a(w, X, y):
     return X.T @ (L.sigmoid(X @ w) - y) / len(y)
 
 
-def logreg_b(w, X, y):  # scipy's expit, mean over examples via np.mean of per-example gradients
-    return np.mean((expit(X @ w) - y)[:, None] * X, axis=0)
+def logreg_b(w, X, y):  # sigmoid via tanh, mean over examples of the per-example gradients
+    p = 0.5 * (1.0 + np.tanh(0.5 * (X @ w)))
+    return np.mean((p - y)[:, None] * X, axis=0)
 
 
 def logreg_c(w, X, y):  # through lesson 01's BCE gradient, written with einsum
     return np.einsum("nd,n->d", X, L.bce_with_logits_grad(X @ w, y))
 
 
-def logreg_d(w, X, y):  # sigma(z) - y = -sigma(-z) for y=1, sigma(z) for y=0, via log-space
+def logreg_d(w, X, y):  # the probability from log-space: log sigma(z) = -log(1 + exp(-z))
     z = X @ w
-    p = np.exp(log_expit(z))
+    p = np.exp(-np.logaddexp(0.0, -z))
     return (p - y) @ X / X.shape[0]
 
 
@@ -137,6 +137,8 @@ def test_instructor_seed_gives_other_data_with_the_same_labels():
 # ----------------------------------------------------------------------------- stub, not callable, time
 @pytest.mark.parametrize("exercise", NUMPY_EXERCISES + ["02.train_steps"])
 def test_stub_says_not_implemented_without_a_hint(exercise):
+    if exercise == "02.train_steps" and torch is None:
+        pytest.skip("needs torch")
     def todo(*a, **k):
         raise NotImplementedError()
 
@@ -335,8 +337,12 @@ def test_the_eps_cases_separate_eps_placements_clearly():
 
 
 # ----------------------------------------------------------------------------- 02.train_steps (torch)
-torch = pytest.importorskip("torch")
-F = torch.nn.functional
+try:
+    import torch
+    F = torch.nn.functional
+except ImportError:          # the NumPy exercises above are still tested
+    torch = F = None
+needs_torch = pytest.mark.skipif(torch is None, reason="needs torch")
 
 
 def train_a(model, optimizer, X, y, batches):
@@ -375,6 +381,7 @@ def train_c(model, optimizer, X, y, batches):  # grads set to None by hand, loss
     return losses
 
 
+@needs_torch
 @pytest.mark.parametrize("fn", [train_a, train_b, train_c, O.train_steps_torch], ids=lambda f: f.__name__)
 @pytest.mark.parametrize("seed", (0, 4025))
 def test_train_steps_correct_formulations_pass(fn, seed):
@@ -449,6 +456,7 @@ def train_no_squeeze(model, optimizer, X, y, batches):
     return losses
 
 
+@needs_torch
 @pytest.mark.parametrize("wrong,needle", [
     (train_no_zero_grad, "zero_grad"), (train_no_step, "never change"), (train_sum, "mean"),
     (train_full, "only the batch"), (train_tensors, "loss.item()"), (train_no_squeeze, "size"),
@@ -466,6 +474,7 @@ def test_lesson02_checks_do_not_import_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+@needs_torch
 def test_package_reference_matches_numpy_optimizer():
     # the reference training loop reproduces course_utils.optim step for step (float64)
     rng = np.random.default_rng(3)

@@ -281,7 +281,7 @@ def test_plot_contour_trajectories_draws_paths():
 
 
 def test_plot_contour_trajectories_markers_and_legend():
-    import matplotlib
+    matplotlib = pytest.importorskip("matplotlib")
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
