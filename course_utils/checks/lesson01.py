@@ -133,8 +133,9 @@ def _huber(rng: np.random.Generator):
           hint="Differentiate each branch of h_delta with respect to the prediction, and remember that the loss "
                "is a mean over all elements.",
           recipe="Inside |r| <= delta the derivative of r**2/2 is r; outside, the derivative of delta*(|r| - "
-                 "delta/2) is delta times the sign of r. Both together are r clipped to [-delta, delta] "
-                 "(np.clip); divide by the number of elements (y_pred.size) and keep y_pred's shape.",
+                 "delta/2) is delta times the sign of r. Section 2 writes both cases as one function of r (find "
+                 "the NumPy function that does it); then apply the mean's 1/N, with N the number of elements "
+                 "(all of them, also for 2-D inputs), and keep y_pred's shape.",
           mistakes=[
               _huber_mistake("sign_outside", True, "outside |r| <= delta the slope is delta * sign(r), not sign(r) "
                                                    "(the derivative of delta*(|r| - delta/2))."),
@@ -289,8 +290,9 @@ def _ce_mistake(kind: str, message: str) -> Mistake:
           time_limit=TIME_LIMIT, returns=SCALAR, no_loops=True,
           hint="Work with log-probabilities from the start (section 5: the log-softmax), and check the shapes of "
                "what you subtract and what you index.",
-          recipe="log_p = logits minus each row's log-sum-exp, the log-sum-exp with shape (n, 1) (keepdims=True) "
-                 "so it broadcasts along the row; then take log_p[np.arange(n), labels] and return minus its mean.",
+          recipe="The log-probabilities are the logits minus each row's log-sum-exp, the log-sum-exp kept with shape "
+                 "(n, 1) so that it broadcasts along the row; then pick each row's true-class entry with integer "
+                 "indexing (the exercise text shows how) and return minus the mean of those n entries.",
           mistakes=[
               _ce_mistake("broadcast", "the row-wise log-sum-exp has shape (n,), and `logits - lse` broadcast it "
                                        "along the wrong axis (here n = K, so no error was raised; otherwise NumPy "
