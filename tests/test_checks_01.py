@@ -264,6 +264,11 @@ def bce_clipped(z, y):
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
+def bce_hard_labels_only(z, y):
+    z, y = np.asarray(z, float), np.asarray(y, float)
+    return float(np.mean(np.where(y == 1, np.logaddexp(0, -z), np.logaddexp(0, z))))
+
+
 def bce_labels_swapped(z, y):
     return bce_boxed(z, 1 - np.asarray(y, float))
 
@@ -280,6 +285,10 @@ def lse_keepdims(z):
 def lse_max_not_added_back(z):
     m = z.max(axis=-1, keepdims=True)
     return np.log(np.exp(z - m).sum(axis=-1))
+
+
+def lse_squeeze_all(z):
+    return np.squeeze(lse_keepdims(z))
 
 
 def lse_axis0(z):
@@ -345,10 +354,12 @@ MISTAKES = [
     ("01.bce_with_logits", bce_sign, "wrong sign"),
     ("01.bce_with_logits", bce_labels_swapped, "opposite labels"),
     ("01.bce_with_logits", bce_no_max, "max(z, 0) term is missing"),
+    ("01.bce_with_logits", bce_hard_labels_only, "right only for 0/1 labels"),
     ("01.bce_with_logits", bce_clipped, "clipping the probabilities"),
     ("01.logsumexp", lse_naive, "numerically stable formulation"),
     ("01.logsumexp", lse_keepdims, "the reduced axis is still there"),
     ("01.logsumexp", lse_max_not_added_back, "add m back"),
+    ("01.logsumexp", lse_squeeze_all, "lost the n axis too"),
     ("01.logsumexp", lse_axis0, "axis 0"),
     ("01.cross_entropy", ce_broadcast, "keepdims=True"),
     ("01.cross_entropy", ce_naive, "numerically stable formulation"),
@@ -486,6 +497,14 @@ def tt_mse(logits, labels, score_pred, score_true, w_class=1.0, w_score=1.0, del
     return w_class * F.cross_entropy(logits, labels) + w_score * F.mse_loss(score_pred, score_true)
 
 
+def tt_softmax_first(logits, labels, score_pred, score_true, w_class=1.0, w_score=1.0, delta=1.0):
+    return tt_functional(torch.softmax(logits, dim=1), labels, score_pred, score_true, w_class, w_score, delta)
+
+
+def tt_nll_on_logits(logits, labels, score_pred, score_true, w_class=1.0, w_score=1.0, delta=1.0):
+    return w_class * F.nll_loss(logits, labels) + w_score * F.huber_loss(score_pred, score_true, delta=delta)
+
+
 def tt_per_example(logits, labels, score_pred, score_true, w_class=1.0, w_score=1.0, delta=1.0):
     return w_class * F.cross_entropy(logits, labels, reduction="none")
 
@@ -509,6 +528,8 @@ def test_two_task_loss_correct_formulations_pass(answer, seed):
     (tt_shape_1, "0-d tensor (shape ())"),
     (tt_float32, "expected torch.float64"),
     (tt_mse, "mean squared error"),
+    (tt_softmax_first, "pass it the raw logits"),
+    (tt_nll_on_logits, "F.nll_loss expects log-probabilities"),
 ], ids=lambda v: getattr(v, "__name__", str(v)))
 def test_two_task_loss_mistakes_are_named(wrong, needle):
     for seed in (0, 4127):

@@ -170,6 +170,13 @@ def _bce_capped(got, expected, case):
     return bool(np.max(np.abs(z)) > 100) and np.isfinite(g) and g < 0.5 * float(expected)
 
 
+def _bce_hard_only(got, expected, case):
+    """A per-label choice between the two branches: right for 0/1 labels, wrong for soft targets."""
+    z, y = (np.asarray(a, float) for a in case.args)
+    wrong = float(np.mean(np.where(y == 1, np.logaddexp(0, -z), np.logaddexp(0, z))))
+    return bool(np.any((y > 0) & (y < 1))) and _not_expected(wrong, expected) and _close(got, wrong)
+
+
 def _bce_labels_swapped(got, expected, case):
     z, y = (np.asarray(a, float) for a in case.args)
     return _close(got, L.bce_with_logits(z, 1 - y)) and _not_expected(L.bce_with_logits(z, 1 - y), expected)
@@ -187,6 +194,9 @@ def _bce_labels_swapped(got, expected, case):
                                                     "max(z, 0) - z*y + log(1 + exp(-|z|))."),
               Mistake("labels_swapped", _bce_labels_swapped, "your result is the loss for the opposite labels "
                                                              "1 - y: the term with y belongs to log(sigmoid(z))."),
+              Mistake("hard_only", _bce_hard_only, "your loss chooses a branch per label (y == 1 or not), which is "
+                                                   "right only for 0/1 labels: with soft targets y in [0, 1] both "
+                                                   "terms count, weighted by y and 1 - y."),
               Mistake("no_max", _bce_no_max, "the max(z, 0) term is missing: log(1 + exp(z)) = max(z, 0) + "
                                              "log(1 + exp(-|z|)), and the loss is that minus z*y."),
               Mistake("capped", _bce_capped, "on logits of hundreds your loss is far too small: clipping the "
@@ -224,6 +234,11 @@ def _lse_kept_axis(got, expected, case):
     return g.shape == e.shape + (1,) and _close(g[..., 0], e)
 
 
+def _lse_squeezed_all(got, expected, case):
+    g, e = np.asarray(got, float), np.asarray(expected, float)
+    return g.ndim == 0 and e.shape == (1,) and _close(g.reshape(1), e)
+
+
 def _lse_no_max_back(got, expected, case):
     z = np.asarray(case.args[0], float)
     m = z.max(axis=-1)
@@ -242,6 +257,10 @@ def _lse_no_max_back(got, expected, case):
                     Mistake("kept_axis", _lse_kept_axis, "the numbers are right but the reduced axis is still "
                                                          "there: drop it at the end (e.g. [:, 0] or np.squeeze(..., "
                                                          "axis=-1)) so that the result has shape (n,)."),
+                    Mistake("squeezed_all", _lse_squeezed_all, "with a single row (n = 1) your result lost the n "
+                                                               "axis too: a squeeze without an axis drops every "
+                                                               "axis of length 1. Drop only the last one (axis=-1, "
+                                                               "or [:, 0]) so that the result has shape (n,)."),
                     Mistake("no_max_back", _lse_no_max_back, "each value is short by its row's maximum m: after "
                                                              "shifting by m, add m back (log-sum-exp(z) = m + "
                                                              "log-sum-exp(z - m)).")])
@@ -477,6 +496,10 @@ def _tt_variant(kind: str, p: dict) -> float:
         return p["wc"] * ce + p["ws"] * hub / p["d"]
     if kind == "delta_ignored":
         return p["wc"] * ce + p["ws"] * L.huber(p["sp"], p["st"], 1.0)
+    if kind == "double_softmax":
+        return p["wc"] * L.cross_entropy(L.softmax(p["z"]), p["y"]) + p["ws"] * hub
+    if kind == "nll_raw":
+        return p["wc"] * float(-np.mean(p["z"][np.arange(len(p["y"])), p["y"]])) + p["ws"] * hub
     if kind == "mse":
         return p["wc"] * ce + p["ws"] * L.mse(p["sp"], p["st"])
     raise ValueError(kind)  # pragma: no cover
@@ -509,6 +532,10 @@ def _tt_mistake(kind: str, message: str) -> Mistake:
               _tt_mistake("smooth_l1", "F.smooth_l1_loss(beta=delta) is the Huber loss divided by delta: multiply "
                                        "by delta, or use F.huber_loss(..., delta=delta)."),
               _tt_mistake("delta_ignored", "your Huber term uses delta = 1 although this case passes another delta."),
+              _tt_mistake("double_softmax", "the cross-entropy received probabilities: F.cross_entropy applies the "
+                                            "log-softmax itself, so pass it the raw logits (no softmax first)."),
+              _tt_mistake("nll_raw", "F.nll_loss expects log-probabilities: apply F.log_softmax to the logits "
+                                     "first (or use F.cross_entropy, which does both)."),
               _tt_mistake("mse", "your second term is the mean squared error: it must be the Huber loss with "
                                  "threshold delta."),
           ])
