@@ -456,9 +456,10 @@ _TORCH_MISTAKES = (
           returns=(tuple, list), pure=True, time_limit=30.0, mistakes=_TORCH_MISTAKES,
           hint="Each step needs four things in order: a fresh loss on the whole batch, the gradients reset, "
                "backward(), and an update with the given learning rate; and the loss stored as a number.",
-          recipe="Create an optimizer for model.parameters() with lr=lr (torch.optim.SGD). In each of the "
-                 "`steps` iterations: reset the gradients, compute the MSE of model(xt) against yt, append "
-                 "its .item() to losses, call backward() on it and let the optimizer take its step.")
+          recipe="Make one plain gradient-descent optimizer over the model's parameters, with the learning rate "
+                 "you were given (torch.optim has one). Then, once per step: clear the gradients left by the "
+                 "previous step, compute this step's mean squared error on all the data, keep its value as a "
+                 "Python number, backpropagate it, and let the optimizer update the parameters.")
 def _torch_loop(rng: np.random.Generator):
     n = int(rng.integers(100, 300))
     x, y = _line_data(rng, n)
