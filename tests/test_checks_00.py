@@ -526,6 +526,32 @@ def loop_adam(x, y, steps, lr):
     return model, losses
 
 
+def loop_zero_grad_after_backward(x, y, steps, lr):
+    model = torch.nn.Linear(1, 1)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    losses, opt = [], torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = torch.nn.functional.mse_loss(model(xt), yt)
+        losses.append(loss.item())
+        loss.backward()
+        opt.zero_grad()
+        opt.step()
+    return model, losses
+
+
+def loop_numpy_losses(x, y, steps, lr):
+    model = torch.nn.Linear(1, 1)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    losses, opt = [], torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(xt), yt)
+        losses.append(loss.detach().numpy())
+        loss.backward()
+        opt.step()
+    return model, losses
+
+
 TORCH_WRONG = [
     (loop_no_zero_grad, "Likely mistake: the loss went up during training"),
     (loop_tensors, "the losses should be Python floats, got torch.Tensor"),
@@ -536,6 +562,8 @@ TORCH_WRONG = [
     (loop_extra_steps, "not those of plain gradient descent on the MSE with the given learning rate"),
     (loop_momentum, "is the update plain gradient descent"),
     (loop_half_mse, "Likely mistake: the recorded losses are half the mean squared error"),
+    (loop_zero_grad_after_backward, "not between backward() and the update"),
+    (loop_numpy_losses, "the losses should be Python floats, got numpy.ndarray: store each loss as a number\n"),
     (loop_centres_x_in_place, "modified argument #1 (x) in place"),
     (loop_model_only, "expected tuple or list"),
     (loop_adam, "is the update plain gradient descent"),

@@ -299,8 +299,10 @@ def _losses_problem(losses: Any, steps: int) -> str | None:
     kinds = {type(v).__module__.split(".")[0] + "." + type(v).__name__ for v in losses
              if not isinstance(v, float)}
     if kinds:
+        why = (" (a tensor kept in the list also keeps its whole computation graph in memory)"
+               if any(k.startswith("torch.") for k in kinds) else "")
         return (f"the losses should be Python floats, got {', '.join(sorted(kinds))}: store each loss as a "
-                "number (a tensor kept in the list also keeps its whole computation graph in memory)")
+                f"number{why}")
     if not all(np.isfinite(losses)):
         return "some losses are NaN or infinite: the training diverged (is the learning rate the one given?)"
     if not losses[-1] < losses[0]:
@@ -444,7 +446,8 @@ _TORCH_MISTAKES = (
             "without a factor 1/2."),
     Mistake("no step", _loss_constant,
             "the loss never changes, so the parameters are never updated: does every step end with an "
-            "update of the parameters, after the gradients are computed?"),
+            "update of the parameters, and are the gradients cleared before backward() (not between "
+            "backward() and the update)?"),
     Mistake("gradients accumulate", _loss_went_up,
             "the loss went up during training, which plain gradient descent at this learning rate does not "
             "do: are the gradients reset before each backward() (backward() adds to .grad), and is the "
