@@ -3,6 +3,10 @@
 Exercises: ``00.standardize`` and ``00.accuracy`` (NumPy warm-ups) and ``00.torch_loop`` (a PyTorch
 training loop). Every property is produced by the case generators for any seed, so an instructor's
 hidden test (the same check with another seed) tests exactly what the learner's self-check tested.
+``00.standardize`` compares with rtol = atol = 1e-4, which admits float32 arithmetic. ``00.torch_loop`` checks
+convergence to the least-squares line, and on a short run at an unusual learning rate it recovers plain gradient
+descent's losses backwards from the trained line (:func:`_gd_losses`) and compares them with the recorded ones,
+so a hard-coded learning rate, momentum, Adam, a summed loss or extra untracked steps cannot pass.
 
 The reference functions :func:`standardize`, :func:`accuracy` and :func:`train_torch` are what lesson 00
 uses downstream when the learner's own version has not passed (``use_mine``). Importing this module does
