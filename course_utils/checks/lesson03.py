@@ -313,9 +313,36 @@ def _f_logsumexp(x):
     return float(m + np.log(np.sum(np.exp(x - m))))
 
 
+class _ReadsOwnArray:
+    """A scalar function that ignores its argument and reads the array it was built on, as the loss in
+    ``gradient_check`` reads the parameter dictionary: only perturbing ``x`` itself changes its value.
+    The engine deep-copies a case's arguments in one go, so the copy of this object still shares the
+    copied ``x``."""
+
+    def __init__(self, x: np.ndarray):
+        self.x = x
+
+    def __call__(self, _ignored) -> float:
+        return float(np.sum(np.sin(self.x)) + np.sum(self.x ** 2))
+
+    def gradient(self) -> np.ndarray:
+        return np.cos(self.x) + 2.0 * self.x
+
+    def __repr__(self) -> str:
+        return "f (reads x itself, like gradient_check's loss)"
+
+
+def _perturbed_a_copy(got, expected, case) -> bool:
+    g = _arr(got)
+    return (isinstance(case.args[0], _ReadsOwnArray) and g is not None and g.shape == np.shape(case.args[1])
+            and bool(np.all(np.abs(g) < 1e-6)))
+
+
 def _difference(case: Case, kind: str) -> np.ndarray:
     """The gradient a one-sided or a 1/eps central difference would return on this case."""
     f, x = case.args[0], np.array(case.args[1], dtype=float)
+    if isinstance(f, _ReadsOwnArray):
+        f = _ReadsOwnArray(x)  # it must read the copy that is perturbed here
     eps = case.kwargs.get("eps", 1e-6)
     g = np.zeros_like(x)
     for i in np.ndindex(x.shape):
@@ -330,6 +357,10 @@ def _difference(case: Case, kind: str) -> np.ndarray:
 
 
 _NUMGRAD_MISTAKES = (
+    Mistake("perturbed a copy", _perturbed_a_copy,
+            "your gradient is 0: you evaluated f on perturbed copies of x, but this f reads the array x itself "
+            "(as gradient_check's loss reads the parameter dictionary), so it never saw a change. Perturb the "
+            "entries of x in place, one at a time, and put each one back."),
     Mistake("one-sided difference",
             lambda got, e, c: np.size(c.args[1]) <= 64 and _matches(got, _difference(c, "forward"), rtol=1e-9,
                                                                       atol=1e-11),
@@ -360,6 +391,8 @@ def _numerical_gradient(rng: np.random.Generator):
     p = np.exp(x - x.max())
     yield Case((_f_logsumexp, x), kwargs={"eps": 1e-5}, expected=p / p.sum(), label="log-sum-exp, eps=1e-5",
                **tol)
+    f = _ReadsOwnArray(rng.normal(size=(2, 3)))
+    yield Case((f, f.x), expected=f.gradient(), label="f reads x itself (perturb x in place)", **tol)
     x = rng.normal(size=(40, 50))
     yield Case((_f_square, x), expected=2 * x, label="2,000 entries (speed)", rtol=1e-5, atol=1e-5)
 
