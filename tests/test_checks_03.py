@@ -546,3 +546,47 @@ def test_lesson_has_references_and_glossary():
     assert "## Under the hood" in text
     for needle in ("Rumelhart", "Glorot", "He, X. Zhang", "Srivastava", "Zadeh", "Baydin", "Paszke", "Abadi"):
         assert needle in text.replace("K. He, X. Zhang", "He, X. Zhang"), needle
+
+
+def test_results_used_downstream_must_be_numpy():
+    """§3's NumPy network uses these results (sgd_step does params -= lr * grad): a torch tensor or a list
+    passed the check once and then broke the lesson; now the check names the type."""
+    torch = pytest.importorskip("torch")
+
+    def linear_tensors(dout, x, W):
+        d, x, W = (torch.from_numpy(np.asarray(a, dtype=float)) for a in (dout, x, W))
+        return d @ W.T, x.T @ d, d.sum(0)
+
+    result = _mistake("03.linear_backward", linear_tensors, "dx is a torch.Tensor; expected a NumPy array")
+    assert ".detach().numpy()" in result.message and "Likely mistake: the numbers are right but not NumPy" \
+        in result.message
+
+    def linear_tensors_wrong(dout, x, W):   # wrong values AND tensors: the value is reported, not the type
+        dx, dW, db = linear_tensors(dout, x, W)
+        return dx, dW, db / 2
+
+    result = _mistake("03.linear_backward", linear_tensors_wrong, "wrong value in db")
+    assert "numbers are right" not in result.message
+
+    def linear_lists(dout, x, W):
+        return tuple(a.tolist() for a in linear_matmul(dout, x, W))
+
+    _mistake("03.linear_backward", linear_lists, "dx is a list; expected a NumPy array")
+
+    def ce_tensor_loss(logits, y):
+        loss, grad = mlp.softmax_cross_entropy(logits, y)
+        return torch.tensor(loss), grad
+
+    assert "use .item()" in _mistake("03.softmax_ce_backward", ce_tensor_loss, "loss is a torch.Tensor").message
+
+    def ce_tensor_grad(logits, y):
+        loss, grad = mlp.softmax_cross_entropy(logits, y)
+        return loss, torch.from_numpy(grad)
+
+    _mistake("03.softmax_ce_backward", ce_tensor_grad, "dlogits is a torch.Tensor; expected a NumPy array")
+    # NumPy scalars and 0-d arrays are numbers
+    for wrap in (np.float64, np.asarray, float):
+        def ce_wrapped(logits, y, wrap=wrap):
+            loss, grad = mlp.softmax_cross_entropy(logits, y)
+            return wrap(loss), grad
+        assert run_check("03.softmax_ce_backward", ce_wrapped).passed

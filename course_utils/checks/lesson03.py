@@ -39,8 +39,37 @@ def _item(got: Any, i: int) -> Any:
     return got[i] if isinstance(got, (tuple, list)) and len(got) > i else None
 
 
-def _tuple_of_arrays(expected: tuple, names: tuple[str, ...], rtol: float, atol: float) -> Callable:
-    """Validator: a tuple of len(names) arrays matching ``expected`` item by item, with named feedback."""
+def _kind_problem(name: str, got: Any, kind: str) -> str | None:
+    """None when ``got`` is of ``kind`` ("array": a NumPy array; "number": a Python/NumPy number), else why
+    not. The lesson's NumPy network uses these results downstream, where a tensor or a list breaks."""
+    what = f"{type(got).__module__.split('.')[0]}.{type(got).__name__}".replace("builtins.", "")
+    fix = (" (convert it with .detach().numpy(), or compute with NumPy)" if hasattr(got, "detach")
+           else " (np.asarray(...) makes one)")
+    if kind == "array" and not isinstance(got, np.ndarray):
+        return f"{name} is a {what}; expected a NumPy array{fix}"
+    if kind == "number" and (isinstance(got, bool) or not (
+            isinstance(got, (int, float, np.number)) or (isinstance(got, np.ndarray) and got.ndim == 0))):
+        number_fix = " (use .item())" if hasattr(got, "item") and np.size(_arr(got)) == 1 else ""
+        return f"{name} is a {what}; expected a number (a float){number_fix}"
+    return None
+
+
+def _wrong_kind(kinds: tuple[str, ...]) -> Mistake:
+    """Named feedback when the values are right but an item is a tensor/list, not a NumPy array/number."""
+    def detect(got, expected, case):
+        return (isinstance(got, (tuple, list)) and len(got) == len(kinds)
+                and all(_matches(g, np.asarray(r, dtype=float), rtol=1e-6, atol=1e-9)
+                        for g, r in zip(got, expected.reference))
+                and any(_kind_problem("", g, k) for g, k in zip(got, kinds)))
+    return Mistake("not NumPy", detect,
+                   "the numbers are right but not NumPy: §3's network runs on these results with NumPy "
+                   "operations (params -= lr * grad), so return NumPy arrays (and the loss as a float).")
+
+
+def _tuple_of_arrays(expected: tuple, names: tuple[str, ...], rtol: float, atol: float,
+                     kinds: tuple[str, ...] | None = None) -> Callable:
+    """Validator: a tuple of len(names) arrays matching ``expected`` item by item, with named feedback;
+    once the values match, each item must be of its ``kinds`` entry ("array" or "number")."""
 
     def validate(got):
         if not isinstance(got, (tuple, list)):
@@ -50,6 +79,10 @@ def _tuple_of_arrays(expected: tuple, names: tuple[str, ...], rtol: float, atol:
             return f"expected {len(names)} items {tuple(names)}, got {len(got)}"
         for name, g, e in zip(names, got, expected):
             problem = compare(g, e, rtol, atol, where=name)
+            if problem:
+                return problem
+        for name, g, kind in zip(names, got, kinds or ()):
+            problem = _kind_problem(name, g, kind)
             if problem:
                 return problem
         return None
@@ -65,6 +98,7 @@ def _lin(case: Case):
 
 
 _LINEAR_MISTAKES = (
+    _wrong_kind(("array",) * 3),
     Mistake("db is a mean",
             lambda got, e, c: _matches(_item(got, 2), _lin(c)[0].mean(axis=0)) and _lin(c)[0].shape[0] > 1,
             "db is the mean over the batch, but the bias was broadcast (added) to every one of the n rows, so "
@@ -102,8 +136,8 @@ def _linear_backward(rng: np.random.Generator):
     names = ("dx", "dW", "db")
 
     def case(dout, x, W, label, rtol=1e-9, atol=1e-12):
-        return Case((dout, x, W), expected=_tuple_of_arrays(mlp.linear_backward(dout, x, W), names, rtol, atol),
-                    label=label)
+        return Case((dout, x, W), expected=_tuple_of_arrays(mlp.linear_backward(dout, x, W), names, rtol, atol,
+                                                            kinds=("array",) * 3), label=label)
 
     x = np.array([[1.0, 2.0], [3.0, -1.0]])
     W = np.array([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]])
@@ -237,6 +271,7 @@ def _ce_mistake(kind: str, what: str) -> Callable:
 
 
 _CE_MISTAKES = (
+    _wrong_kind(("number", "array")),
     Mistake("gradient without 1/n", _ce_mistake("no 1/n", "grad"),
             "dlogits is n times too large: the loss is the mean over the n examples, so each row of the "
             "gradient carries a factor 1/n."),
@@ -261,8 +296,8 @@ _CE_MISTAKES = (
 def _softmax_ce_backward(rng: np.random.Generator):
     def case(logits, y, label, rtol=1e-7, atol=1e-10, **kw):
         loss, grad = mlp.softmax_cross_entropy(logits, y)
-        return Case((logits, y), expected=_tuple_of_arrays((loss, grad), ("loss", "dlogits"), rtol, atol),
-                    label=label, **kw)
+        return Case((logits, y), expected=_tuple_of_arrays((loss, grad), ("loss", "dlogits"), rtol, atol,
+                                                           kinds=("number", "array")), label=label, **kw)
 
     yield case(np.array([[2.0, 1.0, 0.1]]), np.array([0]), "one example, 3 classes")
     yield case(np.array([[0.0, 0.0], [1.0, -1.0], [3.0, 3.0], [-2.0, 5.0]]), np.array([0, 1, 1, 1]),
