@@ -590,3 +590,10 @@ def test_results_used_downstream_must_be_numpy():
             loss, grad = mlp.softmax_cross_entropy(logits, y)
             return wrap(loss), grad
         assert run_check("03.softmax_ce_backward", ce_wrapped).passed
+
+
+def test_numerical_gradient_returns_an_array():
+    """The exercise says 'returned as an array with the shape of x': a nested list is named."""
+    result = _mistake("03.numerical_gradient", lambda f, x, eps=1e-6: numgrad_ndindex(f, x, eps).tolist(),
+                      "expected np.ndarray")
+    assert "list" in result.message

@@ -409,7 +409,7 @@ _NUMGRAD_MISTAKES = (
 
 
 @register("03.numerical_gradient", signature="numerical_gradient(f, x, eps=1e-6) -> np.ndarray",
-          time_limit=10.0,
+          time_limit=10.0, returns=np.ndarray,
           hint="Perturb one entry at a time in both directions (np.ndindex(x.shape) visits every index of an "
                "array of any shape), and put it back exactly afterwards; the result has the shape of x.",
           mistakes=_NUMGRAD_MISTAKES)
