@@ -135,11 +135,27 @@ def numgrad_flat_view(f, x, eps=1e-6):
 
 
 def numgrad_copies(f, x, eps=1e-6):
+    """Evaluates f on perturbed copies: right for an f that reads only its argument, wrong for the lesson's
+    gradient_check, whose loss reads the parameter arrays themselves (the exercise asks for in place)."""
     grad = np.zeros_like(x, dtype=float)
     for i in np.ndindex(x.shape):
         step = np.zeros_like(x, dtype=float)
         step[i] = eps
         grad[i] = (f(x + step) - f(x - step)) / (2 * eps)
+    return grad
+
+
+def numgrad_nditer_readwrite(f, x, eps=1e-6):
+    grad = np.zeros(x.shape)
+    with np.nditer(x, flags=["multi_index"], op_flags=["readwrite"]) as it:
+        for v in it:
+            old = v.copy()
+            v[...] = old + eps
+            up = f(x)
+            v[...] = old - eps
+            down = f(x)
+            v[...] = old
+            grad[it.multi_index] = (up - down) / (2 * eps)
     return grad
 
 
@@ -166,7 +182,7 @@ CORRECT = {
     "03.sigmoid_backward": [sigmoid_s_one_minus_s, sigmoid_e_form, sigmoid_expit_product, sigmoid_log_space,
                             sigmoid_tanh, mlp.sigmoid_backward],
     "03.softmax_ce_backward": [ce_reference, ce_onehot, ce_scipy, ce_logaddexp],
-    "03.numerical_gradient": [numgrad_ndindex, numgrad_flat_view, numgrad_copies, numgrad_add_subtract,
+    "03.numerical_gradient": [numgrad_ndindex, numgrad_flat_view, numgrad_nditer_readwrite, numgrad_add_subtract,
                               numgrad_package],
 }
 NUMPY_EXERCISES = list(CORRECT)
@@ -334,6 +350,29 @@ def test_numerical_gradient_mistakes(seed):
     _mistake("03.numerical_gradient", lambda f, x, eps=1e-6: 2 * numgrad_ndindex(f, x, eps), "divide by 2 * eps",
              seed)
     _mistake("03.numerical_gradient", lambda f, x, eps=1e-6: numgrad_ndindex(f, x, eps).ravel(), "flattened", seed)
+    # perturbing copies misses an f that reads x itself (gradient_check's loss reads the parameters)
+    result = _mistake("03.numerical_gradient", numgrad_copies, "perturbed copies of x", seed)
+    assert "f reads x itself" in result.message and "one-sided" not in result.message
+
+
+def test_gradient_check_uses_the_given_numerical_gradient():
+    """The lesson passes the learner's numerical_gradient to gradient_check (USE_MY_CODE)."""
+    params = mlp.init_mlp(2, 3, 2, rng=0)
+    X, y = np.ones((4, 2)), np.array([0, 1, 1, 0])
+    _, grads = mlp.mlp_loss_and_grads(params, X, y, activation="tanh")
+    calls = []
+
+    def mine(f, x, eps=1e-6):
+        calls.append(x.shape)
+        return numgrad_ndindex(f, x, eps)
+
+    errors = mlp.gradient_check(lambda: mlp.mlp_loss_and_grads(params, X, y, activation="tanh")[0], params, grads,
+                                numgrad=mine)
+    assert sorted(calls) == sorted(v.shape for v in params.values()) and max(errors.values()) < 1e-7
+    # perturbing copies sees no change of this loss: the check then flags every array
+    errors = mlp.gradient_check(lambda: mlp.mlp_loss_and_grads(params, X, y, activation="tanh")[0], params, grads,
+                                numgrad=numgrad_copies)
+    assert min(errors.values()) > 0.5
 
 
 def test_hint_only_after_failure_and_never_the_solution():
@@ -507,3 +546,54 @@ def test_lesson_has_references_and_glossary():
     assert "## Under the hood" in text
     for needle in ("Rumelhart", "Glorot", "He, X. Zhang", "Srivastava", "Zadeh", "Baydin", "Paszke", "Abadi"):
         assert needle in text.replace("K. He, X. Zhang", "He, X. Zhang"), needle
+
+
+def test_results_used_downstream_must_be_numpy():
+    """§3's NumPy network uses these results (sgd_step does params -= lr * grad): a torch tensor or a list
+    passed the check once and then broke the lesson; now the check names the type."""
+    torch = pytest.importorskip("torch")
+
+    def linear_tensors(dout, x, W):
+        d, x, W = (torch.from_numpy(np.asarray(a, dtype=float)) for a in (dout, x, W))
+        return d @ W.T, x.T @ d, d.sum(0)
+
+    result = _mistake("03.linear_backward", linear_tensors, "dx is a torch.Tensor; expected a NumPy array")
+    assert ".detach().numpy()" in result.message and "Likely mistake: the numbers are right but not NumPy" \
+        in result.message
+
+    def linear_tensors_wrong(dout, x, W):   # wrong values AND tensors: the value is reported, not the type
+        dx, dW, db = linear_tensors(dout, x, W)
+        return dx, dW, db / 2
+
+    result = _mistake("03.linear_backward", linear_tensors_wrong, "wrong value in db")
+    assert "numbers are right" not in result.message
+
+    def linear_lists(dout, x, W):
+        return tuple(a.tolist() for a in linear_matmul(dout, x, W))
+
+    _mistake("03.linear_backward", linear_lists, "dx is a list; expected a NumPy array")
+
+    def ce_tensor_loss(logits, y):
+        loss, grad = mlp.softmax_cross_entropy(logits, y)
+        return torch.tensor(loss), grad
+
+    assert "use .item()" in _mistake("03.softmax_ce_backward", ce_tensor_loss, "loss is a torch.Tensor").message
+
+    def ce_tensor_grad(logits, y):
+        loss, grad = mlp.softmax_cross_entropy(logits, y)
+        return loss, torch.from_numpy(grad)
+
+    _mistake("03.softmax_ce_backward", ce_tensor_grad, "dlogits is a torch.Tensor; expected a NumPy array")
+    # NumPy scalars and 0-d arrays are numbers
+    for wrap in (np.float64, np.asarray, float):
+        def ce_wrapped(logits, y, wrap=wrap):
+            loss, grad = mlp.softmax_cross_entropy(logits, y)
+            return wrap(loss), grad
+        assert run_check("03.softmax_ce_backward", ce_wrapped).passed
+
+
+def test_numerical_gradient_returns_an_array():
+    """The exercise says 'returned as an array with the shape of x': a nested list is named."""
+    result = _mistake("03.numerical_gradient", lambda f, x, eps=1e-6: numgrad_ndindex(f, x, eps).tolist(),
+                      "expected np.ndarray")
+    assert "list" in result.message

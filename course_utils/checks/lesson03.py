@@ -39,8 +39,37 @@ def _item(got: Any, i: int) -> Any:
     return got[i] if isinstance(got, (tuple, list)) and len(got) > i else None
 
 
-def _tuple_of_arrays(expected: tuple, names: tuple[str, ...], rtol: float, atol: float) -> Callable:
-    """Validator: a tuple of len(names) arrays matching ``expected`` item by item, with named feedback."""
+def _kind_problem(name: str, got: Any, kind: str) -> str | None:
+    """None when ``got`` is of ``kind`` ("array": a NumPy array; "number": a Python/NumPy number), else why
+    not. The lesson's NumPy network uses these results downstream, where a tensor or a list breaks."""
+    what = f"{type(got).__module__.split('.')[0]}.{type(got).__name__}".replace("builtins.", "")
+    fix = (" (convert it with .detach().numpy(), or compute with NumPy)" if hasattr(got, "detach")
+           else " (np.asarray(...) makes one)")
+    if kind == "array" and not isinstance(got, np.ndarray):
+        return f"{name} is a {what}; expected a NumPy array{fix}"
+    if kind == "number" and (isinstance(got, bool) or not (
+            isinstance(got, (int, float, np.number)) or (isinstance(got, np.ndarray) and got.ndim == 0))):
+        number_fix = " (use .item())" if hasattr(got, "item") and np.size(_arr(got)) == 1 else ""
+        return f"{name} is a {what}; expected a number (a float){number_fix}"
+    return None
+
+
+def _wrong_kind(kinds: tuple[str, ...]) -> Mistake:
+    """Named feedback when the values are right but an item is a tensor/list, not a NumPy array/number."""
+    def detect(got, expected, case):
+        return (isinstance(got, (tuple, list)) and len(got) == len(kinds)
+                and all(_matches(g, np.asarray(r, dtype=float), rtol=1e-6, atol=1e-9)
+                        for g, r in zip(got, expected.reference))
+                and any(_kind_problem("", g, k) for g, k in zip(got, kinds)))
+    return Mistake("not NumPy", detect,
+                   "the numbers are right but not NumPy: §3's network runs on these results with NumPy "
+                   "operations (params -= lr * grad), so return NumPy arrays (and the loss as a float).")
+
+
+def _tuple_of_arrays(expected: tuple, names: tuple[str, ...], rtol: float, atol: float,
+                     kinds: tuple[str, ...] | None = None) -> Callable:
+    """Validator: a tuple of len(names) arrays matching ``expected`` item by item, with named feedback;
+    once the values match, each item must be of its ``kinds`` entry ("array" or "number")."""
 
     def validate(got):
         if not isinstance(got, (tuple, list)):
@@ -50,6 +79,10 @@ def _tuple_of_arrays(expected: tuple, names: tuple[str, ...], rtol: float, atol:
             return f"expected {len(names)} items {tuple(names)}, got {len(got)}"
         for name, g, e in zip(names, got, expected):
             problem = compare(g, e, rtol, atol, where=name)
+            if problem:
+                return problem
+        for name, g, kind in zip(names, got, kinds or ()):
+            problem = _kind_problem(name, g, kind)
             if problem:
                 return problem
         return None
@@ -65,6 +98,7 @@ def _lin(case: Case):
 
 
 _LINEAR_MISTAKES = (
+    _wrong_kind(("array",) * 3),
     Mistake("db is a mean",
             lambda got, e, c: _matches(_item(got, 2), _lin(c)[0].mean(axis=0)) and _lin(c)[0].shape[0] > 1,
             "db is the mean over the batch, but the bias was broadcast (added) to every one of the n rows, so "
@@ -102,8 +136,8 @@ def _linear_backward(rng: np.random.Generator):
     names = ("dx", "dW", "db")
 
     def case(dout, x, W, label, rtol=1e-9, atol=1e-12):
-        return Case((dout, x, W), expected=_tuple_of_arrays(mlp.linear_backward(dout, x, W), names, rtol, atol),
-                    label=label)
+        return Case((dout, x, W), expected=_tuple_of_arrays(mlp.linear_backward(dout, x, W), names, rtol, atol,
+                                                            kinds=("array",) * 3), label=label)
 
     x = np.array([[1.0, 2.0], [3.0, -1.0]])
     W = np.array([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]])
@@ -237,6 +271,7 @@ def _ce_mistake(kind: str, what: str) -> Callable:
 
 
 _CE_MISTAKES = (
+    _wrong_kind(("number", "array")),
     Mistake("gradient without 1/n", _ce_mistake("no 1/n", "grad"),
             "dlogits is n times too large: the loss is the mean over the n examples, so each row of the "
             "gradient carries a factor 1/n."),
@@ -261,8 +296,8 @@ _CE_MISTAKES = (
 def _softmax_ce_backward(rng: np.random.Generator):
     def case(logits, y, label, rtol=1e-7, atol=1e-10, **kw):
         loss, grad = mlp.softmax_cross_entropy(logits, y)
-        return Case((logits, y), expected=_tuple_of_arrays((loss, grad), ("loss", "dlogits"), rtol, atol),
-                    label=label, **kw)
+        return Case((logits, y), expected=_tuple_of_arrays((loss, grad), ("loss", "dlogits"), rtol, atol,
+                                                           kinds=("number", "array")), label=label, **kw)
 
     yield case(np.array([[2.0, 1.0, 0.1]]), np.array([0]), "one example, 3 classes")
     yield case(np.array([[0.0, 0.0], [1.0, -1.0], [3.0, 3.0], [-2.0, 5.0]]), np.array([0, 1, 1, 1]),
@@ -313,9 +348,36 @@ def _f_logsumexp(x):
     return float(m + np.log(np.sum(np.exp(x - m))))
 
 
+class _ReadsOwnArray:
+    """A scalar function that ignores its argument and reads the array it was built on, as the loss in
+    ``gradient_check`` reads the parameter dictionary: only perturbing ``x`` itself changes its value.
+    The engine deep-copies a case's arguments in one go, so the copy of this object still shares the
+    copied ``x``."""
+
+    def __init__(self, x: np.ndarray):
+        self.x = x
+
+    def __call__(self, _ignored) -> float:
+        return float(np.sum(np.sin(self.x)) + np.sum(self.x ** 2))
+
+    def gradient(self) -> np.ndarray:
+        return np.cos(self.x) + 2.0 * self.x
+
+    def __repr__(self) -> str:
+        return "f (reads x itself, like gradient_check's loss)"
+
+
+def _perturbed_a_copy(got, expected, case) -> bool:
+    g = _arr(got)
+    return (isinstance(case.args[0], _ReadsOwnArray) and g is not None and g.shape == np.shape(case.args[1])
+            and bool(np.all(np.abs(g) < 1e-6)))
+
+
 def _difference(case: Case, kind: str) -> np.ndarray:
     """The gradient a one-sided or a 1/eps central difference would return on this case."""
     f, x = case.args[0], np.array(case.args[1], dtype=float)
+    if isinstance(f, _ReadsOwnArray):
+        f = _ReadsOwnArray(x)  # it must read the copy that is perturbed here
     eps = case.kwargs.get("eps", 1e-6)
     g = np.zeros_like(x)
     for i in np.ndindex(x.shape):
@@ -330,6 +392,10 @@ def _difference(case: Case, kind: str) -> np.ndarray:
 
 
 _NUMGRAD_MISTAKES = (
+    Mistake("perturbed a copy", _perturbed_a_copy,
+            "your gradient is 0: you evaluated f on perturbed copies of x, but this f reads the array x itself "
+            "(as gradient_check's loss reads the parameter dictionary), so it never saw a change. Perturb the "
+            "entries of x in place, one at a time, and put each one back."),
     Mistake("one-sided difference",
             lambda got, e, c: np.size(c.args[1]) <= 64 and _matches(got, _difference(c, "forward"), rtol=1e-9,
                                                                       atol=1e-11),
@@ -343,7 +409,7 @@ _NUMGRAD_MISTAKES = (
 
 
 @register("03.numerical_gradient", signature="numerical_gradient(f, x, eps=1e-6) -> np.ndarray",
-          time_limit=10.0,
+          time_limit=10.0, returns=np.ndarray,
           hint="Perturb one entry at a time in both directions (np.ndindex(x.shape) visits every index of an "
                "array of any shape), and put it back exactly afterwards; the result has the shape of x.",
           mistakes=_NUMGRAD_MISTAKES)
@@ -360,6 +426,8 @@ def _numerical_gradient(rng: np.random.Generator):
     p = np.exp(x - x.max())
     yield Case((_f_logsumexp, x), kwargs={"eps": 1e-5}, expected=p / p.sum(), label="log-sum-exp, eps=1e-5",
                **tol)
+    f = _ReadsOwnArray(rng.normal(size=(2, 3)))
+    yield Case((f, f.x), expected=f.gradient(), label="f reads x itself (perturb x in place)", **tol)
     x = rng.normal(size=(40, 50))
     yield Case((_f_square, x), expected=2 * x, label="2,000 entries (speed)", rtol=1e-5, atol=1e-5)
 
