@@ -713,11 +713,11 @@ def run_check(exercise: str, answer: Any, seed: int = 0, *, record: bool = True)
                 return finish(f"case {n}/{len(cases)} [no Python loops]: {loops}", n, label="no Python loops")
             if spec.pure:
                 problem = _purity_problem(answer, args, kwargs, snap_args, snap_kwargs)
-                if problem:
-                    return finish(f"{head}: {call} {problem}", n, label=shown)
+                if problem:  # the message says how to fix it; the exercise's hint is about values
+                    return finish(f"{head}: {call} {problem}", n, label=shown, hint=False)
         problem = _returns_problem(got, spec.returns)
-        if problem:
-            return finish(f"{head}: {call} {problem}", n, label=shown)
+        if problem:  # a wrong type says how to fix it; a missing return still gets the nudge
+            return finish(f"{head}: {call} {problem}", n, label=shown, hint=got is None)
         try:
             problem = compare(got, case.expected, case.rtol, case.atol)
         except Exception as exc:
