@@ -50,10 +50,10 @@ REQUIREMENTS: dict[str, str] = {
 #: ``tests/test_colab.py`` derives what each lesson really imports (its cells and the
 #: ``course_utils`` modules they use, transitively) and fails when a name is missing here.
 LESSON_REQUIREMENTS: dict[str, tuple[str, ...]] = {
-    "00": ("tqdm", "nbformat", "ipywidgets", "seaborn"),
-    "01": ("tqdm", "nbformat", "seaborn"),
-    "02": ("tqdm", "nbformat", "seaborn"),
-    "03": ("tqdm", "nbformat", "seaborn", "pandas", "PIL", "scipy", "soundfile", "sklearn"),
+    "00": ("tqdm", "ipywidgets"),
+    "01": ("tqdm", "ipywidgets"),
+    "02": ("tqdm", "ipywidgets"),
+    "03": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn"),
 }
 
 

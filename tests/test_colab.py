@@ -83,7 +83,10 @@ def upstream(tmp_path) -> Path:
 
 _RUNNER = r"""
 import os, sys, types, json
-sys.modules["google"] = types.ModuleType("google")
+try:  # as on Colab, "google" stays the real namespace package (protobuf lives there)
+    import google
+except ImportError:
+    sys.modules["google"] = types.ModuleType("google")
 sys.modules["google.colab"] = types.ModuleType("google.colab")
 cell = open(os.environ["CELL_FILE"]).read()
 try:
