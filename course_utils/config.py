@@ -26,6 +26,8 @@ KNOWN: dict[str, str] = {
     "COURSE_GRADING": "set by the instructor grader inside graded kernels (1); do not set by hand",
     "COURSE_HEADLESS": "1 = no widget front end (make test, grader): widgets draw static figures",
     "COURSE_COLAB_ROOT": "where the Colab bootstrap clones the course (default /content)",
+    "COURSE_REPO_URL": "git URL the Colab first cell clones (a fork or mirror; default: the course repository)",
+    "COURSE_REF": "branch, tag or commit the Colab first cell checks out (default: course_utils.colab.REF)",
 }
 
 _FLAG_VALUES = {"0": False, "1": True, "": False}

@@ -175,7 +175,8 @@ def _header_cells(rel_path: str) -> list:
     badge = nbformat.v4.new_markdown_cell(
         f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({colab_url(rel_path)})"
         "\n\n*Run the next cell first: it sets up the lesson (on Colab it also fetches the course).*")
-    setup = nbformat.v4.new_code_cell(first_cell_source())
+    lesson = Path(rel_path).name[:2]
+    setup = nbformat.v4.new_code_cell(first_cell_source(lesson if lesson.isdigit() else None))
     for cell, tag, cid in ((badge, HEADER_TAGS[0], "course-badge"), (setup, HEADER_TAGS[1], "course-setup")):
         cell.metadata["tags"] = [tag]
         cell.id = cid
