@@ -191,10 +191,10 @@ def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[O
                 continue
             o = outcomes[broken]
             again = " It happened again when the submission was graded a second time in a fresh kernel." \
-                if retried else ""
-            rows.append(row(o.status, f"not graded: {_official_name(official, plan.cells[broken])} - official "
-                                      f"code, not yours - did not complete: {o.detail}.{again} Please ask your "
-                                      "instructor to regrade (with a larger --official-timeout)."))
+                if retried else ""  # the instructor can regrade with a larger --official-timeout
+            rows.append(row(o.status, f"not graded: the run stopped in {_official_name(official, plan.cells[broken])}"
+                                      f" (the lesson's own code, not an exercise) before this exercise's check: "
+                                      f"{o.detail}.{again}"))
             continue
         if own.status in HARD:
             rows.append(row(own.status, f"your exercise cell: {own.detail}"))
