@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from course_utils.checks import Case, CheckFailed, check, compare, register, run_check
+from course_utils.checks import Case, CheckFailed, Mistake, check, compare, passed, register, run_check, use_mine
+from course_utils.checks import _core
 
 
 def good_standardize(x):
@@ -26,7 +27,7 @@ def test_rejects_each_kind_of_wrong_answer(answer, expected_text):
     result = run_check("00.standardize", answer)
     assert not result.passed
     assert expected_text in result.message
-    assert "Hint:" in result.message
+    assert "Hint:" in result.message or "Likely mistake:" in result.message
     assert "x.mean(axis=0)" not in result.message  # never the solution code
 
 
@@ -102,3 +103,340 @@ def test_compare_handles_tensors_and_containers():
     assert "missing key" in compare({"a": 1}, {"a": 1, "b": 2})
     assert "infinite" in compare(np.inf, 1.0)
     assert compare(1.0 + 1e-9, 1.0) is None
+
+
+# ============================================================================= engine v2
+@pytest.fixture
+def scratch():
+    """Register throwaway specs under 99.*; remove them and their per-kernel state afterwards."""
+    made = []
+
+    def reg(exercise, cases, **options):
+        register(exercise, **options)(cases)
+        made.append(exercise)
+        return exercise
+
+    yield reg
+    for ex in made:
+        _core.REGISTRY.pop(ex, None)
+        _core._FAILURES.pop(ex, None)
+        _core._PASSED.pop(ex, None)
+
+
+def _mean_cases(rng):
+    yield Case((np.array([[1.0, 2.0], [3.0, 5.0], [5.0, 11.0]]),), expected=np.array([3.0, 6.0]), label="3x2 fixed")
+    for _ in range(2):
+        x = rng.normal(size=(int(rng.integers(4, 9)), 3))
+        yield Case((x,), expected=x.mean(axis=0), label="random rows")
+
+
+def _col_mean(x):
+    return x.mean(axis=0)
+
+
+def test_hint_only_after_a_failure_and_recipe_from_the_third(scratch):
+    ex = scratch("99.mean", _mean_cases, hint="NUDGE", recipe="RECIPE")
+
+    def stub(x):
+        raise NotImplementedError()
+
+    msg = run_check(ex, stub).message
+    assert "not implemented yet" in msg and "NUDGE" not in msg and "RECIPE" not in msg
+    ok = run_check(ex, _col_mean)
+    assert ok.passed and "NUDGE" not in ok.message and "Hint" not in ok.message
+    wrong = lambda x: x.max(axis=0)  # noqa: E731 - generic wrong answer
+    first, second, third, fourth = (run_check(ex, wrong).message for _ in range(4))
+    assert "Hint: NUDGE" in first and "Hint: NUDGE" in second
+    assert "Hint: RECIPE" in third and "NUDGE" not in third and "Hint: RECIPE" in fourth
+    assert "[3x2 fixed]" in first
+
+
+def test_stub_does_not_count_as_a_failure(scratch):
+    ex = scratch("99.stub", _mean_cases, hint="NUDGE", recipe="RECIPE")
+
+    def stub(x):
+        raise NotImplementedError
+
+    for _ in range(5):
+        run_check(ex, stub)
+    assert _core._FAILURES.get(ex, 0) == 0
+    assert "Hint: NUDGE" in run_check(ex, lambda x: x.min(axis=0)).message
+
+
+# Each built-in detector on its own mistake; none on an unrelated wrong answer.
+def _sum_cases(rng):
+    x = np.array([[1.0, 2.0, 4.0], [3.0, -5.0, 1.0], [5.0, 11.0, 0.5], [2.0, 2.0, 2.0]])
+    yield Case((x,), expected=x.mean(axis=0), label="4x3 fixed")
+
+
+def _mat_cases(rng):
+    a = np.arange(6.0).reshape(2, 3) + 1.0
+    yield Case((a,), expected=2.0 * a, label="2x3 fixed")
+
+
+@pytest.mark.parametrize("spec, answer, needle", [
+    ("mean", lambda x: -x.mean(axis=0), "sign is flipped"),
+    ("mean", lambda x: 2 * x.mean(axis=0), "2 times"),
+    ("mean", lambda x: x.mean(axis=0) / 2, "half the expected"),
+    ("mean", lambda x: x.sum(axis=0), "n = 4 times"),
+    ("mean", lambda x: x.mean(axis=0) / 4, "divided by n = 4"),
+    ("mat", lambda a: (2.0 * a).T, "transpose"),
+    ("mat", lambda a: (2.0 * a).ravel(), "flattened"),
+])
+def test_builtin_mistakes_fire_on_their_mistake(scratch, spec, answer, needle):
+    ex = scratch(f"99.m_{spec}", _sum_cases if spec == "mean" else _mat_cases, hint="NUDGE")
+    msg = run_check(ex, answer).message
+    assert "Likely mistake:" in msg and needle in msg, msg
+    assert "NUDGE" not in msg  # the mistake replaces the generic hint
+
+
+@pytest.mark.parametrize("answer", [
+    lambda x: x.mean(axis=0) + 0.3,
+    lambda x: np.median(x, axis=0),
+    lambda x: x.mean(axis=0) * 1.7,
+    lambda x: np.random.default_rng(3).normal(size=3),
+    lambda x: x.mean(axis=1),
+])
+def test_no_likely_mistake_on_unrelated_wrong_answers(scratch, answer):
+    ex = scratch("99.m_generic", _sum_cases, hint="NUDGE")
+    msg = run_check(ex, answer).message
+    assert "✗" in msg and "Likely mistake" not in msg and "Hint: NUDGE" in msg
+
+
+def test_spec_mistakes_come_before_builtin_ones(scratch):
+    def ddof(got, expected, case):
+        x = case.args[0]
+        return np.allclose(got, expected * np.sqrt(len(x) / (len(x) - 1)))
+
+    def always_sign(got, expected, case):
+        return np.allclose(-np.asarray(got), expected)
+
+    ex = scratch("99.std", lambda rng: [Case((np.array([1.0, 2.0, 4.0, 7.0]),), expected=float(np.std([1, 2, 4, 7])),
+                                              label="4 values")],
+                 mistakes=[Mistake("ddof", ddof, "ddof=1 divides by n-1; use the population std (ddof=0)"),
+                           Mistake("broken", lambda g, e, c: 1 / 0, "never shown"),
+                           Mistake("sign", always_sign, "SPEC SIGN")])
+    assert "Likely mistake: ddof=1" in run_check(ex, lambda x: float(np.std(x, ddof=1))).message
+    assert "SPEC SIGN" in run_check(ex, lambda x: -float(np.std(x))).message
+    with pytest.raises(ValueError, match="Mistake"):
+        register("99.bad", mistakes=["sign"])(lambda rng: [])
+
+
+def test_list_input_mistake_is_named(scratch):
+    def cases(rng):
+        yield Case((np.array([1, 0, 1, 1]), np.array([1, 1, 1, 0])), expected=0.5, label="arrays")
+        y = [int(v) for v in rng.integers(0, 3, 6)]
+        p = list(y)
+        p[int(rng.integers(0, 6))] = 9
+        yield Case((y, p), expected=5 / 6, label="plain lists with a mismatch")
+
+    ex = scratch("99.acc", cases, hint="NUDGE")
+    msg = run_check(ex, lambda a, b: float(np.mean(a == b))).message
+    assert "[plain lists with a mismatch]" in msg and "Likely mistake:" in msg and "np.asarray" in msg
+    assert run_check(ex, lambda a, b: float(np.mean(np.asarray(a) == np.asarray(b)))).passed
+
+
+# ----------------------------------------------------------------------------- pure
+def _pure_cases(rng):
+    yield Case((np.array([1.0, 2.0, 3.0]), [1.0, 2.0]), expected=np.array([2.0, 3.0, 4.0]), label="array and list")
+
+
+def test_pure_catches_in_place_array_and_list_and_passes_pure(scratch):
+    ex = scratch("99.pure", _pure_cases)
+
+    def inplace_array(x, extra):
+        x += 1
+        return x
+
+    def inplace_list(x, extra):
+        extra.append(3.0)
+        return x + 1
+
+    def clean(x, extra):
+        return x + 1
+
+    msg = run_check(ex, inplace_array).message
+    assert "modified argument #1 (x) in place" in msg and "[array and list]" in msg
+    assert "modified argument #2 (extra) in place" in run_check(ex, inplace_list).message
+    assert run_check(ex, clean).passed
+
+
+def test_pure_false_allows_in_place_and_nan_is_not_a_change(scratch):
+    ex = scratch("99.impure", _pure_cases, pure=False)
+
+    def inplace_array(x, extra):
+        x += 1
+        return x
+
+    assert run_check(ex, inplace_array).passed
+    ex2 = scratch("99.nan", lambda rng: [Case((np.array([np.nan, 1.0]),), expected=np.array([0.0, 1.0]))])
+    assert run_check(ex2, lambda x: np.nan_to_num(x)).passed
+
+
+def test_pure_compares_torch_tensors_without_importing_torch_itself(scratch):
+    torch = pytest.importorskip("torch")
+    ex = scratch("99.torch", lambda rng: [Case((torch.tensor([1.0, 2.0]),), expected=np.array([2.0, 3.0]))])
+
+    def inplace(t):
+        return t.add_(1)
+
+    assert "modified argument #1 (t) in place" in run_check(ex, inplace).message
+    assert run_check(ex, lambda t: t + 1).passed
+
+
+# ----------------------------------------------------------------------------- returns
+def test_returns_rejects_a_list_and_names_both_types(scratch):
+    ex = scratch("99.ret", lambda rng: [Case((np.array([1.0, -2.0]),), expected=np.array([1.0, 2.0]), label="abs")],
+                 returns=np.ndarray)
+    msg = run_check(ex, lambda x: [abs(v) for v in x]).message
+    assert "returned a list, expected np.ndarray" in msg and "[abs]" in msg
+    assert run_check(ex, np.abs).passed
+    ex2 = scratch("99.retf", lambda rng: [Case((np.array([1.0, 3.0]),), expected=2.0)], returns=(float, np.floating))
+    assert run_check(ex2, np.mean).passed
+    assert "expected float or np.floating" in run_check(ex2, lambda x: np.mean(x, keepdims=True)).message
+
+
+# ----------------------------------------------------------------------------- no_loops
+def _sq_cases(rng):
+    x = rng.normal(size=5)
+    yield Case((x,), expected=x ** 2, label="random")
+
+
+def loop_for(x):
+    out = np.empty_like(x)
+    for i in range(len(x)):
+        out[i] = x[i] ** 2
+    return out
+
+
+def loop_while(x):
+    out, i = np.empty_like(x), 0
+    while i < len(x):
+        out[i] = x[i] * x[i]
+        i += 1
+    return out
+
+
+def loop_comp(x):
+    return np.array([v * v for v in x])
+
+
+def vectorised(x):
+    return x ** 2
+
+
+@pytest.mark.parametrize("fn, what, line", [(loop_for, "a `for` loop", 3), (loop_while, "a `while` loop", 3),
+                                            (loop_comp, "a list comprehension", 2)])
+def test_no_loops_names_the_loop_and_its_line(scratch, fn, what, line):
+    ex = scratch("99.loops", _sq_cases, no_loops=True)
+    msg = run_check(ex, fn).message
+    assert f"uses {what} (line {line} of the function)" in msg, msg
+
+
+def test_no_loops_passes_vectorised_code_and_skips_without_source(scratch):
+    ex = scratch("99.loops_ok", _sq_cases, no_loops=True)
+    assert run_check(ex, vectorised).passed
+    assert run_check(ex, np.square).passed  # a builtin: no source, skipped
+    space: dict = {}
+    exec("def made(x):\n    return np.array([v * v for v in x])\n", {"np": np}, space)
+    assert run_check(ex, space["made"]).passed  # source unavailable: skipped, not guessed
+
+    def stub(x):
+        raise NotImplementedError()
+
+    assert "not implemented yet" in run_check(ex, stub).message
+
+
+# ----------------------------------------------------------------------------- floating="raise"
+def _sigmoid_cases(rng):
+    yield Case((np.array([0.0, 2.0]),), expected=1 / (1 + np.exp(-np.array([0.0, 2.0]))), label="small z")
+    z = np.array([-800.0, 0.0, 800.0]) * rng.uniform(0.9, 1.0)
+    yield Case((z,), expected=np.array([0.0, 0.5, 1.0]), label="|z| up to 800 (overflow trap)", floating="raise")
+
+
+def test_floating_raise_catches_naive_overflow_and_passes_a_stable_formula(scratch):
+    ex = scratch("99.sig", _sigmoid_cases, hint="NUDGE")
+    msg = run_check(ex, lambda z: 1 / (1 + np.exp(-z))).message
+    assert "hit a floating-point overflow error" in msg and "numerically stable" in msg
+    assert "[|z| up to 800 (overflow trap)]" in msg and "Hint: NUDGE" in msg
+
+    def stable(z):
+        e = np.exp(-np.abs(z))
+        return np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+
+    assert run_check(ex, stable).passed
+    # np.errstate wraps the call only: the caller's error state is untouched afterwards
+    assert np.geterr()["over"] != "raise"
+
+
+# ----------------------------------------------------------------------------- instructor tests, grading
+def test_seed_nonzero_is_an_instructor_test_naming_the_label(scratch):
+    ex = scratch("99.seed", _mean_cases)
+    msg = run_check(ex, lambda x: x.max(axis=0), seed=9173).message
+    assert "instructor test (same checks, other data)" in msg and "[3x2 fixed]" in msg
+    assert "instructor" not in run_check(ex, lambda x: x.max(axis=0)).message
+    ex2 = scratch("99.nolabel", lambda rng: [Case((1.0,), expected=1.0)])
+    assert "[case 1]" in run_check(ex2, lambda v: 2.0, seed=5).message
+    assert run_check(ex, _col_mean, seed=9173).passed
+
+
+def test_grading_mode_raises_check_failed_with_the_label(scratch, monkeypatch, capsys):
+    ex = scratch("99.grade", _mean_cases)
+    monkeypatch.setenv("COURSE_GRADING", "1")
+    with pytest.raises(CheckFailed, match=r"instructor test .*\[3x2 fixed\]"):
+        check(ex, lambda x: x.max(axis=0), seed=11)
+    check(ex, _col_mean, seed=11)
+    assert "✓ 99.grade" in capsys.readouterr().out
+
+
+# ----------------------------------------------------------------------------- passed / use_mine
+def test_passed_and_use_mine(scratch, capsys):
+    ex = scratch("99.mine", _mean_cases)
+
+    def reference(x):
+        return x.mean(axis=0)
+
+    def mine(x):
+        return np.mean(x, axis=0)
+
+    assert not passed(ex)
+    assert use_mine(ex, mine, reference) is reference
+    assert "has not passed its self-check yet (run its check cell)" in capsys.readouterr().out
+    run_check(ex, mine)
+    assert passed(ex)
+    assert use_mine(ex, mine, reference) is mine
+    assert capsys.readouterr().out.strip() == "using your mine (its self-check passed)"
+    assert use_mine(ex, mine, reference, enabled=False) is reference
+    assert "(USE_MY_CODE is False)" in capsys.readouterr().out
+
+    def mine(x):  # noqa: F811 - redefined after its check: not trusted until checked again
+        return x.max(axis=0)
+
+    assert use_mine(ex, mine, reference) is reference
+    assert "not the version that passed" in capsys.readouterr().out
+    run_check(ex, mine)  # a failing check removes the pass
+    assert not passed(ex)
+
+
+# ----------------------------------------------------------------------------- tolerances
+def test_zero_expected_accepts_a_tiny_correct_value_with_a_sensible_atol():
+    assert compare(np.array([1e-18, 0.0]), np.array([0.0, 0.0]), rtol=1e-7, atol=1e-15) is None
+    assert compare(np.array([1e-12, 0.0]), np.array([0.0, 0.0]), rtol=1e-7, atol=1e-15) is not None
+
+
+def test_existing_lesson_specs_keep_their_defaults():
+    from course_utils.checks._core import lookup
+
+    for ex in ("00.standardize", "00.accuracy", "03.numerical_gradient"):
+        spec = lookup(ex)
+        assert spec.pure is True and spec.no_loops is False and spec.returns is None and spec.recipe == ""
+
+
+def test_a_coincidental_ratio_on_one_case_is_not_claimed(scratch):
+    # On the fixed case, the column minimum [1, 2] happens to be the mean [3, 6] divided by n = 3; the random
+    # cases contradict that, so no "Likely mistake" is claimed.
+    ex = scratch("99.coincidence", _mean_cases, hint="NUDGE")
+    msg = run_check(ex, lambda x: x.min(axis=0)).message
+    assert "[3x2 fixed]" in msg and "Likely mistake" not in msg and "Hint: NUDGE" in msg
+    # a real missing 1/n is confirmed by the other cases
+    assert "Likely mistake:" in run_check(ex, lambda x: x.sum(axis=0)).message

@@ -1,31 +1,67 @@
-"""The self-check engine behind ``check("NN.name", answer)``.
+"""The self-check engine behind ``check("NN.name", answer)`` (introduced in lesson 00, setup).
 
-Introduced in lesson 00 (setup). Each lesson module in this package registers
-its checks with :func:`register`: a function that, given a seeded random
-generator, yields :class:`Case` objects — fixed cases first, then randomized
-property cases. :func:`run_check` calls the learner's function on each case
-under a time limit, compares with tolerances, and turns every failure (wrong
-shape, wrong value, NaN, an exception, too slow) into readable feedback that
-shows the failing input, expected vs got, and a hint — never the solution code.
+How a check works
+-----------------
+Each lesson module in this package (``lessonNN.py``) registers its checks with :func:`register`: a
+*case generator* ``cases(rng) -> Iterable[Case]`` that, given a seeded random generator, yields
+:class:`Case` objects (fixed cases first, then randomized property cases). :func:`run_check` calls the
+learner's function on each case under a time limit and turns every failure into readable feedback that
+names the case's **label** (the property it tests), shows the failing call and expected vs got, and never
+shows the solution code. In order, for every case:
+
+1. ``no_loops=True`` (once, before the cases): the function's source (``inspect.getsource``) may not contain
+   ``for``/``while`` loops or comprehensions; skipped when the source is unavailable.
+2. The call, on deep copies of the case's arguments, under ``time_limit`` seconds; ``Case.floating="raise"``
+   runs it under ``np.errstate(over/divide/invalid="raise")`` so an overflow is a failure, not a warning.
+3. ``pure=True`` (the default): the arguments passed must be unchanged after the call (no in-place update).
+4. ``returns``: the result must be an instance of the given type(s) (e.g. ``np.ndarray``).
+5. The value: :func:`compare` with the case's ``rtol``/``atol``, or the case's validator.
+
+On a failure the feedback adds, in this order of preference, "Likely mistake: ..." when a
+:class:`Mistake` detector recognises the wrong result (the spec's own detectors first, then built-in ones on
+numeric results: sign flipped, a factor 2 or 1/2, a factor n or 1/n with n the first dimension of the first
+array argument, a transposed or a flattened result, plain Python lists not converted to arrays), else the
+spec's ``hint``, replaced by its fuller ``recipe`` from the third failed run of the same exercise in this
+kernel on. The untouched stub (``raise NotImplementedError()``) only gets "not implemented yet"; a pass
+gets no hint.
+
+Hidden tests differ only in data
+--------------------------------
+An instructor (hidden) test calls the *same* check with another seed, e.g.
+``check("00.accuracy", accuracy, seed=9173)``; the grader adds its own seed offset too. So every property a
+hidden test enforces must be produced by the case generator for **any** seed: fixed cases do not depend on
+the seed, random cases draw their data from ``rng``. A failure with ``seed != 0`` says "instructor test
+(same checks, other data)" and names the case label. In grading mode (``COURSE_GRADING=1``) a failed
+:func:`check` raises :class:`CheckFailed` with the same message.
+
+Using the learner's own code downstream
+---------------------------------------
+:func:`passed` tells whether an exercise's check passed in this kernel, and :func:`use_mine` returns the
+learner's function when it did (else the course's reference), so that solving an exercise pays off later in
+the lesson (``USE_MY_CODE = True`` switch in the lessons).
 """
 from __future__ import annotations
 
+import ast
 import copy
 import importlib
+import inspect
 import os
 import signal
+import sys
+import textwrap
 import threading
 import time
 import traceback
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 
 class CheckFailed(AssertionError):
-    """Raised by :func:`check` in grading mode when an exercise's check fails."""
+    """Raised by :func:`check` in grading mode when an exercise's check fails (lesson 00)."""
 
 
 class TimeLimitExceeded(Exception):
@@ -36,9 +72,15 @@ class TimeLimitExceeded(Exception):
 class Case:
     """One input and what the answer must satisfy (lesson 00).
 
-    ``expected`` is a value (compared with ``rtol``/``atol``) or a callable
-    ``validator(got) -> str | None`` returning a problem description. For
-    value exercises (``kind="value"``) ``args`` is unused.
+    ``expected`` is a value (compared by :func:`compare` with ``rtol``/``atol``) or a callable
+    ``validator(got) -> str | None`` returning a problem description. ``label`` names the *property* the
+    case tests; it appears in every failure message, also for instructor tests. ``floating="raise"`` runs
+    the call under ``np.errstate(over="raise", divide="raise", invalid="raise")``. For value exercises
+    (``kind="value"``) ``args`` is unused.
+
+    Choose ``atol`` with the scale of the data: an expected value of exactly 0 can only be matched within
+    ``atol``, so a correct answer of 1e-18 needs e.g. ``atol=1e-15``; never use an ``atol`` like 1e-300,
+    which rejects answers that are *more* accurate than the reference.
     """
 
     args: tuple = ()
@@ -47,6 +89,21 @@ class Case:
     label: str = ""
     rtol: float = 1e-6
     atol: float = 1e-8
+    floating: str | None = None
+
+
+@dataclass(frozen=True)
+class Mistake:
+    """A predictable wrong answer and what to tell the learner (lesson 00).
+
+    ``detect(got, expected, case) -> bool`` is called when a case fails on its value; when it returns
+    True the feedback says "Likely mistake: <message>" instead of the generic hint. A detector that raises
+    counts as not firing.
+    """
+
+    name: str
+    detect: Callable[[Any, Any, Case], bool]
+    message: str
 
 
 @dataclass
@@ -57,17 +114,24 @@ class Spec:
     kind: str = "function"  # or "value"
     time_limit: float = 5.0
     signature: str = ""
+    recipe: str = ""
+    returns: type | tuple | None = None
+    pure: bool = True
+    no_loops: bool = False
+    mistakes: tuple = ()
 
 
 @dataclass
 class CheckResult:
-    """Outcome of one self-check (lesson 00)."""
+    """Outcome of one self-check (lesson 00). ``label`` is the failing case's label ("" on a pass)."""
 
     exercise: str
     passed: bool
     message: str
     n_cases: int = 0
     seconds: float = 0.0
+    label: str = ""
+    mistake: str = ""
 
     def __bool__(self) -> bool:
         return self.passed
@@ -77,17 +141,37 @@ class CheckResult:
 
 
 REGISTRY: dict[str, Spec] = {}
+_FAILURES: dict[str, int] = {}     # failed runs per exercise in this kernel (the stub does not count)
+_PASSED: dict[str, Any] = {}       # exercise -> the answer whose check passed last in this kernel
 
 
-def register(exercise: str, *, hint: str = "", kind: str = "function", time_limit: float = 5.0,
-             signature: str = "") -> Callable:
-    """Decorator registering a case generator for ``exercise`` (e.g. ``"02.adam_step"``) (lesson 00)."""
+def register(exercise: str, *, hint: str = "", recipe: str = "", kind: str = "function",
+             time_limit: float = 5.0, signature: str = "", returns: type | tuple | None = None,
+             pure: bool = True, no_loops: bool = False, mistakes: Sequence[Mistake] = ()) -> Callable:
+    """Decorator registering a case generator ``cases(rng) -> Iterable[Case]`` for ``exercise`` (lesson 00).
+
+    ``exercise`` is an id like ``"02.adam_step"``. ``hint`` is a short nudge shown only after a failed case;
+    ``recipe`` a fuller one shown instead from the 3rd failed run in this kernel on (neither may give the
+    solution away). ``returns`` is a type or tuple of types the result must be an instance of.
+    ``pure=True`` rejects functions that modify their arguments in place (set ``pure=False`` for
+    exercises whose job is an in-place update, e.g. a training step on a model). ``no_loops=True`` rejects
+    Python loops and comprehensions in the function's source. ``mistakes`` are :class:`Mistake` detectors
+    tried (before the built-in ones) when a case fails on its value. Raises ``ValueError`` on a bad
+    ``kind`` or ``returns``.
+    """
     if kind not in ("function", "value"):
         raise ValueError(f"kind must be 'function' or 'value', got {kind!r}")
+    if returns is not None and not (isinstance(returns, type) or
+                                    (isinstance(returns, tuple) and all(isinstance(t, type) for t in returns))):
+        raise ValueError(f"returns must be None, a type or a tuple of types, got {returns!r}")
+    for m in mistakes:
+        if not isinstance(m, Mistake):
+            raise ValueError(f"mistakes must be Mistake(name, detect, message) objects, got {m!r}")
 
     def deco(fn: Callable[[np.random.Generator], Iterable[Case]]):
         REGISTRY[exercise] = Spec(exercise, fn, hint=hint, kind=kind, time_limit=time_limit,
-                                  signature=signature)
+                                  signature=signature, recipe=recipe, returns=returns, pure=pure,
+                                  no_loops=no_loops, mistakes=tuple(mistakes))
         return fn
 
     return deco
@@ -182,7 +266,14 @@ def _is_numeric(x: Any) -> bool:
 
 
 def compare(got: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8, where: str = "") -> str | None:
-    """Return None when ``got`` matches ``expected``, else a description of the problem (lesson 00)."""
+    """Return None when ``got`` matches ``expected``, else a description of the problem (lesson 00).
+
+    Numbers and arrays match when ``|got - expected| <= atol + rtol * |expected|`` element-wise (shapes
+    equal, NaN only where NaN is expected); tuples, lists and dicts item by item; a callable ``expected``
+    is a validator returning the problem or None. ``atol`` must suit the data's scale: an expected 0
+    accepts only ``|got| <= atol`` (e.g. ``atol=1e-15`` accepts a correct 1e-18), so never use tiny
+    values like 1e-300.
+    """
     at = f" in {where}" if where else ""
     if callable(expected) and not isinstance(expected, type):
         return expected(got)
@@ -235,6 +326,269 @@ def compare(got: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8, whe
     return None
 
 
+# ----------------------------------------------------------------------------- stated requirements
+def _type_name(t: type) -> str:
+    module = getattr(t, "__module__", "")
+    if module.startswith("numpy"):
+        return f"np.{t.__name__}"
+    if module.startswith("torch"):
+        return f"torch.{t.__name__}"
+    return t.__name__
+
+
+def _returns_problem(got: Any, returns: type | tuple | None) -> str | None:
+    if returns is None or isinstance(got, returns):
+        return None
+    wanted = " or ".join(_type_name(t) for t in (returns if isinstance(returns, tuple) else (returns,)))
+    fix = ""
+    if isinstance(got, (list, tuple)) and "np.ndarray" in wanted:
+        fix = " (build the result with NumPy operations, or convert it with np.asarray)"
+    elif isinstance(got, np.ndarray) and got.size == 1:
+        fix = " (a single number is expected: use float(...) or .item())"
+    return f"returned a {_type_name(type(got))}, expected {wanted}{fix}: {describe(got)}"
+
+
+def _loop_problem(answer: Any) -> str | None:
+    """Text naming the first loop or comprehension in ``answer``'s source; None when there is none or
+    the source is unavailable (built-ins, functions made by ``exec``, ...)."""
+    try:
+        source = textwrap.dedent(inspect.getsource(answer))
+    except (OSError, TypeError):
+        return None
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:  # e.g. the source line of a lambda inside a longer expression
+        return None
+    func = next((n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))),
+                None)
+    if func is None:
+        return None
+    kinds = {ast.For: "a `for` loop", ast.AsyncFor: "an `async for` loop", ast.While: "a `while` loop",
+             ast.ListComp: "a list comprehension", ast.SetComp: "a set comprehension",
+             ast.DictComp: "a dict comprehension", ast.GeneratorExp: "a generator expression"}
+    found = [n for n in ast.walk(func) if type(n) in kinds]
+    if not found:
+        return None
+    first = min(found, key=lambda n: (n.lineno, n.col_offset))
+    line = first.lineno - func.lineno + 1
+    name = getattr(answer, "__name__", "your function")
+    return (f"{name} uses {kinds[type(first)]} (line {line} of the function); this exercise asks for "
+            "vectorised code: whole-array NumPy operations, without Python loops or comprehensions.")
+
+
+def _torch_tensor_type() -> type | None:
+    torch = sys.modules.get("torch")  # never import torch here: it is slow and may be absent
+    return getattr(torch, "Tensor", None) if torch is not None else None
+
+
+def _unchanged(after: Any, before: Any, depth: int = 0) -> bool:
+    """True when ``after`` still equals its snapshot ``before`` (arrays element-wise, NaN equal to NaN)."""
+    if depth > 20:
+        return True
+    tensor = _torch_tensor_type()
+    if tensor is not None and isinstance(after, tensor) and isinstance(before, tensor):
+        after, before = after.detach().cpu().numpy(), before.detach().cpu().numpy()
+    if isinstance(after, np.ndarray) or isinstance(before, np.ndarray):
+        if not (isinstance(after, np.ndarray) and isinstance(before, np.ndarray)):
+            return False
+        if after.shape != before.shape or after.dtype != before.dtype:
+            return False
+        try:
+            return bool(np.array_equal(after, before, equal_nan=True))
+        except TypeError:  # non-numeric dtype
+            return bool(np.array_equal(after, before))
+    if isinstance(after, (list, tuple)):
+        return (type(after) is type(before) and len(after) == len(before)
+                and all(_unchanged(a, b, depth + 1) for a, b in zip(after, before)))
+    if isinstance(after, dict):
+        return (isinstance(before, dict) and after.keys() == before.keys()
+                and all(_unchanged(after[k], before[k], depth + 1) for k in after))
+    if isinstance(after, float) and isinstance(before, float) and after != after and before != before:
+        return True  # both NaN
+    if after is before or isinstance(after, type) or callable(after):
+        return True  # functions, classes, models: deep copies of them are not compared
+    if type(after).__eq__ is object.__eq__:  # no value equality: compare the attributes, if any
+        if hasattr(after, "__dict__") and hasattr(before, "__dict__"):
+            return _unchanged(vars(after), vars(before), depth + 1)
+        return True
+    try:
+        return bool(after == before)
+    except Exception:  # ambiguous or failing comparison: cannot tell, do not accuse
+        return True
+
+
+def _change_size(after: Any, before: Any) -> str:
+    try:
+        a, b = np.asarray(after, dtype=float), np.asarray(before, dtype=float)
+        if a.shape == b.shape and a.size:
+            diff = float(np.nanmax(np.abs(a - b)))
+            return f"; largest change {diff:.3g}" if diff > 0 else ""
+    except (TypeError, ValueError):
+        pass
+    return ""
+
+
+def _purity_problem(answer: Any, args: tuple, kwargs: dict, snap_args: tuple, snap_kwargs: dict) -> str | None:
+    try:
+        names = list(inspect.signature(answer).parameters)
+    except (TypeError, ValueError):
+        names = []
+    for k, (a, b) in enumerate(zip(args, snap_args), start=1):
+        if not _unchanged(a, b):
+            name = f" ({names[k - 1]})" if k - 1 < len(names) else ""
+            return (f"modified argument #{k}{name} in place{_change_size(a, b)}. The function must leave its "
+                    "inputs unchanged: work on a copy or build a new result (e.g. x = x - 1 instead of "
+                    "x -= 1; put back exactly any entry you change temporarily).")
+    for key in kwargs:
+        if key in snap_kwargs and not _unchanged(kwargs[key], snap_kwargs[key]):
+            return (f"modified argument {key!r} in place{_change_size(kwargs[key], snap_kwargs[key])}. "
+                    "The function must leave its inputs unchanged: work on a copy or build a new result.")
+    return None
+
+
+# ----------------------------------------------------------------------------- likely mistakes
+def _first_numeric_mismatch(got: Any, expected: Any, rtol: float, atol: float):
+    """(got, expected) as float arrays for the first numeric part of ``expected`` that ``got`` misses, or None."""
+    if callable(expected) and not isinstance(expected, type):
+        return None
+    got = _to_numpy_if_tensor(got)
+    if isinstance(expected, (tuple, list)):
+        if not isinstance(got, (tuple, list)) or len(got) != len(expected):
+            return None
+        for g, e in zip(got, expected):
+            if compare(g, e, rtol, atol) is not None:
+                return _first_numeric_mismatch(g, e, rtol, atol)
+        return None
+    if isinstance(expected, dict):
+        if not isinstance(got, dict):
+            return None
+        for k in expected:
+            if k in got and compare(got[k], expected[k], rtol, atol) is not None:
+                return _first_numeric_mismatch(got[k], expected[k], rtol, atol)
+        return None
+    if not (_is_numeric(expected) or isinstance(expected, np.ndarray)) or got is None:
+        return None
+    try:
+        g, e = np.asarray(got, dtype=float), np.asarray(expected, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    if not (np.all(np.isfinite(g)) and np.all(np.isfinite(e))):
+        return None
+    return g, e
+
+
+def _close(a: np.ndarray, b: np.ndarray, rtol: float, atol: float) -> bool:
+    return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def _first_dim(case: Case) -> int | None:
+    for a in case.args:
+        a = _to_numpy_if_tensor(a)
+        if isinstance(a, np.ndarray) and a.ndim >= 1:
+            return int(a.shape[0])
+    return None
+
+
+def _ratio_kinds(case: Case) -> list[tuple[str, Callable[[np.ndarray], np.ndarray], str]]:
+    """(key, transform of expected, message) for the value mistakes the built-in detectors know."""
+    kinds = [
+        ("sign", lambda e: -e, "the sign is flipped: your result is minus the expected one (check the order of a "
+                               "subtraction, or a missing minus sign)."),
+        ("x2", lambda e: 2 * e, "your result is 2 times the expected one: a factor 2 too many (a term counted "
+                                "twice, or a missing 1/2?)."),
+        ("/2", lambda e: e / 2, "your result is half the expected one: a missing factor 2 (e.g. from the "
+                                "derivative of a square) or an extra 1/2?"),
+    ]
+    n = _first_dim(case)
+    if n is not None and n > 2:
+        kinds += [
+            ("xn", lambda e: n * e, f"your result is n = {n} times the expected one (n = the first dimension of "
+                                    "the first argument): a missing 1/n, i.e. a sum where the mean is needed?"),
+            ("/n", lambda e: e / n, f"your result is the expected one divided by n = {n} (the first dimension of "
+                                    "the first argument): an extra 1/n, i.e. a mean where the sum is needed?"),
+        ]
+    return kinds
+
+
+def _builtin_mistake(g: np.ndarray, e: np.ndarray, case: Case) -> tuple[str, str] | None:
+    """(key, message) of the first built-in mistake that explains ``g`` against ``e``, or None."""
+    rtol, atol = max(case.rtol, 1e-9), case.atol
+    if g.shape == e.shape and np.any(np.abs(e) > 10 * atol):  # an all-zero expected value has no ratio
+        for key, transform, message in _ratio_kinds(case):
+            if _close(g, transform(e), rtol, atol):
+                return key, message
+    if e.ndim >= 2 and not _close(g, e, rtol, atol) and _close(g, np.swapaxes(e, -1, -2), rtol, atol):
+        return "T", (f"your result is the transpose of the expected one (shape {g.shape}, expected {e.shape}): "
+                     "check which axis is which (rows are examples).")
+    if g.shape != e.shape and g.size == e.size and g.size > 1 and _close(g.ravel(), e.ravel(), rtol, atol):
+        how = "flattened" if g.ndim < e.ndim else "reshaped"
+        return "flat", (f"the numbers are right but the result was {how}: shape {g.shape} instead of {e.shape} "
+                        "(keep the axes, e.g. keepdims=True, and do not ravel/reshape the result).")
+    return None
+
+
+def _confirmed(spec: Spec, answer: Any, key: str, failing: Case, cases: list[Case]) -> bool:
+    """A built-in mistake seen on one case is claimed only if no other failing case contradicts it (a
+    coincidence in one case's numbers must not produce a wrong "Likely mistake")."""
+    if spec.kind != "function":
+        return True
+    for case in cases:
+        if case is failing or callable(case.expected):
+            continue
+        fn = _errstate_call(answer) if case.floating == "raise" else answer
+        try:
+            got = call_with_time_limit(fn, copy.deepcopy(case.args), copy.deepcopy(case.kwargs), spec.time_limit)
+            if compare(got, case.expected, case.rtol, case.atol) is None:
+                continue  # right on this case: no evidence either way
+            pair = _first_numeric_mismatch(got, case.expected, case.rtol, case.atol)
+        except Exception:  # noqa: BLE001 - no evidence either way
+            continue
+        if pair is None:
+            continue
+        other = _builtin_mistake(*pair, case)
+        return other is not None and other[0] == key
+    return True
+
+
+def _has_list_arg(case: Case) -> bool:
+    return any(isinstance(a, (list, tuple)) and len(a) > 0 and all(_is_numeric(v) for v in a)
+               for a in list(case.args) + list(case.kwargs.values()))
+
+
+def _works_on_arrays(spec: Spec, answer: Any, case: Case) -> bool:
+    """Does ``answer`` pass ``case`` once its plain-list arguments are converted to arrays?"""
+    conv = lambda a: np.asarray(a) if isinstance(a, (list, tuple)) and a and all(_is_numeric(v) for v in a) else a  # noqa: E731
+    args = tuple(conv(a) for a in copy.deepcopy(case.args))
+    kwargs = {k: conv(v) for k, v in copy.deepcopy(case.kwargs).items()}
+    try:
+        got = call_with_time_limit(answer, args, kwargs, spec.time_limit)
+        return compare(got, case.expected, case.rtol, case.atol) is None
+    except Exception:  # noqa: BLE001 - any failure just means "not this mistake"
+        return False
+
+
+_LIST_MISTAKE = ("this case passes plain Python lists, and your function is right once they are converted "
+                 "to arrays: convert the inputs with np.asarray(...) first (on lists, == compares whole lists "
+                 "and + concatenates them).")
+
+
+def _likely_mistake(spec: Spec, answer: Any, got: Any, case: Case, cases: list[Case]) -> str | None:
+    for m in spec.mistakes:
+        try:
+            if m.detect(got, case.expected, case):
+                return m.message
+        except Exception:  # noqa: BLE001 - a detector that cannot decide does not fire
+            continue
+    pair = _first_numeric_mismatch(got, case.expected, case.rtol, case.atol)
+    if pair is not None:
+        found = _builtin_mistake(*pair, case)
+        if found and _confirmed(spec, answer, found[0], case, cases):
+            return found[1]
+    if spec.kind == "function" and _has_list_arg(case) and _works_on_arrays(spec, answer, case):
+        return _LIST_MISTAKE
+    return None
+
+
 # ----------------------------------------------------------------------------- running
 def _seed_for(exercise: str, seed: int) -> int:
     return zlib.crc32(exercise.encode()) ^ seed
@@ -255,58 +609,118 @@ def _learner_frame(exc: BaseException) -> str:
     return ""
 
 
+def _fp_kind(exc: FloatingPointError) -> str:
+    text = str(exc)
+    for key, name in (("overflow", "overflow"), ("invalid", "invalid value"), ("divide", "divide-by-zero")):
+        if key in text:
+            return name
+    return "floating-point"
+
+
+def _errstate_call(fn: Callable) -> Callable:
+    def call(*args, **kwargs):  # errstate is per thread: enter it where the call runs
+        with np.errstate(over="raise", divide="raise", invalid="raise"):
+            return fn(*args, **kwargs)
+    return call
+
+
 def run_check(exercise: str, answer: Any, seed: int = 0) -> CheckResult:
-    """Run the self-check for ``exercise`` on ``answer`` and return a :class:`CheckResult` (lesson 00)."""
+    """Run the self-check for ``exercise`` on ``answer`` and return a :class:`CheckResult` (lesson 00).
+
+    ``seed`` selects the random cases; ``seed != 0`` is an instructor test (same checks, other data).
+    Records the pass or the failure for :func:`passed`, :func:`use_mine` and the hint tiers.
+    Raises ``KeyError`` for an unknown exercise id.
+    """
     spec = lookup(exercise)
     start = time.perf_counter()
-    hint = f"\n   Hint: {spec.hint}" if spec.hint else ""
+    instructor = seed != 0
 
-    def fail(text: str, n: int) -> CheckResult:
-        return CheckResult(exercise, False, f"✗ {exercise}: {text}{hint}", n, time.perf_counter() - start)
+    def finish(text: str, n: int, *, label: str | None = None, mistake: str | None = None,
+               hint: bool = True, count: bool = True) -> CheckResult:
+        extra = ""
+        if count:
+            _FAILURES[exercise] = _FAILURES.get(exercise, 0) + 1
+        if mistake:
+            extra = f"\n   Likely mistake: {mistake}"
+        elif hint:
+            tier = spec.recipe if (spec.recipe and _FAILURES.get(exercise, 0) >= 3) else spec.hint
+            extra = f"\n   Hint: {tier}" if tier else ""
+        _PASSED.pop(exercise, None)
+        where = "instructor test (same checks, other data), " if instructor and label is not None else ""
+        return CheckResult(exercise, False, f"✗ {exercise}: {where}{text}{extra}", n,
+                           time.perf_counter() - start, label=label or "", mistake=mistake or "")
 
     if spec.kind == "function" and not callable(answer):
         sig = f" {spec.signature}" if spec.signature else ""
-        return fail(f"expected a function{sig}, got {type(answer).__name__}. Pass the function itself, "
-                    "without calling it (no parentheses).", 0)
+        return finish(f"expected a function{sig}, got {type(answer).__name__}. Pass the function itself, "
+                      "without calling it (no parentheses).", 0, hint=False, count=False)
     rng = np.random.default_rng(_seed_for(exercise, seed))
-    n = 0
     try:
         cases = list(spec.cases(rng))
     except Exception as exc:  # a bug in the check itself: say so plainly
-        return fail(f"the check itself failed ({type(exc).__name__}: {exc}); please report this.", 0)
+        return finish(f"the check itself failed ({type(exc).__name__}: {exc}); please report this.", 0,
+                      hint=False, count=False)
+    loops = _loop_problem(answer) if (spec.kind == "function" and spec.no_loops) else None
     for n, case in enumerate(cases, start=1):
-        label = f" [{case.label}]" if case.label else ""
+        shown = (case.label or f"case {n}") if instructor else case.label
+        label = f" [{shown}]" if shown else ""
+        head = f"case {n}/{len(cases)}{label}"
         if spec.kind == "value":
             got, call = answer, "your answer"
         else:
             call = _call_text(spec, answer, case)
             args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+            snap_args, snap_kwargs = (copy.deepcopy(args), copy.deepcopy(kwargs)) if spec.pure else ((), {})
+            fn = _errstate_call(answer) if case.floating == "raise" else answer
             try:
-                got = call_with_time_limit(answer, args, kwargs, spec.time_limit)
+                got = call_with_time_limit(fn, args, kwargs, spec.time_limit)
             except TimeLimitExceeded:
-                return fail(f"case {n}/{len(cases)}{label}: {call} took longer than {spec.time_limit:g} s. "
-                            "Look for an endless loop, or replace Python loops by array operations.", n)
+                return finish(f"{head}: {call} took longer than {spec.time_limit:g} s. "
+                              "Look for an endless loop, or replace Python loops by array operations.", n,
+                              label=shown)
             except NotImplementedError:
-                return fail("not implemented yet: replace `raise NotImplementedError()` with your code.", n)
+                return finish("not implemented yet: replace `raise NotImplementedError()` with your code.", n,
+                              hint=False, count=False)
+            except FloatingPointError as exc:
+                if case.floating != "raise":
+                    return finish(f"{head}: {call} raised FloatingPointError: {exc}{_learner_frame(exc)}", n,
+                                  label=shown)
+                return finish(f"{head}: {call} hit a floating-point {_fp_kind(exc)} error ({exc}"
+                              f"{_learner_frame(exc)}): use a numerically stable formulation.", n, label=shown)
             except Exception as exc:
-                return fail(f"case {n}/{len(cases)}{label}: {call} raised "
-                            f"{type(exc).__name__}: {exc}{_learner_frame(exc)}", n)
+                mistake = (_LIST_MISTAKE if _has_list_arg(case) and _works_on_arrays(spec, answer, case)
+                           else None)
+                return finish(f"{head}: {call} raised {type(exc).__name__}: {exc}{_learner_frame(exc)}", n,
+                              label=shown, mistake=mistake)
+            if loops:  # reported after the first call, so the stub still gets "not implemented yet"
+                return finish(loops, n, label=None)
+            if spec.pure:
+                problem = _purity_problem(answer, args, kwargs, snap_args, snap_kwargs)
+                if problem:
+                    return finish(f"{head}: {call} {problem}", n, label=shown)
+        problem = _returns_problem(got, spec.returns)
+        if problem:
+            return finish(f"{head}: {call} {problem}", n, label=shown)
         try:
             problem = compare(got, case.expected, case.rtol, case.atol)
         except Exception as exc:
             problem = f"could not compare the result ({type(exc).__name__}: {exc}); got {describe(got)}"
         if problem:
-            return fail(f"case {n}/{len(cases)}{label}: {call}: {problem}", n)
-    return CheckResult(exercise, True, f"✓ {exercise}: passed all {len(cases)} cases.", len(cases),
+            mistake = _likely_mistake(spec, answer, got, case, cases)
+            return finish(f"{head}: {call}: {problem}", n, label=shown, mistake=mistake)
+    _PASSED[exercise] = answer
+    return CheckResult(exercise, True, f"✓ {exercise}: passed all {len(cases)} cases"
+                       + (" (instructor test, other data)." if instructor else "."), len(cases),
                        time.perf_counter() - start)
 
 
 def check(exercise: str, answer: Any, seed: int = 0) -> None:
     """Self-check an exercise and print feedback (lesson 00).
 
-    Use it right after an exercise: ``check("00.to_celsius", to_celsius)``.
-    In grading mode (``COURSE_GRADING=1``) a failed check raises
-    :class:`CheckFailed` so the grader records it.
+    Use it right after an exercise: ``check("00.to_celsius", to_celsius)``. ``seed != 0`` runs the same
+    checks on other data (that is what instructor/hidden tests do). In grading mode
+    (``COURSE_GRADING=1``) a failed check raises :class:`CheckFailed` (its message names the failing
+    case's label) so the grader records it.
     """
     from ..config import grading_mode
 
@@ -314,3 +728,33 @@ def check(exercise: str, answer: Any, seed: int = 0) -> None:
     print(result.message)
     if not result.passed and grading_mode():
         raise CheckFailed(result.message)
+
+
+def passed(exercise: str) -> bool:
+    """True when the self-check of ``exercise`` passed in this kernel (and no later check of it failed)
+    (lesson 00)."""
+    return exercise in _PASSED
+
+
+def use_mine(exercise: str, mine: Any, reference: Callable, *, enabled: bool = True) -> Callable:
+    """The learner's function ``mine`` if ``enabled`` and its check passed in this kernel, else the course's
+    ``reference``; prints one line saying which is used and why (lesson 00).
+
+    Lessons call it with a ``USE_MY_CODE = True`` switch, e.g.
+    ``huber_grad_fn = use_mine("01.huber_grad", huber_grad, losses.huber_grad, enabled=USE_MY_CODE)``.
+    A function redefined after its check passed is not used until its check cell runs again.
+    """
+    name = getattr(mine, "__name__", None) or exercise.split(".", 1)[-1]
+    ref = f"using the course's reference for {exercise}"
+    if not enabled:
+        print(f"{ref} (USE_MY_CODE is False)")
+        return reference
+    if exercise not in _PASSED or not callable(mine):
+        print(f"{ref}: your version has not passed its self-check yet (run its check cell)")
+        return reference
+    if _PASSED[exercise] is not mine:
+        print(f"{ref}: your current {name} is not the version that passed its self-check "
+              "(run its check cell again)")
+        return reference
+    print(f"using your {name} (its self-check passed)")
+    return mine
