@@ -252,7 +252,8 @@ def test_a_grader_bug_still_gives_every_row(official, monkeypatch, tmp_path):
 def test_rows_name_the_case_of_a_failed_instructor_test(official, student):
     student.cells[_find(student, r"^### EXERCISE 00\.standardize")].source += "\nx = 1"
     student.cells[_find(student, r"^### EXERCISE 00\.accuracy")].source += "\ny = 1"
-    failure = "✗ 00.standardize: case 4/9 [columns of very different scales]: standardize(...): wrong value"
+    case = "case 4/9 [columns of very different scales]: standardize(...): wrong value"
+    failure = "✗ 00.standardize: instructor test (same checks, other data), " + case
     plan, outcomes = _plan_and_outcomes(official, student, {
         ("check", "00.standardize"): Outcome(status="error", ename="CheckFailed", evalue=INSTRUCTOR_TAG + failure),
         ("check", "00.accuracy"): Outcome(status="error", ename="AssertionError",
@@ -260,8 +261,8 @@ def test_rows_name_the_case_of_a_failed_instructor_test(official, student):
     })
     rows = {r.exercise: r for r in exercise_rows(official, "s", plan, outcomes)}
     assert rows["00.standardize"].status == "failed"
-    assert rows["00.standardize"].message == ("an instructor test failed (the check of 00.standardize run on "
-                                              "other data): " + failure)
+    assert rows["00.standardize"].message == ("an instructor (hidden) test failed in the check of "
+                                              "00.standardize: " + case)
     assert rows["00.accuracy"].message == ("an instructor test failed (AssertionError) in the check of "
                                            "00.accuracy: accuracy is the share of equal labels")
 
@@ -280,7 +281,7 @@ def test_rows_when_an_official_cell_stopped_the_run(official, student):
         outcomes[j] = Outcome(status="kernel_died", detail=f"not run: ... (cell {i + 1} of the graded run)")
     rows = {r.exercise: r for r in exercise_rows(official, "s", plan, outcomes, retried=True)}
     assert rows["00.standardize"].status == "kernel_died"
-    assert "set-up cell" in rows["00.standardize"].message and "not yours" in rows["00.standardize"].message
+    assert "set-up cell" in rows["00.standardize"].message and "not an exercise" in rows["00.standardize"].message
     assert "second time" in rows["00.standardize"].message
     assert rows["00.accuracy"].status == "not_attempted"  # unchanged stub: nothing to grade anyway
     assert "set-up cell" in retry_reason(official, plan, outcomes)

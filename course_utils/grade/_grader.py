@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..authoring import strip_cell
-from ._assemble import (INSTRUCTOR_TAG, GradingSetupError, Official, Plan, Submission, assemble, discover, load_official,
-                        passed_marker, read_submission, wrong_lesson)
+from ._assemble import (INSTRUCTOR_TAG, GradingSetupError, Official, Plan, Submission, assemble, discover,
+                        load_official, passed_marker, read_submission, wrong_lesson)
 from ._runner import Limits, Outcome
 
 from . import COLUMNS
@@ -55,6 +55,7 @@ class StudentResult:
     answers: dict[str, str] = field(default_factory=dict)  # written answers, for the feedback file
     kernel: dict = field(default_factory=dict)
     cpu_seconds: float = 0.0  # CPU time of the graded kernel's process tree, all cells (last run)
+    official_cpu_seconds: float = 0.0  # the part of it spent in official cells (set-up, the lesson's code)
     attempts: list[str] = field(default_factory=list)  # why a run was repeated (at most one entry)
 
 
@@ -88,10 +89,11 @@ def _not_attempted(answer: str, official: Official, exercise_id: str) -> bool:
 def _from_error(o: Outcome, where: str, exercises: tuple[str, ...] = ()) -> tuple[str, str]:
     """(status, message) for a cell that raised.
 
-    A failed check names the case and the property (its label); when the failing check call sits in
-    the instructor's hidden-test block the message says so. A failed bare ``assert`` in a check cell
-    is reported as an instructor test of the exercise, with the assert's own message if it has one,
-    never the assert's source (it would show the hidden data).
+    A failed check names the case and the property (its label). When the failing check call sits in
+    the instructor's hidden-test block (the same check with another seed) the message says so and keeps
+    the check's own text from "case k/n [property]" on. A failed bare ``assert`` in a check cell is
+    reported as an instructor test of the exercise, with the assert's own message if it has one, never
+    the assert's source (it would show the hidden data).
     """
     value = o.evalue.strip()
     if o.ename == "NotImplementedError":
@@ -106,9 +108,10 @@ def _from_error(o: Outcome, where: str, exercises: tuple[str, ...] = ()) -> tupl
         if value.startswith(INSTRUCTOR_TAG):
             value = value[len(INSTRUCTOR_TAG):].strip()
             found = re.search(r"\b\d\d\.[A-Za-z_]\w*", value[:80])
-            name = found.group(0) if found else ""
-            return "failed", (f"an instructor test failed (the check of {name or ', '.join(exercises)} run "
-                              f"on other data): {value}")
+            name = found.group(0) if found else " / ".join(exercises) or "this exercise"
+            case = re.search(r"case \d+/\d+", value)  # "case k/n [property]: what went wrong": the part we show
+            shown = value[case.start():] if case else value
+            return "failed", f"an instructor (hidden) test failed in the check of {name}: {shown}"
         return "failed", value
     if o.ename == "AssertionError" and where == "the check cell":
         which = " / ".join(exercises) or "this exercise"
@@ -133,7 +136,7 @@ def _official_name(official: Official, cell) -> str:
     codes = [c.get("id") for c in official.nb.cells if c.cell_type == "code"]
     number = codes.index(cell.official_id) + 1 if cell.official_id in codes else 0
     if cell.role == "setup":
-        return "the lesson's set-up cell (its first code cell)"
+        return "the lesson's set-up cell"
     return f"the lesson's code cell {number}" if number else "an official cell of the lesson"
 
 
@@ -356,6 +359,7 @@ def grade_submission(official: Official, sub: Submission, limits: Limits, *, ful
                                  "run" + (f", in which {again}." if again else ", which completed."))
             res.kernel = report.get("kernel", {})
             res.cpu_seconds = sum(o.cpu_seconds for o in outcomes)
+            res.official_cpu_seconds = sum(o.cpu_seconds for o in outcomes if o.official)
         res.rows = exercise_rows(official, sub.student, plan, outcomes, retried=retried)
     except Exception as exc:  # a bug in the grader: still one row per exercise
         res.rows = _rows(official, sub.student, "grader_error", f"{type(exc).__name__}: {exc}")
