@@ -150,7 +150,7 @@ class _Kernel:
                                      stdout=self._log, stderr=subprocess.STDOUT, **kwargs)
         self.client = BlockingKernelClient()
         self.client.load_connection_file(conn)
-        self.client.start_channels()
+        self.client.start_channels(hb=False)  # liveness comes from the process itself, not heartbeats
         self._psutil_proc = None
         self._cpu = 0.0
 
