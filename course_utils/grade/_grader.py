@@ -187,7 +187,8 @@ def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[O
         own = mine[0] if mine else Outcome(status="ok")
         own_at = next((i for i, c in enumerate(plan.cells) if c.role == "exercise" and c.exercise == ex.id), None)
         first_check = next((i for i, c in enumerate(plan.cells) if c.role == "check" and ex.id in c.checks), None)
-        if (broken is not None and first_check is not None and broken < first_check
+        verdict = any(o.status == "error" and o.ename == "CheckFailed" for o in checks)  # the check did run
+        if (broken is not None and first_check is not None and broken < first_check and not verdict
                 and (own_at is None or own_at > broken or own.status == "ok")):
             if answer is not None and _not_attempted(answer, official, ex.id):
                 rows.append(row("not_attempted", "not attempted: the exercise cell is unchanged"))
@@ -195,9 +196,9 @@ def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[O
             o = outcomes[broken]
             again = " It happened again when the submission was graded a second time in a fresh kernel." \
                 if retried else ""  # the instructor can regrade with a larger --official-timeout
-            rows.append(row(o.status, f"not graded: the run stopped in {_official_name(official, plan.cells[broken])}"
-                                      f" (the lesson's own code, not an exercise) before this exercise's check: "
-                                      f"{o.detail}.{again}"))
+            where = _official_name(official, plan.cells[broken])
+            rows.append(row(o.status, f"not graded: the run stopped in {where} (the lesson's own code, not an "
+                                      f"exercise) before this exercise's check: {o.detail}.{again}"))
             continue
         if own.status in HARD:
             rows.append(row(own.status, f"your exercise cell: {own.detail}"))
