@@ -301,9 +301,11 @@ def retry_reason(official: Official, plan: Plan, outcomes: list[Outcome]) -> str
     i = official_failure(plan, outcomes)
     if i is None:
         return None
-    what = {"timeout": "timed out", "total_timeout": "ran past the run's time limit",
-            "kernel_died": "the kernel died"}[outcomes[i].status]
-    return f"{_official_name(official, plan.cells[i])} {what} ({outcomes[i].detail})"
+    name, o = _official_name(official, plan.cells[i]), outcomes[i]
+    if o.status == "kernel_died":
+        return f"the kernel died in {name} ({o.detail})"
+    what = "timed out" if o.status == "timeout" else "ran past the run's wall-clock backstop"
+    return f"{name} {what} ({o.detail})"
 
 
 def _run_plan(plan: Plan, sub: Submission, limits: Limits, full: bool) -> tuple[list[Outcome], dict]:
