@@ -9,7 +9,7 @@ The network maps a batch ``X`` of shape ``(n, d_in)`` to class logits::
     z1 = X @ W1 + b1        (n, d_hidden)
     h  = act(z1)            ReLU, tanh or sigmoid
     s  = h @ W2 + b2        (n, n_classes)   logits
-    L  = mean_i CE(softmax(s_i), y_i) + (weight_decay / 2) * (|W1|^2 + |W2|^2)
+    L  = mean_i CE(softmax(s_i), y_i) + (l2 / 2) * (|W1|^2 + |W2|^2)      (an L2 penalty)
 
 Weights are stored as ``(fan_in, fan_out)`` (the Keras ``Dense`` layout);
 ``torch.nn.Linear`` stores the transpose. Only NumPy is imported.
@@ -62,9 +62,17 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
 
 
 def sigmoid_backward(dout: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """``dL/dz`` of the sigmoid: ``dout * s * (1 - s)`` with ``s = sigmoid(z)`` (lesson 03)."""
-    s = sigmoid(z)
-    return dout * s * (1.0 - s)
+    """``dL/dz`` of the sigmoid, ``dout * sigma'(z)``, accurate for every ``z`` (lesson 03).
+
+    ``sigma'(z) = sigma(z) * (1 - sigma(z)) = e / (1 + e)**2`` with ``e = exp(-|z|)``.
+    The second form is used: it never overflows, it is symmetric
+    (``sigma'(z) == sigma'(-z)`` exactly), and it keeps full relative accuracy
+    in the tails, where ``1 - sigma(z)`` rounds to 0 for ``z > 37`` in float64.
+    ``dout`` and ``z`` broadcast; the result has their common shape.
+    """
+    z = np.asarray(z, dtype=float)
+    e = np.exp(-np.abs(z))  # in (0, 1]: never overflows
+    return dout * (e / (1.0 + e) ** 2)
 
 
 def tanh_backward(dout: np.ndarray, z: np.ndarray) -> np.ndarray:
@@ -155,30 +163,30 @@ def mlp_forward(params: Mapping[str, np.ndarray], X: np.ndarray, activation: str
 
 
 def mlp_backward(params: Mapping[str, np.ndarray], cache: Mapping[str, np.ndarray], dlogits: np.ndarray,
-                 activation: str = "relu", weight_decay: float = 0.0) -> Params:
+                 activation: str = "relu", l2: float = 0.0) -> Params:
     """Gradients of the loss w.r.t. ``W1, b1, W2, b2`` from ``dlogits = dL/dlogits`` (lesson 03).
 
-    ``weight_decay`` adds the gradient ``weight_decay * W`` of the penalty
-    ``(weight_decay / 2) * |W|^2`` to both weight matrices (not the biases).
+    ``l2`` adds the gradient ``l2 * W`` of the L2 penalty ``(l2 / 2) * |W|^2`` to both weight
+    matrices (not the biases). With plain SGD this is "weight decay"; with Adam it is not (lesson 02).
     """
     _, act_backward = _activation(activation)
     dh, dW2, db2 = linear_backward(dlogits, cache["h"], params["W2"])
     dz1 = act_backward(dh, cache["z1"])
     _, dW1, db1 = linear_backward(dz1, cache["X"], params["W1"])
-    if weight_decay:
-        dW1 = dW1 + weight_decay * params["W1"]
-        dW2 = dW2 + weight_decay * params["W2"]
+    if l2:
+        dW1 = dW1 + l2 * params["W1"]
+        dW2 = dW2 + l2 * params["W2"]
     return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
 
 
 def mlp_loss_and_grads(params: Mapping[str, np.ndarray], X: np.ndarray, y: np.ndarray,
-                       activation: str = "relu", weight_decay: float = 0.0) -> tuple[float, Params]:
+                       activation: str = "relu", l2: float = 0.0) -> tuple[float, Params]:
     """Mean softmax cross-entropy (+ L2 penalty) and its gradients: one forward + backward pass (lesson 03)."""
     logits, cache = mlp_forward(params, X, activation)
     loss, dlogits = softmax_cross_entropy(logits, y)
-    if weight_decay:
-        loss += 0.5 * weight_decay * float(np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2))
-    return loss, mlp_backward(params, cache, dlogits, activation, weight_decay)
+    if l2:
+        loss += 0.5 * l2 * float(np.sum(params["W1"] ** 2) + np.sum(params["W2"] ** 2))
+    return loss, mlp_backward(params, cache, dlogits, activation, l2)
 
 
 def mlp_predict(params: Mapping[str, np.ndarray], X: np.ndarray, activation: str = "relu") -> np.ndarray:

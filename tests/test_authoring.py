@@ -28,7 +28,7 @@ def test_student_version_hides_solutions_and_hidden_tests(repo_root):
     assert "BEGIN SOLUTION" not in text and "HIDDEN TESTS" not in text
     assert "x.mean(axis=0)" not in text
     code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
-    assert code.count("raise NotImplementedError()") == 2 and "YOUR ANSWER HERE" in text
+    assert code.count("raise NotImplementedError()") == 3 and "YOUR ANSWER HERE" in text
     assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code")
     assert nb.cells[0].cell_type == "markdown" and "colab.research.google.com" in nb.cells[0].source
     assert "notebooks/00_setup.ipynb" in nb.cells[0].source
@@ -112,7 +112,8 @@ def test_malformed_marker_fails_the_check_command(course):
 def test_exercises_and_points_of_lesson_00(repo_root):
     nb = nbformat.read(repo_root / "solutions" / "00_setup.ipynb", as_version=4)
     found = {e.id: (e.points, e.kind, len(e.check_cell_ids)) for e in exercises(nb, "00_setup.ipynb")}
-    assert found == {"00.standardize": (2, "code", 1), "00.accuracy": (1, "code", 1), "00.fast_mode": (1, "markdown", 0)}
+    assert found == {"00.standardize": (2, "code", 1), "00.accuracy": (1, "code", 1), "00.fast_mode": (1, "markdown", 0),
+                     "00.torch_loop": (2, "code", 1), "00.keras_overhead": (2, "markdown", 0)}
 
 
 def test_strip_keeps_indentation():

@@ -13,15 +13,15 @@ def _data(n=7, d=4, k=3, seed=1):
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
-@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
-def test_gradients_match_finite_differences(activation, weight_decay):
+@pytest.mark.parametrize("l2", [0.0, 0.1])
+def test_gradients_match_finite_differences(activation, l2):
     X, y = _data()
     params = mlp.init_mlp(4, 5, 3, rng=0)
-    loss, grads = mlp.mlp_loss_and_grads(params, X, y, activation, weight_decay)
+    loss, grads = mlp.mlp_loss_and_grads(params, X, y, activation, l2)
     assert np.isfinite(loss) and set(grads) == {"W1", "b1", "W2", "b2"}
     for name in grads:
         assert grads[name].shape == params[name].shape
-    errors = mlp.gradient_check(lambda: mlp.mlp_loss_and_grads(params, X, y, activation, weight_decay)[0],
+    errors = mlp.gradient_check(lambda: mlp.mlp_loss_and_grads(params, X, y, activation, l2)[0],
                                 params, grads)
     assert max(errors.values()) < 1e-6, errors
 
@@ -103,7 +103,7 @@ def test_matches_torch_autograd():
     torch = pytest.importorskip("torch")
     X, y = _data(n=9, d=4, k=3)
     params = mlp.init_mlp(4, 6, 3, rng=3)
-    loss, grads = mlp.mlp_loss_and_grads(params, X, y, "relu", weight_decay=0.05)
+    loss, grads = mlp.mlp_loss_and_grads(params, X, y, "relu", l2=0.05)
     t = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     h = torch.relu(torch.tensor(X) @ t["W1"] + t["b1"])
     tl = torch.nn.functional.cross_entropy(h @ t["W2"] + t["b2"], torch.tensor(y))
@@ -112,3 +112,17 @@ def test_matches_torch_autograd():
     assert abs(tl.item() - loss) < 1e-12
     for k in params:
         np.testing.assert_allclose(t[k].grad.numpy(), grads[k], rtol=0, atol=1e-12)
+
+
+def test_sigmoid_backward_symmetric_accurate_and_overflow_free():
+    z = np.array([-800.0, -40.0, -5.0, 0.0, 5.0, 40.0, 800.0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        g = mlp.sigmoid_backward(np.ones_like(z), z)
+    np.testing.assert_array_equal(g, g[::-1])                 # sigma'(z) == sigma'(-z), bit for bit
+    # sigma'(40) = exp(-40) / (1 + exp(-40))^2: the tail keeps full relative accuracy (s*(1-s) would give 0)
+    np.testing.assert_allclose(g[5], np.exp(-40.0) / (1 + np.exp(-40.0)) ** 2, rtol=1e-14)
+    assert g[0] == 0.0 and g[3] == 0.25
+    # the same as s * (1 - s) wherever that form is accurate
+    zm = np.linspace(-5, 5, 101)
+    s = mlp.sigmoid(zm)
+    np.testing.assert_allclose(mlp.sigmoid_backward(np.ones_like(zm), zm), s * (1 - s), rtol=1e-12)

@@ -135,7 +135,8 @@ def exercises(nb, nb_name: str = "notebook") -> list[Exercise]:
                 raise MarkerError(f"{_where(nb_name, index)}: check for unknown exercise {ex_id!r}.")
             if found[ex_id].cell_index > index:
                 raise MarkerError(f"{_where(nb_name, index)}: check for {ex_id!r} comes before the exercise.")
-            found[ex_id].check_cell_ids.append(cell.get("id", ""))
+            if cell.get("id", "") not in found[ex_id].check_cell_ids:  # public + hidden check in one cell
+                found[ex_id].check_cell_ids.append(cell.get("id", ""))
     for ex in found.values():
         if ex.kind == "code" and not ex.check_cell_ids:
             raise MarkerError(f"{_where(nb_name, ex.cell_index)}: exercise {ex.id!r} has no check cell "

@@ -339,6 +339,8 @@ def _type_name(t: type) -> str:
 def _returns_problem(got: Any, returns: type | tuple | None) -> str | None:
     if returns is None or isinstance(got, returns):
         return None
+    if got is None:
+        return "got None: did the function forget to `return` its result?"
     wanted = " or ".join(_type_name(t) for t in (returns if isinstance(returns, tuple) else (returns,)))
     fix = ""
     if isinstance(got, (list, tuple)) and "np.ndarray" in wanted:
@@ -393,6 +395,11 @@ def _unchanged(after: Any, before: Any, depth: int = 0) -> bool:
             return False
         if after.shape != before.shape or after.dtype != before.dtype:
             return False
+        if np.issubdtype(after.dtype, np.floating) or np.issubdtype(after.dtype, np.complexfloating):
+            # Rounding-level differences are not an in-place bug: x[i] += h; ...; x[i] -= h restores x
+            # only to ~1e-16. A real in-place change (a forgotten restore, x -= mean) is far larger.
+            scale = float(np.nanmax(np.abs(before))) if before.size and not np.isnan(before).all() else 0.0
+            return bool(np.allclose(after, before, rtol=1e-12, atol=1e-12 * max(1.0, scale), equal_nan=True))
         try:
             return bool(np.array_equal(after, before, equal_nan=True))
         except TypeError:  # non-numeric dtype

@@ -1,42 +1,362 @@
-"""Self-checks for lesson 00 (setup): warm-up exercises on NumPy arrays."""
+"""Self-checks and reference functions for lesson 00 (setup).
+
+Exercises: ``00.standardize`` and ``00.accuracy`` (NumPy warm-ups) and ``00.torch_loop`` (a PyTorch
+training loop). Every property is produced by the case generators for any seed, so an instructor's
+hidden test (the same check with another seed) tests exactly what the learner's self-check tested.
+
+The reference functions :func:`standardize`, :func:`accuracy` and :func:`train_torch` are what lesson 00
+uses downstream when the learner's own version has not passed (``use_mine``). Importing this module does
+not import torch: :func:`train_torch` imports it when called, and the ``00.torch_loop`` validator only
+touches torch when the learner's answer returned a torch object.
+"""
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
-from ._core import Case, register
+from ._core import Case, Mistake, register
+
+# ----------------------------------------------------------------------------- references
+
+
+def standardize(x: np.ndarray) -> np.ndarray:
+    """Column-wise z-scores of a 2-D array: ``(x - mean) / std`` per column, population std (lesson 00).
+
+    ``x`` has shape ``(n, d)`` with no constant column; returns a new float array of the same shape and
+    leaves ``x`` unchanged. Raises ``ValueError`` for a non-2-D input or a constant column.
+    """
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2:
+        raise ValueError(f"standardize expects a 2-D array of shape (n, d), got shape {x.shape}")
+    std = x.std(axis=0)
+    if np.any(std == 0):
+        raise ValueError(f"standardize: column(s) {np.flatnonzero(std == 0).tolist()} are constant "
+                         "(standard deviation 0); drop them before standardizing")
+    return (x - x.mean(axis=0)) / std
+
+
+def accuracy(y_true: Any, y_pred: Any) -> float:
+    """Fraction of positions where ``y_pred`` equals ``y_true`` (arrays, lists or tuples) (lesson 00).
+
+    Raises ``ValueError`` when the two have different lengths or are empty.
+    """
+    t, p = np.asarray(y_true), np.asarray(y_pred)
+    if t.shape != p.shape or t.size == 0:
+        raise ValueError(f"accuracy needs two non-empty label sequences of the same length, got shapes "
+                         f"{t.shape} and {p.shape}")
+    return float(np.mean(t == p))
+
+
+def train_torch(x: np.ndarray, y: np.ndarray, steps: int, lr: float):
+    """Fit ``y ≈ w x + b`` with ``torch.nn.Linear(1, 1)`` by full-batch gradient descent on the MSE
+    (lesson 00).
+
+    ``x`` and ``y`` are float32 arrays of shape ``(n, 1)``. Returns ``(model, losses)``: the trained
+    module and the ``steps`` losses (Python floats), each computed before its step's update.
+    """
+    import torch
+
+    model = torch.nn.Linear(1, 1)
+    xt, yt = torch.from_numpy(np.asarray(x, dtype=np.float32)), torch.from_numpy(np.asarray(y, dtype=np.float32))
+    opt = torch.optim.SGD(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(int(steps)):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(xt), yt)
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+    return model, losses
+
+
+# ----------------------------------------------------------------------------- 00.standardize
+def _first_arg(case: Case) -> np.ndarray:
+    return np.asarray(case.args[0], dtype=float)
+
+
+def _matches(got: Any, target: np.ndarray) -> bool:
+    g = np.asarray(got, dtype=float)
+    return g.shape == target.shape and bool(np.allclose(g, target, rtol=1e-6, atol=1e-8))
+
+
+def _sample_std(got, expected, case) -> bool:
+    x = _first_arg(case)
+    return x.shape[0] > 1 and _matches(got, (x - x.mean(axis=0)) / x.std(axis=0, ddof=1))
+
+
+def _whole_matrix(got, expected, case) -> bool:
+    x = _first_arg(case)
+    return x.shape[1] > 1 and _matches(got, (x - x.mean()) / x.std())
+
+
+def _rows(got, expected, case) -> bool:
+    x = _first_arg(case)
+    return x.shape[1] > 1 and _matches(got, (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, keepdims=True))
+
+
+def _not_divided(got, expected, case) -> bool:
+    x = _first_arg(case)
+    return _matches(got, x - x.mean(axis=0))
+
+
+def _by_variance(got, expected, case) -> bool:
+    x = _first_arg(case)
+    return _matches(got, (x - x.mean(axis=0)) / x.var(axis=0))
+
+
+_STANDARDIZE_MISTAKES = (
+    Mistake("ddof=1", _sample_std,
+            "ddof=1 (the sample standard deviation, dividing by n-1) instead of the population standard "
+            "deviation of the formula (dividing by n): every value is off by the factor sqrt((n-1)/n)."),
+    Mistake("whole matrix", _whole_matrix,
+            "one mean and one standard deviation for the whole matrix; each column (feature) needs its own."),
+    Mistake("rows", _rows,
+            "you standardized each row; the features are the columns, so reduce over the rows."),
+    Mistake("not divided", _not_divided,
+            "the columns are centred (mean 0) but not divided by their standard deviation."),
+    Mistake("variance", _by_variance,
+            "you divided by the variance; the formula divides by the standard deviation (its square root)."),
+)
 
 
 @register("00.standardize", signature="standardize(x: np.ndarray) -> np.ndarray",
-          hint="Subtract each column's mean and divide by its standard deviation: "
-               "use axis=0, and keep the result's shape equal to the input's.")
+          returns=np.ndarray, pure=True, no_loops=True, mistakes=_STANDARDIZE_MISTAKES,
+          hint="Each column is standardized with its own mean and its own standard deviation; check which "
+               "axis you reduce over and what the formula divides by.",
+          recipe="Compute one mean and one standard deviation per column (a reduction over the rows, which "
+                 "gives shape (d,)); broadcasting then applies them to every row. The formula's sigma divides "
+                 "by n (NumPy's default), and the result must be a new array: do not subtract in place.")
 def _standardize(rng: np.random.Generator):
-    def reference(x):
-        return (x - x.mean(axis=0)) / x.std(axis=0)
-
     fixed = np.array([[1.0, 10.0], [2.0, 20.0], [3.0, 30.0]])
-    yield Case((fixed,), expected=reference(fixed), label="3x2 example")
-    for i in range(4):  # randomized cases: shapes and scales vary
-        n, d = int(rng.integers(5, 40)), int(rng.integers(1, 6))
-        x = rng.normal(loc=rng.uniform(-50, 50, d), scale=rng.uniform(0.1, 20, d), size=(n, d))
-        yield Case((x,), expected=reference(x), label=f"random {n}x{d}")
+    yield Case((fixed,), expected=standardize(fixed), label="3x2 example, columns on different scales")
+
+    n, d = int(rng.integers(20, 60)), int(rng.integers(2, 6))
+    x = rng.normal(loc=rng.uniform(-50, 50, d), scale=rng.uniform(0.1, 20, d), size=(n, d))
+    yield Case((x,), expected=standardize(x), label=f"random {n}x{d} matrix, columns on different scales")
+
+    n = int(rng.integers(2, 5))  # few rows: population (1/n) and sample (1/(n-1)) std differ a lot
+    x = rng.normal(size=(n, 3)) * rng.uniform(1, 10, 3)
+    yield Case((x,), expected=standardize(x), label=f"only {n} rows: the population std (divide by n)")
+
+    n = int(rng.integers(5, 30))
+    x = rng.normal(scale=rng.uniform(0.5, 5), size=(n, 1)) + rng.uniform(-5, 5)
+    yield Case((x,), expected=standardize(x), label=f"one column, shape ({n}, 1)")
+
+    n, d = int(rng.integers(5, 30)), int(rng.integers(2, 5))
+    xi = rng.integers(-100, 100, size=(n, d))
+    while np.any(xi.std(axis=0) == 0):  # a constant column is outside the exercise
+        xi = rng.integers(-100, 100, size=(n, d))
+    yield Case((xi,), expected=standardize(xi), label=f"integer matrix {n}x{d} (the result is float)")
+
+    n, d = int(rng.integers(20, 50)), int(rng.integers(2, 5))
+    skewed = rng.exponential(rng.uniform(0.5, 10), size=(n, d))
 
     def unit_stats(got):  # property: every column has mean 0 and std 1
-        got = np.asarray(got, dtype=float)
-        if got.shape != (30, 3):
-            return f"wrong shape: expected (30, 3), got {got.shape}"
-        if not (np.allclose(got.mean(axis=0), 0, atol=1e-9) and np.allclose(got.std(axis=0), 1, atol=1e-9)):
-            return "the columns of the result should have mean 0 and standard deviation 1"
+        g = np.asarray(got, dtype=float)
+        if g.shape != (n, d):
+            return f"wrong shape: expected {(n, d)}, got {g.shape}"
+        means, stds = g.mean(axis=0), g.std(axis=0)
+        if not (np.allclose(means, 0, atol=1e-9) and np.allclose(stds, 1, rtol=1e-9)):
+            return (f"the columns of the result should have mean 0 and (population) standard deviation 1; "
+                    f"they have means {np.round(means, 6).tolist()} and standard deviations "
+                    f"{np.round(stds, 6).tolist()}")
         return None
 
-    yield Case((rng.exponential(3.0, size=(30, 3)),), expected=unit_stats, label="property: mean 0, std 1")
+    yield Case((skewed,), expected=unit_stats, label="property: every column gets mean 0 and std 1")
 
 
-@register("00.accuracy", signature="accuracy(y_true, y_pred) -> float",
-          hint="Compare the two arrays element-wise (==) and take the mean of the result.")
+# ----------------------------------------------------------------------------- 00.accuracy
+def _n_labels(case: Case) -> int:
+    return len(case.args[0])
+
+
+def _matches_count(got, expected, case) -> bool:
+    t, p = np.asarray(case.args[0]), np.asarray(case.args[1])
+    return _n_labels(case) > 1 and np.isclose(float(got), float(np.sum(t == p)))
+
+
+def _error_rate(got, expected, case) -> bool:
+    t, p = np.asarray(case.args[0]), np.asarray(case.args[1])
+    e = float(np.mean(t == p))
+    return e != 0.5 and np.isclose(float(got), 1.0 - e)
+
+
+_ACCURACY_MISTAKES = (
+    Mistake("count", _matches_count,
+            "you returned the number of correct predictions; accuracy is their fraction (divide by the "
+            "number of labels)."),
+    Mistake("error rate", _error_rate,
+            "you returned the fraction of wrong predictions (the error rate); accuracy counts the right ones."),
+)
+
+
+def _mismatched_pair(rng: np.random.Generator, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels in 0..k-1 with at least one right and one wrong prediction."""
+    y = rng.integers(0, k, n)
+    p = y.copy()
+    wrong = rng.choice(n, size=int(rng.integers(1, n)), replace=False)  # 1..n-1 positions changed
+    p[wrong] = (y[wrong] + rng.integers(1, k, wrong.size)) % k
+    return y, p
+
+
+@register("00.accuracy", signature="accuracy(y_true, y_pred) -> float", returns=float, pure=True,
+          mistakes=_ACCURACY_MISTAKES,
+          hint="Compare the labels position by position, then turn the matches into a fraction; make sure the "
+               "comparison is element-wise for lists and tuples too.",
+          recipe="Convert both inputs to NumPy arrays first: == on two arrays gives one True/False per "
+                 "position, while == on two lists compares the whole lists. The mean of the booleans is the "
+                 "fraction of matches, and the answer is that fraction as a float.")
 def _accuracy(rng: np.random.Generator):
-    yield Case((np.array([1, 0, 1, 1]), np.array([1, 1, 1, 0])), expected=0.5, label="4 labels")
-    yield Case(([0, 1, 2], [0, 1, 2]), expected=1.0, label="plain lists, all right")
-    for _ in range(3):
-        n = int(rng.integers(10, 200))
-        y, p = rng.integers(0, 3, n), rng.integers(0, 3, n)
-        yield Case((y, p), expected=float(np.mean(y == p)), label=f"random, n={n}")
+    yield Case((np.array([1, 0, 1, 1]), np.array([1, 1, 1, 0])), expected=0.5, label="two of four right (arrays)")
+    yield Case((np.array([2, 2, 0]), np.array([0, 1, 2])), expected=0.0, label="none right: accuracy 0")
+
+    n = int(rng.integers(3, 12))
+    y, p = _mismatched_pair(rng, n, 4)
+    yield Case((y.tolist(), p.tolist()), expected=float(np.mean(y == p)), label="plain lists with a mismatch")
+
+    n = int(rng.integers(3, 12))
+    y, p = _mismatched_pair(rng, n, 3)
+    yield Case((tuple(y.tolist()), tuple(p.tolist())), expected=float(np.mean(y == p)),
+               label="tuples with a mismatch")
+
+    n = int(rng.integers(3, 12))
+    y, p = _mismatched_pair(rng, n, 5)
+    yield Case((y.tolist(), p), expected=float(np.mean(y == p)), label="a list against an array")
+
+    dtypes = [np.int8, np.int16, np.int32, np.int64, np.uint8]
+    a, b = rng.choice(len(dtypes), size=2, replace=False)
+    n = int(rng.integers(20, 200))
+    y, p = _mismatched_pair(rng, n, 3)
+    yield Case((y.astype(dtypes[a]), p.astype(dtypes[b])), expected=float(np.mean(y == p)),
+               label=f"arrays of different integer dtypes ({np.dtype(dtypes[a]).name} vs {np.dtype(dtypes[b]).name})")
+
+    n = int(rng.integers(2, 8))
+    y = rng.integers(0, 10, n).tolist()
+    yield Case((y, list(y)), expected=1.0, label="plain lists, all right: accuracy 1")
+
+
+# ----------------------------------------------------------------------------- 00.torch_loop
+def _line_data(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    # |slope| >= 1.5 keeps the line far from torch's initial weights (uniform in [-1, 1]), so a loop that
+    # ignores `lr` or `steps` cannot land near the least-squares line by chance
+    slope = rng.choice([-1.0, 1.0]) * rng.uniform(1.5, 4)
+    intercept, noise = rng.uniform(-3, 3), rng.uniform(0.05, 0.5)
+    x = rng.uniform(-1, 1, size=(n, 1)).astype(np.float32)
+    y = (slope * x + intercept + noise * rng.normal(size=(n, 1))).astype(np.float32)
+    return x, y
+
+
+def _torch_module(model: Any) -> str | None:
+    """Problem text unless ``model`` is a torch.nn.Module (torch is imported only if it already is)."""
+    if not type(model).__module__.split(".")[0] == "torch":
+        return f"the first item should be the trained torch.nn.Module, got {type(model).__name__}"
+    import torch
+
+    if not isinstance(model, torch.nn.Module):
+        return f"the first item should be the trained torch.nn.Module, got {type(model).__name__}"
+    return None
+
+
+def _losses_problem(losses: Any, steps: int) -> str | None:
+    if not isinstance(losses, (list, tuple)):
+        return f"the second item should be the list of losses, got {type(losses).__name__}"
+    if len(losses) != steps:
+        return f"expected one loss per step, {steps} in all, got {len(losses)}"
+    kinds = {type(v).__module__.split(".")[0] + "." + type(v).__name__ for v in losses
+             if not isinstance(v, float)}
+    if kinds:
+        return (f"the losses should be Python floats, got {', '.join(sorted(kinds))}: store each loss as a "
+                "number (a tensor kept in the list also keeps its whole computation graph in memory)")
+    if not all(np.isfinite(losses)):
+        return "some losses are NaN or infinite: the training diverged (is the learning rate the one given?)"
+    if not losses[-1] < losses[0]:
+        return f"the loss did not go down: first {losses[0]:.6g}, last {losses[-1]:.6g}"
+    return None
+
+
+def _line_of(model: Any, x: np.ndarray) -> tuple[float, float, str | None]:
+    """Slope and intercept of the trained model, read off its outputs at the data and at 0 and 1."""
+    import torch
+
+    with torch.no_grad():
+        out = model(torch.from_numpy(x.copy()))
+        probe = model(torch.tensor([[0.0], [1.0]], dtype=torch.float32))
+    if tuple(out.shape) != x.shape:
+        return 0.0, 0.0, f"the model maps inputs of shape {x.shape} to shape {tuple(out.shape)}, expected {x.shape}"
+    b = float(probe[0, 0])
+    return float(probe[1, 0]) - b, b, None
+
+
+def _train_validator(x: np.ndarray, y: np.ndarray, steps: int, converge: bool):
+    w_ls, b_ls = (float(v) for v in np.polyfit(x.ravel().astype(float), y.ravel().astype(float), deg=1))
+
+    def validate(got):
+        if not isinstance(got, (tuple, list)) or len(got) != 2:
+            return f"expected the pair (model, losses), got {type(got).__name__}"
+        model, losses = got
+        problem = _torch_module(model) or _losses_problem(losses, steps)
+        if problem:
+            return problem
+        w, b, problem = _line_of(model, x)
+        if problem:
+            return problem
+        if not converge:
+            return None
+        if abs(w - w_ls) > 0.01 or abs(b - b_ls) > 0.01:
+            return (f"after training the line is w = {w:.4f}, b = {b:.4f}, but the least-squares line is "
+                    f"w = {w_ls:.4f}, b = {b_ls:.4f} (allowed difference 0.01 each): the loop did not reach "
+                    "the minimum of the loss")
+        mse = float(np.mean((w * x.astype(float) + b - y.astype(float)) ** 2))
+        if abs(losses[-1] - mse) > 0.01 * mse + 1e-6:
+            return (f"the last recorded loss is {losses[-1]:.6g}, but the trained model's MSE on the data is "
+                    f"{mse:.6g}: record the mean squared error of each step")
+        return None
+
+    return validate
+
+
+def _loss_went_up(got, expected, case) -> bool:
+    losses = list(got[1])
+    return any(b > a * (1 + 1e-6) + 1e-12 for a, b in zip(losses, losses[1:]))
+
+
+def _loss_constant(got, expected, case) -> bool:
+    losses = list(got[1])
+    return len(losses) > 1 and max(losses) - min(losses) <= 1e-9 * max(1.0, abs(losses[0]))
+
+
+_TORCH_MISTAKES = (
+    Mistake("no step", _loss_constant,
+            "the loss never changes, so the parameters are never updated: does every step end with an "
+            "update of the parameters, after the gradients are computed?"),
+    Mistake("gradients accumulate", _loss_went_up,
+            "the loss went up during training, which plain gradient descent at this learning rate does not "
+            "do: are the gradients reset before each backward() (backward() adds to .grad), and is the "
+            "update plain gradient descent (no momentum, no Adam)?"),
+)
+
+
+@register("00.torch_loop", signature="train_torch(x, y, steps: int, lr: float) -> (model, losses)",
+          returns=(tuple, list), pure=True, time_limit=30.0, mistakes=_TORCH_MISTAKES,
+          hint="Each step needs four things in order: a fresh loss on the whole batch, the gradients reset, "
+               "backward(), and an update with the given learning rate; and the loss stored as a number.",
+          recipe="Create an optimizer for model.parameters() with lr=lr (torch.optim.SGD). In each of the "
+                 "`steps` iterations: reset the gradients, compute the MSE of model(xt) against yt, append "
+                 "its .item() to losses, call backward() on it and let the optimizer take its step.")
+def _torch_loop(rng: np.random.Generator):
+    n = int(rng.integers(100, 300))
+    x, y = _line_data(rng, n)
+    yield Case((x, y, 300, 0.1), expected=_train_validator(x, y, 300, True),
+               label=f"a random line, {n} points, 300 steps at lr 0.1: reaches the least-squares line")
+
+    n = int(rng.integers(50, 150))
+    x, y = _line_data(rng, n)
+    yield Case((x, y, 40, 0.5), expected=_train_validator(x, y, 40, True),
+               label=f"a random line, {n} points, only 40 steps at lr 0.5: the given learning rate is used")
+
+    n = int(rng.integers(20, 60))
+    x, y = _line_data(rng, n)
+    steps = int(rng.integers(3, 8))
+    yield Case((x, y, steps, 0.1), expected=_train_validator(x, y, steps, False),
+               label=f"a short run of {steps} steps: one loss per step, as Python floats, going down")
