@@ -179,6 +179,9 @@ def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[O
             msgs = [m for o in checks if (m := _check_message(o.stdout, ex.id))]
             rows.append(row("passed", "; ".join(msgs) or "passed", ex.points))
             continue
+        if answer is not None and _not_attempted(answer, official, ex.id):  # whatever else happened
+            rows.append(row("not_attempted", "not attempted: the exercise cell is unchanged"))
+            continue
         if ran_ok:  # every check cell "succeeded" but the grader's check did not report a pass
             rows.append(row("error", "the check cell ran without error but its check did not: something in "
                                      "the notebook changes how cells run (e.g. an IPython input transformer or "
@@ -190,9 +193,6 @@ def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[O
         verdict = any(o.status == "error" and o.ename == "CheckFailed" for o in checks)  # the check did run
         if (broken is not None and first_check is not None and broken < first_check and not verdict
                 and (own_at is None or own_at > broken or own.status == "ok")):
-            if answer is not None and _not_attempted(answer, official, ex.id):
-                rows.append(row("not_attempted", "not attempted: the exercise cell is unchanged"))
-                continue
             o = outcomes[broken]
             again = " It happened again when the submission was graded a second time in a fresh kernel." \
                 if retried else ""  # the instructor can regrade with a larger --official-timeout
@@ -206,9 +206,6 @@ def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[O
         if own.status == "error" and own.ename != "NotImplementedError":
             status, message = _from_error(own, "your exercise cell")
             rows.append(row(status, message))
-            continue
-        if answer is not None and _not_attempted(answer, official, ex.id):
-            rows.append(row("not_attempted", "not attempted: the exercise cell is unchanged"))
             continue
         bad = next((o for o in checks if o.status != "ok"), None)
         if bad is None:  # no check cell ran at all
