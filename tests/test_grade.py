@@ -147,7 +147,7 @@ def test_adversarial_run_is_bounded_and_leaves_submissions_alone(adversarial):
     files = sorted(p.stem for p in adversarial["feedback"].glob("*.md"))
     assert files == sorted(adversarial["expected"])
     text = (adversarial["feedback"] / "partial.md").read_text(encoding="utf-8")
-    assert "Total: 1 / 3 points" in text and "00.standardize - failed" in text
+    assert re.search(r"Total: 1 / \d+ points", text) and "00.standardize - failed" in text
     text = (adversarial["feedback"] / "official_crash.md").read_text(encoding="utf-8")
     assert "graded a second time in a fresh kernel" in text  # the retry is reported in the feedback
     assert "run twice" in adversarial["log"] and adversarial["log"].count("run twice") == 1
