@@ -38,8 +38,7 @@ def one_round(n: int, burners: int, workdir: Path) -> list:
 
     fx = _fixtures()
     subs = workdir / f"subs-{burners}"
-    nb = fx.solved()
-    fx.write_answer(nb)
+    nb = fx.solved_all()  # every exercise answered correctly
     for i in range(n):
         (subs / f"s{i}").mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, subs / f"s{i}" / fx.NAME)
