@@ -10,20 +10,28 @@ PY       := $(VENV)/bin/python
 STAMP    := $(VENV)/.course-installed
 LAB_IP   ?= 127.0.0.1
 LAB_PORT ?= 8888
+# LAB_TOKEN: the login token of `make lab`; a fresh random one per start when empty.
+LAB_TOKEN ?=
+WORKSPACE := my-notebooks
 ROOTFLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
-TEST_ENV := COURSE_FAST=1 COURSE_HEADLESS=1 MPLBACKEND=Agg
+# The test run sets every variable it depends on, whatever your shell exports:
+# PYTHONWARNINGS=default shows each warning once (as many learners' setups do), so a
+# lesson that emits a warning in a checked cell fails in CI rather than on their machine.
+TEST_ENV := COURSE_FAST=1 COURSE_HEADLESS=1 MPLBACKEND=Agg PYTHONWARNINGS=default KERAS_BACKEND=tensorflow
 NBVAL    := --nbval-lax --nbval-current-env --nbval-sanitize-with tests/sanitize.cfg --nbval-cell-timeout=900 -p no:cacheprovider
 
-.PHONY: help install lab test unit nbval check-notebooks notebooks execute grade dataset system-deps bench env clean
+.PHONY: help install lab test unit nbval check-notebooks notebooks execute grade dataset system-deps browser-deps bench env clean
 
 help:
-	@echo "make lab          set up (first time ~3 min, ~3.5 GB) and start JupyterLab"
+	@echo "make lab          set up (first time ~3 min, ~3.5 GB) and start JupyterLab on lesson 00"
+	@echo "                  (your working copy: $(WORKSPACE)/, git-ignored; LAB_PORT, LAB_IP, LAB_TOKEN)"
 	@echo "make test         set up and run the whole test suite (unit + grader + nbval)"
 	@echo "make notebooks    regenerate notebooks/ (student versions) from solutions/"
 	@echo "make execute      re-run solutions/ in place (full mode) to refresh saved outputs"
 	@echo "make grade SUBMISSIONS=dir LESSON=NN   batch-grade a folder of submissions"
 	@echo "make dataset      regenerate datasets/sentiment (needs espeak-ng: make system-deps)"
 	@echo "make system-deps  apt-get install the system packages (espeak-ng)"
+	@echo "make browser-deps Chromium + playwright-core for tests/test_browser.py (CI installs them itself)"
 	@echo "make bench        performance benchmarks"
 	@echo "make env          print the environment report (paste it into bug reports)"
 
@@ -38,12 +46,22 @@ $(STAMP): requirements/lock.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	@touch $@
 
+# JupyterLab opens your personal working copy $(WORKSPACE)/ (git-ignored): lessons missing there are
+# copied from notebooks/, files already there are never overwritten, so `git pull` never conflicts
+# with your edits. The printed URL carries the login token and opens lesson 00.
 lab: install
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ip=$(LAB_IP) --port=$(LAB_PORT) $(ROOTFLAG) notebooks/00_setup.ipynb
+	@$(PY) -m course_utils.paths sync
+	@TOKEN="$(LAB_TOKEN)"; [ -n "$$TOKEN" ] || TOKEN=$$($(PY) -c 'import secrets; print(secrets.token_hex(24))'); \
+	  URL=$$($(PY) -m course_utils.paths url --ip "$(LAB_IP)" --port "$(LAB_PORT)" --token "$$TOKEN"); \
+	  echo ""; echo "  Open lesson 00 in your browser:  $$URL"; \
+	  echo "  (token and port: see README, 'Working in the lessons'; stop with Ctrl-C)"; echo ""; \
+	  JUPYTER_TOKEN="$$TOKEN" exec $(VENV)/bin/jupyter lab --ServerApp.root_dir="$(CURDIR)" \
+	    --ip=$(LAB_IP) --port=$(LAB_PORT) --ServerApp.port_retries=0 $(ROOTFLAG) \
+	    --ServerApp.default_url=/lab/tree/$(WORKSPACE)/00_setup.ipynb
 
 test: install
 	$(PY) -m course_utils.authoring check
-	$(PY) -c "import numpy as np, librosa; librosa.feature.mfcc(y=np.zeros(16000, dtype=np.float32), sr=16000)"  # warm numba once
+	$(PY) -c "import course_utils.env as e; e.configure_caches(); import numpy as np, librosa; librosa.feature.mfcc(y=np.zeros(16000, dtype=np.float32), sr=16000)"  # warm numba's cache (where lessons look) once
 	$(TEST_ENV) $(PY) -m pytest tests -p no:cacheprovider
 	$(TEST_ENV) $(PY) -m pytest $(NBVAL) solutions/
 
@@ -60,9 +78,10 @@ notebooks: install
 	$(PY) -m course_utils.authoring build
 
 # Re-run solutions in full mode so their saved outputs (figures, numbers) are current.
+# MPLBACKEND is unset so figures are saved inline whatever your shell exports (setup() also restores it).
 execute: install
 	for nb in solutions/[0-9][0-9]_*.ipynb; do \
-	  COURSE_HEADLESS=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
+	  env -u MPLBACKEND -u COURSE_FAST -u KERAS_BACKEND COURSE_HEADLESS=1 $(VENV)/bin/jupyter nbconvert --to notebook --execute --inplace \
 	    --ExecutePreprocessor.timeout=1200 --ExecutePreprocessor.record_timing=False "$$nb" || exit 1; done
 	$(PY) -m course_utils.authoring build
 
@@ -80,6 +99,9 @@ system-deps:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq espeak-ng; \
 	else echo "No apt-get here: install espeak-ng with your package manager (brew install espeak-ng, ...)"; exit 1; fi
+
+browser-deps:
+	.ci/run --install-only
 
 bench: install
 	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) "$$b" || exit 1; done

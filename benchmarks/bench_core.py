@@ -41,7 +41,7 @@ def bench_authoring_check() -> float:
 def main() -> int:
     imp, setup, check = bench_import(), bench_setup(), bench_authoring_check()
     print(f"import course_utils (median of 5): {imp * 1000:.1f} ms   target < 500 ms")
-    print(f"cu.setup() incl. torch+TF import:  {setup:.2f} s")
+    print(f"cu.setup() (no framework import): {setup:.2f} s")
     print(f"authoring check (all lessons):     {check:.2f} s")
     return 0 if imp < 0.5 else 1
 

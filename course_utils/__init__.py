@@ -31,12 +31,21 @@ def by_mode(full: T, fast: T) -> T:
 
 
 def setup(seed: int = 0, *, report: bool = True, deterministic: bool = True) -> dict:
-    """The first call of every lesson (lesson 00).
+    """The first call of every lesson (lesson 00); fast (well under 2 s): imports no framework.
 
-    Silences TensorFlow's C++ logs before TensorFlow is imported, prints the
-    environment report (where you run, package versions vs the tested ranges,
-    CPU/GPU), seeds ``random``, NumPy, PyTorch and Keras/TensorFlow, turns on
-    deterministic ops and sets figure defaults. Returns the report as a dict.
+    Silences TensorFlow's C++ logs before TensorFlow is imported, makes Keras
+    use TensorFlow's backend (or raises
+    :class:`~course_utils.config.KerasBackendError` with the fix if Keras was
+    already imported with another one), picks a writable cache folder (also
+    for numba), prints the environment report (where you run, package versions
+    vs the tested ranges, the Keras backend, CPU/GPU), seeds ``random`` and
+    NumPy now and PyTorch / Keras / TensorFlow the moment they are first
+    imported (at once if they already are), with deterministic ops when
+    ``deterministic``; restores inline figures in Jupyter if ``MPLBACKEND``
+    names a non-interactive backend; hides known library-internal deprecation
+    notices; sets figure defaults. Returns the report as a dict.
+    Raises :class:`~course_utils.config.CourseError` subclasses for bad
+    settings (``COURSE_*`` values, an unwritable ``COURSE_CACHE``).
     """
     from . import env
 
@@ -44,7 +53,11 @@ def setup(seed: int = 0, *, report: bool = True, deterministic: bool = True) -> 
 
 
 def seed_everything(seed: int = 0) -> None:
-    """Seed ``random``, NumPy and (when installed) PyTorch and Keras/TF (lesson 00)."""
+    """Seed ``random``, NumPy and PyTorch / Keras / TF (lesson 00).
+
+    Frameworks already imported are seeded now, the others right after their
+    first import; no framework is imported here.
+    """
     from . import env
 
     env.seed_everything(seed)

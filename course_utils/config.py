@@ -1,9 +1,16 @@
-"""The course's ``COURSE_*`` environment variables, validated in one place.
+"""The course's ``COURSE_*`` environment variables, validated in one place, and its error type.
 
 Introduced in lesson 00 (setup). Every knob the course reads from the
 environment is listed in :data:`KNOWN`; a misspelt name or an unexpected value
 raises :class:`ConfigError` with the accepted values, so that a typo such as
 ``COURSE_FAST=yes`` never silently runs the slow path.
+
+:class:`CourseError` is the base of every error the course raises on purpose
+(bad settings, missing data or system libraries, malformed files): its message
+says what was expected, what was found and how to fix it. ``except
+course_utils.config.CourseError`` catches them all; each subclass is also the
+matching built-in error (``ValueError``, ``FileNotFoundError``, ...), so code
+that catches those keeps working.
 """
 from __future__ import annotations
 
@@ -14,7 +21,8 @@ from typing import Mapping
 KNOWN: dict[str, str] = {
     "COURSE_FAST": "1 = shrink epochs and data (CI, quick tries); 0 or unset = full lessons",
     "COURSE_DATA": "path to a datasets/ folder to use instead of the one found automatically",
-    "COURSE_CACHE": "path of the feature cache (default: <datasets>/.cache)",
+    "COURSE_CACHE": "folder for cached features and numba's cache (default: <datasets>/.cache when "
+                    "writable, else ~/.cache/multimodal-course, else a temporary folder)",
     "COURSE_GRADING": "set by the instructor grader inside graded kernels (1); do not set by hand",
     "COURSE_HEADLESS": "1 = no widget front end (make test, grader): widgets draw static figures",
     "COURSE_COLAB_ROOT": "where the Colab bootstrap clones the course (default /content)",
@@ -23,8 +31,47 @@ KNOWN: dict[str, str] = {
 _FLAG_VALUES = {"0": False, "1": True, "": False}
 
 
-class ConfigError(ValueError):
-    """A ``COURSE_*`` environment variable has a name or value the course does not know."""
+class CourseError(Exception):
+    """Base of the course's own errors: what was expected, what was found, how to fix it (lesson 00).
+
+    ``CourseError(summary, expected=..., found=..., fix=...)`` renders as::
+
+        <summary>
+          Expected: <expected>
+          Found:    <found>
+          How to fix: <fix>
+
+    Every part is optional; a single string works as for any exception. The
+    parts stay available as attributes ``expected``, ``found`` and ``fix``.
+    """
+
+    def __init__(self, summary: str = "", *, expected: str | None = None, found: str | None = None,
+                 fix: str | None = None) -> None:
+        self.summary, self.expected, self.found, self.fix = summary, expected, found, fix
+        lines = [summary] if summary else []
+        if expected:
+            lines.append(f"  Expected: {expected}")
+        if found:
+            lines.append(f"  Found:    {found}")
+        if fix:
+            lines.append(f"  How to fix: {fix}")
+        super().__init__("\n".join(lines))
+
+
+class ConfigError(CourseError, ValueError):
+    """A ``COURSE_*`` environment variable has a name or value the course does not know (lesson 00)."""
+
+
+class CacheError(CourseError, OSError):
+    """The feature cache folder cannot be created or written (lesson 00)."""
+
+
+class SystemLibraryError(CourseError, ImportError):
+    """A system library or program the course needs is missing (libsndfile, espeak-ng) (lesson 00)."""
+
+
+class KerasBackendError(CourseError, RuntimeError):
+    """Keras runs on another backend than TensorFlow, which the lessons need (lesson 00)."""
 
 
 def _flag(name: str, environ: Mapping[str, str]) -> bool:

@@ -38,8 +38,9 @@ Schedule = Callable[[int], float]
 __all__ = [
     "sgd_step", "momentum_step", "rmsprop_step", "adam_step", "adamw_step",
     "Optimizer", "SGD", "RMSprop", "Adam", "AdamW",
-    "constant_lr", "step_lr", "cosine_lr", "warmup_cosine_lr",
+    "constant_lr", "step_lr", "cosine_lr", "warmup_cosine_lr", "warmup_cosine",
     "quadratic", "quadratic_grad", "rosenbrock", "rosenbrock_grad", "run_trajectory",
+    "train_steps_torch",
 ]
 
 _CONVENTIONS = ("torch", "keras")
@@ -297,6 +298,15 @@ def warmup_cosine_lr(lr0: float, warmup_steps: int, total_steps: int, lr_min: fl
     return schedule
 
 
+def warmup_cosine(step: int, lr0: float, warmup_steps: int, total_steps: int, lr_min: float = 0.0) -> float:
+    """The learning rate of :func:`warmup_cosine_lr` (warm-up from 0) at ``step`` (0 for the first step) (lesson 02).
+
+    The reference for lesson 02's exercise ``02.warmup_cosine``; raises ``ValueError``
+    unless ``0 <= warmup_steps < total_steps``.
+    """
+    return warmup_cosine_lr(lr0, warmup_steps, total_steps, lr_min)(step)
+
+
 # ----------------------------------------------------------------------------- 2-D test surfaces
 def quadratic(xy, a: float = 1.0, b: float = 20.0) -> np.ndarray:
     """Ill-conditioned bowl ``(a x**2 + b y**2) / 2``; condition number ``b / a`` (lesson 02).
@@ -339,3 +349,25 @@ def run_trajectory(grad: Callable[[np.ndarray], np.ndarray], x0: Sequence[float]
             break
         path.append(x.copy())
     return np.array(path)
+
+
+# ----------------------------------------------------------------------------- a framework training loop
+def train_steps_torch(model, optimizer, X, y, batches) -> list[float]:
+    """One ``torch.optim`` step per index array in ``batches``; returns the losses (lesson 02).
+
+    ``model`` maps ``X[idx]`` (shape ``(b, d)``) to logits of shape ``(b, 1)``; the loss is
+    the mean binary cross-entropy of those logits against the 0/1 targets ``y[idx]``
+    (shape ``(b,)``). Each returned float is the loss computed *before* that step's
+    update. The reference for lesson 02's exercise ``02.train_steps``. torch is not
+    imported by this module; it is imported here only when the function is called.
+    """
+    import torch.nn.functional as F
+
+    losses = []
+    for idx in batches:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(model(X[idx]).reshape(-1), y[idx])
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.item()))
+    return losses

@@ -38,7 +38,7 @@ def plot_contour_trajectories(f, trajectories: Mapping[str, Sequence[Sequence[fl
                               xlim: tuple[float, float] = (-2.0, 2.0), ylim: tuple[float, float] = (-1.0, 3.0),
                               ax=None, levels: int = 30, log_levels: bool = False,
                               minimum: Sequence[float] | None = None, title: str | None = None,
-                              resolution: int = 200):
+                              resolution: int = 200, marker_every: int | None = None, legend: bool = True):
     """Contour plot of a 2-D function with optimizer paths drawn on it (lesson 02).
 
     ``f`` takes a stacked grid ``array([X, Y])`` and returns the values on it
@@ -46,7 +46,9 @@ def plot_contour_trajectories(f, trajectories: Mapping[str, Sequence[Sequence[fl
     to a sequence of 2-D points (e.g. from :func:`course_utils.optim.run_trajectory`).
     ``log_levels`` spaces the contour levels logarithmically (for surfaces such as
     Rosenbrock whose values span many orders of magnitude). ``minimum`` marks the
-    optimum with a star. Returns the Axes.
+    optimum with a star. ``marker_every=k`` marks every k-th iterate with a dot, so that
+    zig-zags and step sizes stay visible; ``legend=False`` leaves the legend out (e.g. one
+    path per panel, named in the title). Returns the Axes.
     """
     import matplotlib.pyplot as plt
     import numpy as np
@@ -70,6 +72,10 @@ def plot_contour_trajectories(f, trajectories: Mapping[str, Sequence[Sequence[fl
         path = np.asarray(path, dtype=float)
         inside = path[(np.abs(path[:, 0]) < 1e6) & (np.abs(path[:, 1]) < 1e6)]
         line, = ax.plot(inside[:, 0], inside[:, 1], "-", lw=1.4, label=label)
+        if marker_every:
+            if marker_every < 1:
+                raise ValueError(f"marker_every must be a positive integer, got {marker_every}")
+            ax.plot(inside[::marker_every, 0], inside[::marker_every, 1], ".", color=line.get_color(), ms=4)
         ax.plot(inside[:1, 0], inside[:1, 1], "o", color=line.get_color(), ms=4)
         ax.plot(inside[-1:, 0], inside[-1:, 1], "x", color=line.get_color(), ms=6)
     if minimum is not None:
@@ -78,7 +84,7 @@ def plot_contour_trajectories(f, trajectories: Mapping[str, Sequence[Sequence[fl
     ax.set_ylim(*ylim)
     ax.set_xlabel("$x$")
     ax.set_ylabel("$y$")
-    if trajectories or minimum is not None:
+    if legend and (trajectories or minimum is not None):
         ax.legend(fontsize=8, loc="best")
     if title:
         ax.set_title(title)

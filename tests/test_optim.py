@@ -278,3 +278,52 @@ def test_plot_contour_trajectories_draws_paths():
     ax = plot_contour_trajectories(lambda g: O.quadratic(g), None, xlim=(-1, 1), ylim=(-1, 1), resolution=30)
     assert ax.get_legend() is None
     plt.close(ax.figure)
+
+
+def test_plot_contour_trajectories_markers_and_legend():
+    matplotlib = pytest.importorskip("matplotlib")
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_utils.plots import plot_contour_trajectories
+
+    path = O.run_trajectory(O.quadratic_grad, [-2.0, 1.0], O.SGD(0.05), 20)
+    ax = plot_contour_trajectories(O.quadratic, {"GD": path}, marker_every=5, legend=False, resolution=40)
+    dots = [ln for ln in ax.get_lines() if ln.get_linestyle() == "None" and ln.get_marker() == "."]
+    assert len(dots) == 1 and len(dots[0].get_xdata()) == len(path[::5])
+    assert ax.get_legend() is None
+    with pytest.raises(ValueError, match="marker_every"):
+        plot_contour_trajectories(O.quadratic, {"GD": path}, marker_every=-1, resolution=20)
+    plt.close("all")
+
+
+def test_warmup_cosine_function_matches_the_schedule():
+    sched = O.warmup_cosine_lr(0.3, 7, 50, 0.01)
+    for step in (0, 3, 6, 7, 8, 30, 50, 80):
+        assert O.warmup_cosine(step, 0.3, 7, 50, 0.01) == sched(step)
+    assert O.warmup_cosine(0, 0.3, 7, 50) == 0.0 and O.warmup_cosine(7, 0.3, 7, 50) == pytest.approx(0.3)
+    with pytest.raises(ValueError):
+        O.warmup_cosine(3, 0.1, 10, 10)
+
+
+def test_train_steps_torch_matches_numpy_adam(rng):
+    torch = pytest.importorskip("torch")
+    X, y = rng.normal(size=(40, 3)), (rng.random(40) > 0.5).astype(float)
+    W0, b0 = rng.normal(size=(1, 3)), rng.normal(size=1)
+    model = torch.nn.Linear(3, 1, dtype=torch.float64)
+    with torch.no_grad():
+        model.weight.copy_(torch.from_numpy(W0))
+        model.bias.copy_(torch.from_numpy(b0))
+    batches = [rng.choice(40, 8, replace=False) for _ in range(6)]
+    losses = O.train_steps_torch(model, torch.optim.Adam(model.parameters(), lr=0.05), torch.from_numpy(X),
+                                 torch.from_numpy(y), [torch.from_numpy(i) for i in batches])
+    W, b, opt = W0.copy(), b0.copy(), O.Adam(0.05)
+    for idx, got in zip(batches, losses):
+        z = X[idx] @ W[0] + b[0]
+        assert got == pytest.approx(float(np.mean(np.logaddexp(0, z) - y[idx] * z)), rel=1e-10)
+        dz = (1 / (1 + np.exp(-z)) - y[idx]) / len(idx)
+        opt.step([W, b], [dz[None, :] @ X[idx], np.array([dz.sum()])])
+    assert all(isinstance(v, float) for v in losses)
+    np.testing.assert_allclose(model.weight.detach().numpy(), W, rtol=1e-10)
+    np.testing.assert_allclose(model.bias.detach().numpy(), b, rtol=1e-10)

@@ -700,7 +700,7 @@ def run_check(exercise: str, answer: Any, seed: int = 0) -> CheckResult:
                 return finish(f"{head}: {call} raised {type(exc).__name__}: {exc}{_learner_frame(exc)}", n,
                               label=shown, mistake=mistake)
             if loops:  # reported after the first call, so the stub still gets "not implemented yet"
-                return finish(loops, n, label=None)
+                return finish(loops, n, label="no Python loops")
             if spec.pure:
                 problem = _purity_problem(answer, args, kwargs, snap_args, snap_kwargs)
                 if problem:

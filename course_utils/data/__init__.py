@@ -11,7 +11,9 @@ Loading (``loaders``)::
     load_audios(records) / load_images(records)
 
 Integrity (``integrity``): ``verify_dataset()``, ``dataset_root()``, the errors
-``DatasetIntegrityError``, ``MissingDataFileError``, ``CorruptDataFileError``.
+``DatasetIntegrityError``, ``MissingDataFileError``, ``CorruptDataFileError``,
+``MetadataError`` (all :class:`course_utils.config.CourseError`: the message says
+what was expected, what was found and how to fix it).
 
 Features (``features``, cached): ``audio_features``, ``image_features``,
 ``mfcc``, ``mfcc_stats``, ``cached``.
@@ -42,7 +44,7 @@ _EXPORTS: dict[str, str] = {
     "dataset_root": "integrity", "verify_dataset": "integrity", "read_manifest": "integrity",
     "manifest_digest": "integrity", "check_file": "integrity",
     "DatasetIntegrityError": "integrity", "MissingDataFileError": "integrity",
-    "CorruptDataFileError": "integrity",
+    "CorruptDataFileError": "integrity", "MetadataError": "loaders",
     # features
     "audio_features": "features", "image_features": "features", "mfcc": "features",
     "mfcc_stats": "features", "mel_filterbank": "features", "cached": "features",

@@ -37,11 +37,17 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..config import CourseError
+from ..paths import DataNotFoundError
+
 FORMAT = "course-features-v1"
 SPLITS = ("train", "valid", "test")
+_FORMAT_HELP = ("see the table in `help(course_utils.data.byo)`, and write the file with "
+                "`course_utils.data.save_features(path, {'text': X_text, ...}, label_binary=..., split=..., ids=...)`, "
+                "which validates it first")
 
 
-class FeatureFormatError(ValueError):
+class FeatureFormatError(CourseError, ValueError):
     """A features ``.npz`` file does not follow the course's format (lesson 04)."""
 
 
@@ -135,7 +141,12 @@ def _validate(fs: FeatureSet) -> None:
     if fs.speaker is not None and fs.speaker.shape != (n,):
         problems.append("speaker must be (N,)")
     if problems:
-        raise FeatureFormatError("features do not follow the course-features-v1 format: " + "; ".join(problems))
+        raise FeatureFormatError(
+            "features do not follow the course-features-v1 format: " + "; ".join(problems),
+            expected=f"{FORMAT}: x_<modality> float arrays (N, d) or (N, T, d) without NaN/inf, label_binary "
+                     "(N,) of 0/1, split (N,) in train/valid/test, unique id (N,)",
+            fix=_FORMAT_HELP,
+        )
 
 
 def save_features(path: str | os.PathLike[str], features: Mapping[str, np.ndarray], *, label_binary: Any,
@@ -176,30 +187,59 @@ def write_feature_set(path: str | os.PathLike[str], fs: FeatureSet, *, compress:
 
 
 def load_features(path: str | os.PathLike[str]) -> FeatureSet:
-    """Read and validate a ``course-features-v1`` ``.npz`` file (lesson 04)."""
+    """Read and validate a ``course-features-v1`` ``.npz`` file (lesson 04).
+
+    Raises :class:`~course_utils.paths.DataNotFoundError` when there is no such
+    file and :class:`FeatureFormatError` when it is not a readable ``.npz`` in
+    this format (missing keys, wrong shapes or dtypes, NaN/inf, pickled objects);
+    both say what was expected, what was found and how to fix it.
+    """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no features file at {path}")
-    with np.load(path, allow_pickle=False) as z:
-        keys = set(z.files)
-        if "format" not in keys or str(z["format"]) != FORMAT:
-            raise FeatureFormatError(f"{path} is not a {FORMAT} file (key 'format' missing or different); "
-                                     "see course_utils.data.byo for the format")
-        missing = {"modalities", "label_binary", "split", "id"} - keys
-        if missing:
-            raise FeatureFormatError(f"{path} lacks the keys {sorted(missing)}")
-        mods = [str(m) for m in z["modalities"]]
-        absent = [m for m in mods if f"x_{m}" not in keys]
-        if absent:
-            raise FeatureFormatError(f"{path} lists modalities {absent} without x_<modality> arrays")
-        return FeatureSet(
-            features={m: z[f"x_{m}"] for m in mods}, label_binary=z["label_binary"].astype(np.int64),
-            split=z["split"].astype(str), ids=z["id"].astype(str),
-            label_score=z["label_score"] if "label_score" in keys else None,
-            lengths={m: z[f"len_{m}"] for m in mods if f"len_{m}" in keys},
-            speaker=z["speaker"].astype(str) if "speaker" in keys else None,
-            source=str(z["source"]) if "source" in keys else "",
-        )
+        raise DataNotFoundError(f"No features file at {path}.", expected=f"a {FORMAT} .npz file",
+                                found="nothing at that path" if not path.exists() else "a folder",
+                                fix="check the path (relative paths start from the notebook's folder); "
+                                    + _FORMAT_HELP)
+
+    def bad(found: str) -> FeatureFormatError:
+        return FeatureFormatError(f"{path} is not a usable {FORMAT} file.", expected=f"a {FORMAT} .npz file",
+                                  found=found, fix=_FORMAT_HELP)
+
+    try:
+        z = np.load(path, allow_pickle=False)
+    except Exception as exc:  # not a zip, truncated, a pickle, ...
+        raise bad(f"np.load failed: {type(exc).__name__}: {exc}") from None
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise bad(f"a single array ({type(z).__name__}) instead of an .npz archive")
+    try:
+        with z:
+            keys = set(z.files)
+            if "format" not in keys or str(z["format"]) != FORMAT:
+                raise bad(f"key 'format' {'missing' if 'format' not in keys else repr(str(z['format']))}; "
+                          f"keys: {sorted(keys)}")
+            missing = {"modalities", "label_binary", "split", "id"} - keys
+            if missing:
+                raise bad(f"the keys {sorted(missing)} are missing")
+            mods = [str(m) for m in np.atleast_1d(z["modalities"])]
+            absent = [m for m in mods if f"x_{m}" not in keys]
+            if absent:
+                raise bad(f"modalities {absent} are listed without x_<modality> arrays")
+            labels = z["label_binary"]
+            if labels.dtype.kind not in "iub" and not (
+                    labels.dtype.kind == "f" and np.isfinite(labels).all() and np.all(labels == np.round(labels))):
+                raise bad(f"label_binary has dtype {labels.dtype} with non-integer values; expected 0/1 integers")
+            return FeatureSet(
+                features={m: z[f"x_{m}"] for m in mods}, label_binary=labels.astype(np.int64),
+                split=z["split"].astype(str), ids=z["id"].astype(str),
+                label_score=z["label_score"] if "label_score" in keys else None,
+                lengths={m: z[f"len_{m}"] for m in mods if f"len_{m}" in keys},
+                speaker=z["speaker"].astype(str) if "speaker" in keys else None,
+                source=str(z["source"]) if "source" in keys else "",
+            )
+    except CourseError:
+        raise
+    except Exception as exc:  # object arrays (pickle refused), a damaged member, ...
+        raise bad(f"reading it failed: {type(exc).__name__}: {exc}") from None
 
 
 def convert_mosi_bclstm(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, split: str = "bclstm",

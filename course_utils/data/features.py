@@ -122,7 +122,9 @@ def cached(name: str, params: dict[str, Any], compute: Callable[[], dict[str, "n
     """Return ``compute()`` (a dict of arrays), stored once per data-set hash and params (lesson 04).
 
     The cache file is an ``.npz`` (no pickle) under ``cache_dir()/sentiment``.
-    ``use_cache=False`` recomputes and does not write.
+    ``use_cache=False`` recomputes and does not write. A cache file that cannot
+    be read (truncated, damaged) is rebuilt; one that cannot be written raises
+    :class:`~course_utils.config.CacheError` naming ``COURSE_CACHE``.
     """
     import numpy as np
 
@@ -133,14 +135,29 @@ def cached(name: str, params: dict[str, Any], compute: Callable[[], dict[str, "n
         try:
             with np.load(path, allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
-        except Exception:  # a torn write: recompute
+        except Exception:  # truncated, damaged or unreadable: rebuild it below
             pass
     result = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, **result)
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **result)
+        os.replace(tmp, path)
+    except OSError as exc:
+        from ..config import CacheError
+
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise CacheError(
+            f"The feature cache file {path} cannot be written.",
+            expected="a writable cache folder (COURSE_CACHE, else datasets/.cache, else ~/.cache/multimodal-course)",
+            found=f"{type(exc).__name__}: {exc}",
+            fix="`export COURSE_CACHE=/a/folder/you/own` (or free disk space), then restart the kernel; "
+                "or pass use_cache=False to compute without caching.",
+        ) from exc
     return result
 
 

@@ -14,6 +14,7 @@ import os
 import threading
 from pathlib import Path
 
+from ..config import CourseError
 from ..paths import DataNotFoundError, datasets_dir
 
 DATASET_NAME = "sentiment"
@@ -28,7 +29,7 @@ RESTORE_HINT = (
 )
 
 
-class DatasetIntegrityError(Exception):
+class DatasetIntegrityError(CourseError):
     """A file of the bundled data set is missing or does not match the manifest (lesson 04)."""
 
 
@@ -98,7 +99,12 @@ def read_manifest(root: str | os.PathLike[str] | None = None) -> dict[str, str]:
     if cached is not None and cached[0] == mtime:
         return cached[1]
     entries: dict[str, str] = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise CorruptDataFileError(f"The manifest {path} is not text.", expected="lines `<sha256>  <path>` (UTF-8)",
+                                   found="binary or non-UTF-8 bytes", fix=RESTORE_HINT) from None
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("#"):
             continue
         digest, sep, rel = line.partition("  ")

@@ -20,6 +20,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from ..config import SystemLibraryError
 from .integrity import CorruptDataFileError, RESTORE_HINT, check_file, dataset_root
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -46,6 +47,49 @@ def _resolve(relpath: str, root: str | os.PathLike[str] | None, verify: bool) ->
     return path
 
 
+class MetadataError(CorruptDataFileError):
+    """``metadata.csv`` cannot be parsed: a missing column or a value of the wrong type (lesson 04)."""
+
+
+#: Columns every row of ``metadata.csv`` must have.
+REQUIRED_COLUMNS = ("id", "split", "speaker", "text", "audio_path", "image_path", *INT_COLUMNS, *FLOAT_COLUMNS)
+
+
+def _soundfile() -> Any:
+    """Import ``soundfile``; a missing package or libsndfile becomes a :class:`SystemLibraryError`."""
+    try:
+        import soundfile
+    except (OSError, ImportError) as exc:
+        raise SystemLibraryError(
+            "Audio files cannot be decoded: the soundfile package or its libsndfile library is missing.",
+            expected="`import soundfile` to load the libsndfile C library (audio decoding)",
+            found=f"{type(exc).__name__}: {exc}",
+            fix="`pip install --force-reinstall soundfile` (its wheels bundle libsndfile on Linux, macOS and "
+                "Windows); on other platforms install the system library: `sudo apt-get install libsndfile1` "
+                "(Debian/Ubuntu), `brew install libsndfile` (macOS), `conda install -c conda-forge libsndfile`. "
+                "Then restart the kernel.",
+        ) from exc
+    return soundfile
+
+
+def _parse_row(row: dict[str, Any], n: int, path: Path) -> dict[str, Any]:
+    rec: dict[str, Any] = dict(row)
+    col = ""
+    try:
+        for col in INT_COLUMNS:
+            rec[col] = int(rec[col])
+        for col in FLOAT_COLUMNS:
+            rec[col] = float(rec[col]) if rec[col] != "" else float("nan")
+    except (TypeError, ValueError):
+        raise MetadataError(
+            f"{path.name}, data row {n}: column {col!r} cannot be read.",
+            expected=f"{'an integer' if col in INT_COLUMNS else 'a number (or empty)'} in column {col!r}",
+            found=repr(row.get(col)),
+            fix=RESTORE_HINT,
+        ) from None
+    return rec
+
+
 def _check_split(split: str | None) -> None:
     if split is not None and split not in SPLITS:
         raise ValueError(f"split={split!r} is not one of {SPLITS} (or None for all).")
@@ -57,21 +101,31 @@ def load_records(split: str | None = None, *, root: str | os.PathLike[str] | Non
 
     Numbers come back as ``int``/``float``; ``audio_path``/``image_path`` stay
     relative to the data set folder (see :func:`dataset_root`).
+    Raises :class:`MetadataError` (a :class:`CorruptDataFileError`) when the
+    file lacks a column or holds a value of the wrong type.
     """
     _check_split(split)
     path = _resolve("metadata.csv", root, verify)
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or ())]
+            if missing:
+                raise MetadataError(
+                    f"{path.name} lacks the columns {missing}.",
+                    expected="the header " + ",".join(REQUIRED_COLUMNS[:6]) + ",...",
+                    found="header " + (",".join(reader.fieldnames) if reader.fieldnames else "(empty file)"),
+                    fix=RESTORE_HINT,
+                )
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise MetadataError(f"{path.name} is not a readable UTF-8 CSV file.", expected="UTF-8 CSV text",
+                            found=f"{type(exc).__name__}: {exc}", fix=RESTORE_HINT) from None
     out = []
-    for row in rows:
+    for n, row in enumerate(rows, 1):
         if split is not None and row["split"] != split:
             continue
-        rec: dict[str, Any] = dict(row)
-        for col in INT_COLUMNS:
-            rec[col] = int(rec[col])
-        for col in FLOAT_COLUMNS:
-            rec[col] = float(rec[col]) if rec[col] != "" else float("nan")
-        out.append(rec)
+        out.append(_parse_row(row, n, path))
     return out
 
 
@@ -98,17 +152,20 @@ def load_audio(item: str | dict[str, Any], *, root: str | os.PathLike[str] | Non
     """One utterance's waveform: float32 mono at 16 kHz (lesson 04).
 
     ``item`` is an id (``"u0001"``), a record from :func:`load_records` or a
-    path relative to the data set folder.
+    path relative to the data set folder. Raises :class:`MissingDataFileError` /
+    :class:`CorruptDataFileError` for a missing or undecodable file and
+    :class:`~course_utils.config.SystemLibraryError` when libsndfile is missing.
     """
     import numpy as np
-    import soundfile as sf
 
+    sf = _soundfile()
     rel = _relpath(item, "audio")
     path = _resolve(rel, root, verify)
     try:
         wave, sr = sf.read(path, dtype="float32", always_2d=False)
     except Exception as exc:  # damaged file and verify=False
-        raise CorruptDataFileError(f"datasets/sentiment/{rel} cannot be decoded ({exc}). {RESTORE_HINT}") from exc
+        raise CorruptDataFileError(f"datasets/sentiment/{rel} cannot be decoded.", expected="an Ogg/Vorbis audio file",
+                                   found=f"{type(exc).__name__}: {exc}", fix=RESTORE_HINT) from exc
     if sr != SAMPLE_RATE:
         raise CorruptDataFileError(f"datasets/sentiment/{rel} has sample rate {sr}, expected {SAMPLE_RATE}. {RESTORE_HINT}")
     return np.ascontiguousarray(wave, dtype=np.float32)
@@ -126,7 +183,8 @@ def load_image(item: str | dict[str, Any], *, root: str | os.PathLike[str] | Non
         with Image.open(path) as im:
             return np.array(im.convert("RGB"), dtype=np.uint8)
     except Exception as exc:
-        raise CorruptDataFileError(f"datasets/sentiment/{rel} cannot be decoded ({exc}). {RESTORE_HINT}") from exc
+        raise CorruptDataFileError(f"datasets/sentiment/{rel} cannot be decoded.", expected="a PNG image",
+                                   found=f"{type(exc).__name__}: {exc}", fix=RESTORE_HINT) from exc
 
 
 def _map(fn: Any, items: Sequence[Any], workers: int | None) -> list[Any]:

@@ -22,12 +22,14 @@ from typing import Any
 
 import numpy as np
 
+from ...config import CourseError
+
 SR = 16_000
 ESPEAK_SR = 22_050
 NOISE_TYPES: tuple[str, ...] = ("white", "pink", "brown", "hum", "babble")
 
 
-class EspeakNotFoundError(RuntimeError):
+class EspeakNotFoundError(CourseError, RuntimeError):
     """espeak-ng is not installed (needed only to regenerate the audio)."""
 
 

@@ -1,0 +1,482 @@
+"""Self-checks of lesson 02: several independent correct formulations pass (public and instructor seeds), the
+untouched stub gets "not implemented" and no hint, predictable wrong answers get their named feedback, in-place
+updates are rejected, and the torch exercise is checked by behaviour."""
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from course_utils import losses as L
+from course_utils import optim as O
+from course_utils.checks import run_check
+from course_utils.checks import lesson02 as C
+from course_utils.checks._core import REGISTRY, lookup
+
+SEEDS = (0, 4021, 987654)
+
+
+# ----------------------------------------------------------------------------- correct formulations
+def logreg_a(w, X, y):
+    return X.T @ (L.sigmoid(X @ w) - y) / len(y)
+
+
+def logreg_b(w, X, y):  # sigmoid via tanh, mean over examples of the per-example gradients
+    p = 0.5 * (1.0 + np.tanh(0.5 * (X @ w)))
+    return np.mean((p - y)[:, None] * X, axis=0)
+
+
+def logreg_c(w, X, y):  # through lesson 01's BCE gradient, written with einsum
+    return np.einsum("nd,n->d", X, L.bce_with_logits_grad(X @ w, y))
+
+
+def logreg_d(w, X, y):  # the probability from log-space: log sigma(z) = -log(1 + exp(-z))
+    z = X @ w
+    p = np.exp(-np.logaddexp(0.0, -z))
+    return (p - y) @ X / X.shape[0]
+
+
+def momentum_a(p, g, buf, lr, momentum):
+    new_buf = momentum * buf + g
+    return p - lr * new_buf, new_buf
+
+
+def momentum_b(p, g, buf, lr, momentum):  # copies, then in-place on the copies
+    b = buf.copy()
+    b *= momentum
+    b += g
+    q = p.copy()
+    q -= lr * b
+    return q, b
+
+
+def momentum_c(p, g, buf, lr, momentum):  # via the Keras form, converted (m = -lr b)
+    m = momentum * (-lr * buf) - lr * g
+    return p + m, m / -lr
+
+
+def adam_a(p, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    m = beta1 * m + (1 - beta1) * g
+    v = beta2 * v + (1 - beta2) * g * g
+    return p - lr * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps), m, v
+
+
+def adam_b(p, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):  # Keras's eps-hat form, eps rescaled
+    m = m + (1 - beta1) * (g - m)
+    v = v + (1 - beta2) * (np.square(g) - v)
+    lr_t = lr * math.sqrt(1 - beta2 ** t) / (1 - beta1 ** t)
+    return p - lr_t * m / (np.sqrt(v) + eps * math.sqrt(1 - beta2 ** t)), m, v
+
+
+def adam_c(p, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):  # the package's reference
+    return O.adam_step(p, g, m, v, t, lr, beta1, beta2, eps)
+
+
+def warmup_a(step, lr0, warmup_steps, total_steps, lr_min=0.0):
+    if step < warmup_steps:
+        return lr0 * step / warmup_steps
+    progress = min(step - warmup_steps, total_steps - warmup_steps) / (total_steps - warmup_steps)
+    return lr_min + 0.5 * (lr0 - lr_min) * (1 + math.cos(math.pi * progress))
+
+
+def warmup_b(step, lr0, warmup_steps, total_steps, lr_min=0.0):  # numpy, clip, float()
+    if step < warmup_steps:
+        return float(lr0 * step / warmup_steps)
+    frac = np.clip((step - warmup_steps) / (total_steps - warmup_steps), 0.0, 1.0)
+    return float(lr_min + (lr0 - lr_min) * np.cos(np.pi * frac / 2) ** 2)   # (1 + cos x)/2 = cos²(x/2)
+
+
+def warmup_c(step, lr0, warmup_steps, total_steps, lr_min=0.0):  # after total_steps first, then the two regimes
+    if step >= total_steps:
+        return float(lr_min)
+    if step >= warmup_steps:
+        theta = math.pi * (step - warmup_steps) / (total_steps - warmup_steps)
+        return lr_min + (lr0 - lr_min) * (1 + math.cos(theta)) / 2
+    return step / warmup_steps * lr0
+
+
+FORMULATIONS = {
+    "02.logreg_grad": [logreg_a, logreg_b, logreg_c, logreg_d],
+    "02.momentum_step": [momentum_a, momentum_b, momentum_c],
+    "02.adam_step": [adam_a, adam_b, adam_c],
+    "02.warmup_cosine": [warmup_a, warmup_b, warmup_c, O.warmup_cosine],
+}
+NUMPY_EXERCISES = sorted(FORMULATIONS)
+
+
+@pytest.mark.parametrize("exercise,fn", [(e, f) for e, fs in FORMULATIONS.items() for f in fs],
+                         ids=lambda x: getattr(x, "__name__", x))
+@pytest.mark.parametrize("seed", SEEDS)
+def test_correct_formulations_pass(exercise, fn, seed):
+    result = run_check(exercise, fn, seed=seed)
+    assert result.passed, result.message
+    assert "Hint" not in result.message and "Likely" not in result.message
+
+
+def test_every_exercise_has_at_least_three_formulations():
+    for exercise in NUMPY_EXERCISES:
+        assert len(FORMULATIONS[exercise]) >= 3
+
+
+def test_instructor_seed_gives_other_data_with_the_same_labels():
+    for exercise in NUMPY_EXERCISES:
+        spec = lookup(exercise)
+        a = list(spec.cases(np.random.default_rng(1)))
+        b = list(spec.cases(np.random.default_rng(2)))
+        fixed = [c.label for c in a if not c.label.startswith("random")]
+        assert fixed == [c.label for c in b if not c.label.startswith("random")]
+        assert len(a) == len(b)
+        randoms = [(c.args, d.args) for c, d in zip(a, b) if c.label.startswith("random")]
+        assert randoms and any(repr(x) != repr(y) for x, y in randoms)
+
+
+# ----------------------------------------------------------------------------- stub, not callable, time
+@pytest.mark.parametrize("exercise", NUMPY_EXERCISES + ["02.train_steps"])
+def test_stub_says_not_implemented_without_a_hint(exercise):
+    if exercise == "02.train_steps" and torch is None:
+        pytest.skip("needs torch")
+    def todo(*a, **k):
+        raise NotImplementedError()
+
+    result = run_check(exercise, todo)
+    assert not result.passed and "not implemented" in result.message
+    assert "Hint" not in result.message and "Likely" not in result.message
+    assert "expected a function" in run_check(exercise, 3.0).message
+
+
+@pytest.mark.parametrize("exercise", NUMPY_EXERCISES)
+def test_too_slow_is_rejected(exercise, monkeypatch):
+    spec = lookup(exercise)
+    monkeypatch.setattr(spec, "time_limit", 0.2)
+    ref = FORMULATIONS[exercise][0]
+
+    def slow(*a, **k):
+        time.sleep(1.0)
+        return ref(*a, **k)
+
+    result = run_check(exercise, slow)
+    assert not result.passed and "took longer" in result.message
+
+
+def test_hints_and_recipes_exist_and_do_not_give_code_away():
+    for exercise in NUMPY_EXERCISES + ["02.train_steps"]:
+        spec = REGISTRY[exercise]
+        assert spec.hint and spec.recipe and spec.time_limit <= 10
+        for text in (spec.hint, spec.recipe):
+            for code_like in ("def ", "lambda", " = ", "return np", "np.exp(", "np.sum(", "zero_grad()", ".backward()"):
+                assert code_like not in text, (exercise, code_like)
+
+
+def test_hint_only_after_a_failure_and_recipe_from_the_third():
+    from course_utils.checks import _core
+
+    _core._FAILURES.pop("02.warmup_cosine", None)
+    wrong = C._wc_variant("ramp W-1")
+    spec = REGISTRY["02.warmup_cosine"]
+
+    def shifted(step, lr0, warmup_steps, total_steps, lr_min=0.0):   # wrong in a way no detector names
+        return warmup_a(step, lr0, warmup_steps, total_steps, lr_min) * 1.01 + 1e-3
+
+    first = run_check("02.warmup_cosine", shifted).message
+    assert spec.hint in first and spec.recipe not in first
+    run_check("02.warmup_cosine", shifted)
+    third = run_check("02.warmup_cosine", shifted).message
+    assert spec.recipe in third
+    assert "Likely mistake" in run_check("02.warmup_cosine", wrong).message
+
+
+# ----------------------------------------------------------------------------- generic wrong answers
+def _first(out):
+    return out[0] if isinstance(out, tuple) else out
+
+
+def _replace_first(out, new):
+    return (new,) + tuple(out[1:]) if isinstance(out, tuple) else new
+
+
+def wrong_shape(ref):
+    return lambda *a, **k: _replace_first(ref(*a, **k), np.append(np.ravel(_first(ref(*a, **k))), 0.0))
+
+
+def wrong_value(ref):
+    return lambda *a, **k: _replace_first(ref(*a, **k), np.asarray(_first(ref(*a, **k))) * 1.1 + 0.01)
+
+
+def nan_answer(ref):
+    return lambda *a, **k: _replace_first(ref(*a, **k), np.asarray(_first(ref(*a, **k))) * np.nan)
+
+
+def raises(ref):
+    def f(*a, **k):
+        raise ZeroDivisionError("oops")
+    return f
+
+
+def returns_none(ref):
+    return lambda *a, **k: None
+
+
+@pytest.mark.parametrize("exercise", NUMPY_EXERCISES)
+@pytest.mark.parametrize("make,needle", [(wrong_shape, "shape"), (wrong_value, "wrong value"), (nan_answer, "NaN"),
+                                         (raises, "ZeroDivisionError"), (returns_none, "None")])
+def test_generic_wrong_answers_are_rejected(exercise, make, needle):
+    if exercise == "02.warmup_cosine" and make is wrong_shape:
+        needle = "expected float"        # a 2-element array is not a number: the returns check says so
+    with np.errstate(all="ignore"):
+        result = run_check(exercise, make(FORMULATIONS[exercise][0]))
+    assert not result.passed
+    assert needle in result.message, result.message
+
+
+# ----------------------------------------------------------------------------- named mistakes
+def momentum_inplace(p, g, buf, lr, momentum):
+    buf *= momentum
+    buf += g
+    p -= lr * buf
+    return p, buf
+
+
+def momentum_inplace_buffer_only(p, g, buf, lr, momentum):
+    np.multiply(buf, momentum, out=buf)
+    buf += g
+    return p - lr * buf, buf
+
+
+def adam_inplace(p, g, m, v, t, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+    return p - lr * (m / (1 - beta1 ** t)) / (np.sqrt(v / (1 - beta2 ** t)) + eps), m, v
+
+
+def logreg_loop(w, X, y):
+    out = np.zeros_like(w)
+    for i in range(len(y)):
+        out += (L.sigmoid(X[i] @ w) - y[i]) * X[i]
+    return out / len(y)
+
+
+def logreg_naive_sigmoid(w, X, y):
+    return X.T @ (1 / (1 + np.exp(-(X @ w))) - y) / len(y)
+
+
+def logreg_list(w, X, y):
+    return list(X.T @ (L.sigmoid(X @ w) - y) / len(y))
+
+
+def momentum_lists(p, g, buf, lr, momentum):
+    new_buf = momentum * buf + g
+    return list(p - lr * new_buf), list(new_buf)
+
+
+def warmup_array(step, lr0, warmup_steps, total_steps, lr_min=0.0):
+    return np.array(warmup_a(step, lr0, warmup_steps, total_steps, lr_min))
+
+
+@pytest.mark.parametrize("exercise,wrong,needle", [
+    ("02.logreg_grad", lambda w, X, y: X.T @ (L.sigmoid(X @ w) - y), "mean"),
+    ("02.logreg_grad", lambda w, X, y: X.T @ (X @ w - y) / len(y), "sigmoid(X @ w)"),
+    ("02.logreg_grad", lambda w, X, y: X.T @ (y - L.sigmoid(X @ w)) / len(y), "sign is flipped"),
+    ("02.logreg_grad", logreg_loop, "loop"),
+    ("02.logreg_grad", logreg_naive_sigmoid, "numerically stable"),
+    ("02.logreg_grad", logreg_list, "expected np.ndarray"),
+    ("02.momentum_step", momentum_inplace, "in place"),
+    ("02.momentum_step", momentum_inplace_buffer_only, "in place"),
+    ("02.momentum_step", lambda p, g, b, lr, mu: O.momentum_step(p, g, b, lr, mu, convention="keras"),
+     "Keras's convention"),
+    ("02.momentum_step", lambda p, g, b, lr, mu: (p - lr * (mu * b + (1 - mu) * g), mu * b + (1 - mu) * g),
+     "exponential moving average"),
+    ("02.momentum_step", lambda p, g, b, lr, mu: (p - lr * (mu * b + lr * g), mu * b + lr * g), "applied twice"),
+    ("02.momentum_step", lambda p, g, b, lr, mu: (p + lr * (mu * b + g), mu * b + g), "against it"),
+    ("02.momentum_step", lambda p, g, b, lr, mu: (p - lr * b, mu * b + g), "old buffer"),
+    ("02.momentum_step", lambda p, g, b, lr, mu: p - lr * (mu * b + g), "expected tuple"),
+    ("02.momentum_step", momentum_lists, "NumPy array"),
+    ("02.adam_step", adam_inplace, "in place"),
+    ("02.adam_step", C._adam_variant("none"), "no bias correction"),
+    ("02.adam_step", C._adam_variant("only m"), "only m is bias-corrected"),
+    ("02.adam_step", C._adam_variant("inside"), "inside the square root"),
+    ("02.adam_step", C._adam_variant("keras eps"), "epsilon hat"),
+    ("02.adam_step", C._adam_variant("no sqrt"), "square root"),
+    ("02.adam_step", C._adam_variant("hat state"), "uncorrected"),
+    ("02.adam_step", C._adam_variant("t-1"), "off by one"),
+    ("02.adam_step", C._adam_variant("t+1"), "off by one"),
+    ("02.adam_step", C._adam_variant("sign"), "along the gradient"),
+    ("02.adam_step", C._adam_variant("lr twice"), "applied twice"),
+    ("02.warmup_cosine", C._wc_variant("ramp+1"), "step 0 must give 0"),
+    ("02.warmup_cosine", C._wc_variant("ramp W-1"), "one step early"),
+    ("02.warmup_cosine", C._wc_variant("step/T"), "step / total_steps"),
+    ("02.warmup_cosine", C._wc_variant("over T"), "runs over total_steps"),
+    ("02.warmup_cosine", C._wc_variant("from 0"), "starts counting at step 0"),
+    ("02.warmup_cosine", C._wc_variant("cos+1"), "one step ahead"),
+    ("02.warmup_cosine", C._wc_variant("no clamp"), "stay at lr_min"),
+    ("02.warmup_cosine", C._wc_variant("no lr_min"), "lr_min is ignored"),
+    ("02.warmup_cosine", warmup_array, "expected float"),
+])
+@pytest.mark.parametrize("seed", (0, 4024))
+def test_predictable_mistakes_get_named_feedback(exercise, wrong, needle, seed):
+    with np.errstate(all="ignore"):
+        result = run_check(exercise, wrong, seed=seed)
+    assert not result.passed
+    assert needle in result.message, result.message
+    if wrong is not logreg_loop:      # the engine reports the loop check once, without a case
+        assert ("instructor test" in result.message) == (seed != 0)
+
+
+def test_the_eps_cases_separate_eps_placements_clearly():
+    spec = lookup("02.adam_step")
+    case = next(c for c in spec.cases(np.random.default_rng(0)) if c.label.startswith("gradients as small"))
+    right = C._adam_ref(*case.args, **case.kwargs)[0]
+    for kind in ("inside", "keras eps"):
+        wrong = C._adam_variant(kind)(*case.args, **case.kwargs)[0]
+        assert np.max(np.abs(wrong - right) / np.abs(right)) > 1e-4   # far beyond rtol, not a narrow margin
+
+
+# ----------------------------------------------------------------------------- 02.train_steps (torch)
+try:
+    import torch
+    F = torch.nn.functional
+except ImportError:          # the NumPy exercises above are still tested
+    torch = F = None
+needs_torch = pytest.mark.skipif(torch is None, reason="needs torch")
+
+
+def train_a(model, optimizer, X, y, batches):
+    losses = []
+    for idx in batches:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(model(X[idx]).squeeze(1), y[idx])
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def train_b(model, optimizer, X, y, batches):  # model.zero_grad(set_to_none=True), the loss module, view(-1)
+    criterion = torch.nn.BCEWithLogitsLoss()
+    out = []
+    for idx in batches:
+        model.zero_grad(set_to_none=True)
+        loss = criterion(model(X[idx]).view(-1), y[idx])
+        loss.backward()
+        optimizer.step()
+        out.append(float(loss.detach()))
+    return out
+
+
+def train_c(model, optimizer, X, y, batches):  # grads set to None by hand, loss written out, [:, 0]
+    losses = []
+    for idx in batches:
+        for p in model.parameters():
+            p.grad = None
+        z = model(X[idx])[:, 0]
+        loss = (F.softplus(z) - y[idx] * z).mean()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.detach().item())
+    return losses
+
+
+@needs_torch
+@pytest.mark.parametrize("fn", [train_a, train_b, train_c, O.train_steps_torch], ids=lambda f: f.__name__)
+@pytest.mark.parametrize("seed", (0, 4025))
+def test_train_steps_correct_formulations_pass(fn, seed):
+    result = run_check("02.train_steps", fn, seed=seed)
+    assert result.passed, result.message
+    assert result.n_cases == 4
+
+
+def train_no_zero_grad(model, optimizer, X, y, batches):
+    losses = []
+    for idx in batches:
+        loss = F.binary_cross_entropy_with_logits(model(X[idx]).squeeze(1), y[idx])
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def train_no_step(model, optimizer, X, y, batches):
+    losses = []
+    for idx in batches:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(model(X[idx]).squeeze(1), y[idx])
+        loss.backward()
+        optimizer.zero_grad()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def train_sum(model, optimizer, X, y, batches):
+    losses = []
+    for idx in batches:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(model(X[idx]).squeeze(1), y[idx], reduction="sum")
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def train_full(model, optimizer, X, y, batches):
+    losses = []
+    for _ in batches:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(model(X).squeeze(1), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+def train_tensors(model, optimizer, X, y, batches):
+    losses = []
+    for idx in batches:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(model(X[idx]).squeeze(1), y[idx])
+        loss.backward()
+        optimizer.step()
+        losses.append(loss)
+    return losses
+
+
+def train_no_squeeze(model, optimizer, X, y, batches):
+    losses = []
+    for idx in batches:
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(model(X[idx]), y[idx])
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    return losses
+
+
+@needs_torch
+@pytest.mark.parametrize("wrong,needle", [
+    (train_no_zero_grad, "zero_grad"), (train_no_step, "never change"), (train_sum, "mean"),
+    (train_full, "only the batch"), (train_tensors, "loss.item()"), (train_no_squeeze, "size"),
+    (lambda m, o, X, y, b: None, "None"), (lambda m, o, X, y, b: tuple(train_a(m, o, X, y, b)), "expected list"),
+])
+def test_train_steps_wrong_loops_get_named_feedback(wrong, needle):
+    result = run_check("02.train_steps", wrong)
+    assert not result.passed
+    assert needle in result.message, result.message
+
+
+def test_lesson02_checks_do_not_import_torch():
+    code = ("import sys, course_utils.checks.lesson02; "
+            "assert 'torch' not in sys.modules and 'tensorflow' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@needs_torch
+def test_package_reference_matches_numpy_optimizer():
+    # the reference training loop reproduces course_utils.optim step for step (float64)
+    rng = np.random.default_rng(3)
+    case = C._train_case(rng, "Adam")
+    assert case.expected(O.train_steps_torch(*case.args)) is None
