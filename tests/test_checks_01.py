@@ -211,6 +211,11 @@ def huber_inplace(y_pred, y_true, delta=1.0):
     return float(np.mean(np.where(a <= delta, 0.5 * a ** 2, delta * (a - 0.5 * delta))))
 
 
+def huber_shift_without_delta(y_pred, y_true, delta=1.0):
+    a = np.abs(np.asarray(y_pred, float) - np.asarray(y_true, float))
+    return float(np.mean(np.where(a <= delta, 0.5 * a ** 2, delta * (a - 0.5))))
+
+
 def grad_no_mean(y_pred, y_true, delta=1.0):
     return huber_grad_clip(y_pred, y_true, delta) * np.size(y_pred)
 
@@ -248,6 +253,22 @@ def bce_softplus_naive(z, y):
     return float(np.mean(np.log(1 + np.exp(z)) - z * y))
 
 
+def bce_no_max(z, y):
+    z, y = np.asarray(z, float), np.asarray(y, float)
+    return float(np.mean(-z * y + np.log1p(np.exp(-np.abs(z)))))
+
+
+def bce_clipped(z, y):
+    z, y = np.asarray(z, float), np.asarray(y, float)
+    p = np.clip(1 / (1 + np.exp(-np.clip(z, -500, 500))), 1e-12, 1 - 1e-12)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def bce_hard_labels_only(z, y):
+    z, y = np.asarray(z, float), np.asarray(y, float)
+    return float(np.mean(np.where(y == 1, np.logaddexp(0, -z), np.logaddexp(0, z))))
+
+
 def bce_labels_swapped(z, y):
     return bce_boxed(z, 1 - np.asarray(y, float))
 
@@ -259,6 +280,15 @@ def lse_naive(z):
 def lse_keepdims(z):
     m = z.max(axis=-1, keepdims=True)
     return m + np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+
+
+def lse_max_not_added_back(z):
+    m = z.max(axis=-1, keepdims=True)
+    return np.log(np.exp(z - m).sum(axis=-1))
+
+
+def lse_squeeze_all(z):
+    return np.squeeze(lse_keepdims(z))
 
 
 def lse_axis0(z):
@@ -278,6 +308,11 @@ def ce_naive(logits, labels):
 def ce_block(logits, labels):
     log_p = logits - L.logsumexp(logits, axis=1, keepdims=True)
     return float(-np.mean(log_p[:, labels]))
+
+
+def ce_mean_over_all_entries(logits, labels):
+    t = np.eye(logits.shape[1])[labels]
+    return float(-np.mean(t * (logits - L.logsumexp(logits, axis=1, keepdims=True))))
 
 
 def ce_no_minus(logits, labels):
@@ -305,6 +340,7 @@ MISTAKES = [
     ("01.huber", huber_no_shift, "missing its shift"),
     ("01.huber", huber_delta_ignored, "delta = 1 although"),
     ("01.huber", huber_sum, "a sum where the mean is needed"),
+    ("01.huber", huber_shift_without_delta, "shift is delta/2, not 1/2"),
     ("01.huber", huber_list, "returned a list"),
     ("01.huber", huber_loop, "uses a `for` loop"),
     ("01.huber", huber_inplace, "in place"),
@@ -317,14 +353,20 @@ MISTAKES = [
     ("01.bce_with_logits", bce_softplus_naive, "numerically stable formulation"),
     ("01.bce_with_logits", bce_sign, "wrong sign"),
     ("01.bce_with_logits", bce_labels_swapped, "opposite labels"),
+    ("01.bce_with_logits", bce_no_max, "max(z, 0) term is missing"),
+    ("01.bce_with_logits", bce_hard_labels_only, "right only for 0/1 labels"),
+    ("01.bce_with_logits", bce_clipped, "clipping the probabilities"),
     ("01.logsumexp", lse_naive, "numerically stable formulation"),
-    ("01.logsumexp", lse_keepdims, "shape (2, 1) instead of (2,)"),
+    ("01.logsumexp", lse_keepdims, "the reduced axis is still there"),
+    ("01.logsumexp", lse_max_not_added_back, "add m back"),
+    ("01.logsumexp", lse_squeeze_all, "lost the n axis too"),
     ("01.logsumexp", lse_axis0, "axis 0"),
     ("01.cross_entropy", ce_broadcast, "keepdims=True"),
     ("01.cross_entropy", ce_naive, "numerically stable formulation"),
     ("01.cross_entropy", ce_block, "[np.arange(n), labels]"),
     ("01.cross_entropy", ce_no_minus, "sign is flipped"),
     ("01.cross_entropy", ce_sum, "a missing 1/n"),
+    ("01.cross_entropy", ce_mean_over_all_entries, "averaged over all n*K entries"),
     ("01.kl_divergence", kl_unmasked, "0 * log(0) gave NaN"),
     ("01.kl_divergence", kl_swapped, "KL(q || p)"),
     ("01.kl_divergence", kl_mean_all, "divided by K"),
@@ -340,6 +382,27 @@ def test_predictable_mistakes_are_named(exercise, wrong, needle):
             assert needle in result.message, result.message
             if seed and result.label:
                 assert "instructor test" in result.message and "[" in result.message, result.message
+
+
+def test_keepdims_result_is_not_told_to_use_keepdims():
+    # the engine's generic "reshaped" advice ("keep the axes, e.g. keepdims=True") is the opposite of the fix here
+    result = run_check("01.logsumexp", lse_keepdims)
+    assert "drop it" in result.message and "e.g. keepdims=True" not in result.message, result.message
+
+
+def bce_where_both_branches(z, y):
+    # right values, but np.where evaluates both branches, and exp(-z) overflows for z = -800 in the unused one
+    z, y = np.asarray(z, float), np.asarray(y, float)
+    pos = z - y * z + np.log1p(np.exp(-z))
+    neg = -y * z + np.log1p(np.exp(z))
+    return float(np.mean(np.where(z >= 0, pos, neg)))
+
+
+def test_where_with_an_overflowing_branch_is_explained():
+    _FAILURES.pop("01.bce_with_logits", None)
+    result = run_check("01.bce_with_logits", bce_where_both_branches)
+    assert not result.passed and "overflow" in result.message
+    assert "evaluates both formulas on every element" in result.message, result.message
 
 
 def test_references_are_stable_and_tolerances_sensible():
@@ -422,6 +485,26 @@ def tt_smooth_l1_unscaled(logits, labels, score_pred, score_true, w_class=1.0, w
     return w_class * F.cross_entropy(logits, labels) + w_score * F.smooth_l1_loss(score_pred, score_true, beta=delta)
 
 
+def tt_shape_1(*a, **k):
+    return tt_functional(*a, **k).reshape(1)
+
+
+def tt_float32(logits, labels, score_pred, score_true, w_class=1.0, w_score=1.0, delta=1.0):
+    return tt_functional(logits.float(), labels, score_pred.float(), score_true.float(), w_class, w_score, delta)
+
+
+def tt_mse(logits, labels, score_pred, score_true, w_class=1.0, w_score=1.0, delta=1.0):
+    return w_class * F.cross_entropy(logits, labels) + w_score * F.mse_loss(score_pred, score_true)
+
+
+def tt_softmax_first(logits, labels, score_pred, score_true, w_class=1.0, w_score=1.0, delta=1.0):
+    return tt_functional(torch.softmax(logits, dim=1), labels, score_pred, score_true, w_class, w_score, delta)
+
+
+def tt_nll_on_logits(logits, labels, score_pred, score_true, w_class=1.0, w_score=1.0, delta=1.0):
+    return w_class * F.nll_loss(logits, labels) + w_score * F.huber_loss(score_pred, score_true, delta=delta)
+
+
 def tt_per_example(logits, labels, score_pred, score_true, w_class=1.0, w_score=1.0, delta=1.0):
     return w_class * F.cross_entropy(logits, labels, reduction="none")
 
@@ -442,6 +525,11 @@ def test_two_task_loss_correct_formulations_pass(answer, seed):
     (tt_swapped, "weights are swapped"),
     (tt_smooth_l1_unscaled, "smooth_l1_loss"),
     (tt_per_example, "0-d tensor"),
+    (tt_shape_1, "0-d tensor (shape ())"),
+    (tt_float32, "expected torch.float64"),
+    (tt_mse, "mean squared error"),
+    (tt_softmax_first, "pass it the raw logits"),
+    (tt_nll_on_logits, "F.nll_loss expects log-probabilities"),
 ], ids=lambda v: getattr(v, "__name__", str(v)))
 def test_two_task_loss_mistakes_are_named(wrong, needle):
     for seed in (0, 4127):

@@ -447,3 +447,17 @@ def test_a_coincidental_ratio_on_one_case_is_not_claimed(scratch):
     assert "[3x2 fixed]" in msg and "Likely mistake" not in msg and "Hint: NUDGE" in msg
     # a real missing 1/n is confirmed by the other cases
     assert "Likely mistake:" in run_check(ex, lambda x: x.sum(axis=0)).message
+
+
+def test_builtin_shape_mistakes_name_the_direction():
+    e = np.arange(6.0).reshape(2, 3) + 1
+    key, message = _core._builtin_mistake(e[:, :, None], e, Case())
+    assert key == "flat" and "extra axis of length 1" in message and "keepdims=True" not in message
+    key, message = _core._builtin_mistake(e.ravel(), e, Case())
+    assert key == "flat" and "flattened" in message and "keepdims=True" in message
+
+
+def test_returns_problem_says_to_reduce_an_array_when_a_number_is_expected():
+    text = _core._returns_problem(np.ones(3), (float, np.floating))
+    assert "reduce the array" in text
+    assert "float(...)" in _core._returns_problem(np.ones(1), (float, np.floating))

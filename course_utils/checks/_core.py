@@ -347,6 +347,8 @@ def _returns_problem(got: Any, returns: type | tuple | None) -> str | None:
         fix = " (build the result with NumPy operations, or convert it with np.asarray)"
     elif isinstance(got, np.ndarray) and got.size == 1:
         fix = " (a single number is expected: use float(...) or .item())"
+    elif isinstance(got, np.ndarray) and "float" in wanted and "np.ndarray" not in wanted:
+        fix = " (a single number is expected: reduce the array, e.g. take the mean over all its elements)"
     return f"returned a {_type_name(type(got))}, expected {wanted}{fix}: {describe(got)}"
 
 
@@ -528,6 +530,9 @@ def _builtin_mistake(g: np.ndarray, e: np.ndarray, case: Case) -> tuple[str, str
         return "T", (f"your result is the transpose of the expected one (shape {g.shape}, expected {e.shape}): "
                      "check which axis is which (rows are examples).")
     if g.shape != e.shape and g.size == e.size and g.size > 1 and _close(g.ravel(), e.ravel(), rtol, atol):
+        if g.ndim > e.ndim and g.ndim - e.ndim == sum(1 for d in g.shape if d == 1) - sum(1 for d in e.shape if d == 1):
+            return "flat", (f"the numbers are right but the result has an extra axis of length 1: shape {g.shape} "
+                            f"instead of {e.shape} (drop it, e.g. keepdims=False or np.squeeze(x, axis=-1)).")
         how = "flattened" if g.ndim < e.ndim else "reshaped"
         return "flat", (f"the numbers are right but the result was {how}: shape {g.shape} instead of {e.shape} "
                         "(keep the axes, e.g. keepdims=True, and do not ravel/reshape the result).")
@@ -700,7 +705,7 @@ def run_check(exercise: str, answer: Any, seed: int = 0) -> CheckResult:
                 return finish(f"{head}: {call} raised {type(exc).__name__}: {exc}{_learner_frame(exc)}", n,
                               label=shown, mistake=mistake)
             if loops:  # reported after the first call, so the stub still gets "not implemented yet"
-                return finish(loops, n, label="no Python loops")
+                return finish(f"case {n}/{len(cases)} [no Python loops]: {loops}", n, label="no Python loops")
             if spec.pure:
                 problem = _purity_problem(answer, args, kwargs, snap_args, snap_kwargs)
                 if problem:

@@ -70,6 +70,9 @@ def _huber_variant(kind: str):
         elif kind == "no_shift":
             v = np.where(inside, 0.5 * r ** 2, d * np.abs(r))
             g = np.clip(r, -d, d)
+        elif kind == "shift_half":     # delta * (|r| - 1/2): the shift without its delta
+            v = np.where(inside, 0.5 * r ** 2, d * (np.abs(r) - 0.5))
+            g = None
         elif kind == "delta_ignored":
             v = np.where(np.abs(r) <= 1.0, 0.5 * r ** 2, np.abs(r) - 0.5)
             g = np.clip(r, -1.0, 1.0)
@@ -115,6 +118,9 @@ _SUM = ("your result is the number of elements times the expected one: a sum whe
               _huber_mistake("no_half", False, "the quadratic branch is missing its factor 1/2 (it is r**2 / 2)."),
               _huber_mistake("no_shift", False, "the linear branch is missing its shift: it is delta*(|r| - delta/2), "
                                                 "which makes both branches meet at |r| = delta."),
+              _huber_mistake("shift_half", False, "the linear branch's shift is delta/2, not 1/2: it is "
+                                                  "delta*(|r| - delta/2), so that both branches equal delta**2/2 "
+                                                  "at |r| = delta."),
               _huber_mistake("delta_ignored", False, _DELTA_IGNORED),
               _huber_mistake("sum", False, _SUM),
           ])
@@ -127,8 +133,9 @@ def _huber(rng: np.random.Generator):
           hint="Differentiate each branch of h_delta with respect to the prediction, and remember that the loss "
                "is a mean over all elements.",
           recipe="Inside |r| <= delta the derivative of r**2/2 is r; outside, the derivative of delta*(|r| - "
-                 "delta/2) is delta times the sign of r. Both together are r clipped to [-delta, delta] "
-                 "(np.clip); divide by the number of elements (y_pred.size) and keep y_pred's shape.",
+                 "delta/2) is delta times the sign of r. Section 2 writes both cases as one function of r (find "
+                 "the NumPy function that does it); then apply the mean's 1/N, with N the number of elements "
+                 "(all of them, also for 2-D inputs), and keep y_pred's shape.",
           mistakes=[
               _huber_mistake("sign_outside", True, "outside |r| <= delta the slope is delta * sign(r), not sign(r) "
                                                    "(the derivative of delta*(|r| - delta/2))."),
@@ -150,6 +157,26 @@ def _bce_sign_mistake(got, expected, case):
     return _not_expected(wrong, expected) and _close(got, wrong)
 
 
+def _bce_no_max(got, expected, case):
+    z, y = (np.asarray(a, float) for a in case.args)
+    wrong = float(np.mean(-z * y + np.log1p(np.exp(-np.abs(z)))))
+    return _not_expected(wrong, expected) and _close(got, wrong)
+
+
+def _bce_capped(got, expected, case):
+    """A finite loss far below the true one on logits of hundreds: clipped probabilities (or logits)."""
+    z = np.asarray(case.args[0], float)
+    g = float(np.asarray(got, float))
+    return bool(np.max(np.abs(z)) > 100) and np.isfinite(g) and g < 0.5 * float(expected)
+
+
+def _bce_hard_only(got, expected, case):
+    """A per-label choice between the two branches: right for 0/1 labels, wrong for soft targets."""
+    z, y = (np.asarray(a, float) for a in case.args)
+    wrong = float(np.mean(np.where(y == 1, np.logaddexp(0, -z), np.logaddexp(0, z))))
+    return bool(np.any((y > 0) & (y < 1))) and _not_expected(wrong, expected) and _close(got, wrong)
+
+
 def _bce_labels_swapped(got, expected, case):
     z, y = (np.asarray(a, float) for a in case.args)
     return _close(got, L.bce_with_logits(z, 1 - y)) and _not_expected(L.bce_with_logits(z, 1 - y), expected)
@@ -158,7 +185,8 @@ def _bce_labels_swapped(got, expected, case):
 @register("01.bce_with_logits", signature="bce_with_logits(z: np.ndarray, y: np.ndarray) -> float",
           time_limit=TIME_LIMIT, returns=SCALAR, no_loops=True,
           hint="Write the loss in terms of z directly (section 4), in a form whose exp never sees a large "
-               "positive number, and return the mean over all elements.",
+               "positive number, and return the mean over all elements. (Choosing between two formulas per element "
+               "with a where-function still evaluates both formulas on every element.)",
           recipe="Use the boxed form of section 4: max(z, 0) - z*y + log(1 + exp(-|z|)), with np.maximum, np.abs "
                  "and np.log1p; then average with np.mean.",
           mistakes=[
@@ -166,6 +194,15 @@ def _bce_labels_swapped(got, expected, case):
                                                     "max(z, 0) - z*y + log(1 + exp(-|z|))."),
               Mistake("labels_swapped", _bce_labels_swapped, "your result is the loss for the opposite labels "
                                                              "1 - y: the term with y belongs to log(sigmoid(z))."),
+              Mistake("hard_only", _bce_hard_only, "your loss chooses a branch per label (y == 1 or not), which is "
+                                                   "right only for 0/1 labels: with soft targets y in [0, 1] both "
+                                                   "terms count, weighted by y and 1 - y."),
+              Mistake("no_max", _bce_no_max, "the max(z, 0) term is missing: log(1 + exp(z)) = max(z, 0) + "
+                                             "log(1 + exp(-|z|)), and the loss is that minus z*y."),
+              Mistake("capped", _bce_capped, "on logits of hundreds your loss is far too small: clipping the "
+                                             "probabilities (or the logits) caps the loss of a confidently wrong "
+                                             "prediction, whose true loss is about |z|. Compute from the logits "
+                                             "without clipping."),
           ])
 def _bce(rng: np.random.Generator):
     z, y = np.array([0.0, 2.0, -1.0]), np.array([1.0, 1.0, 0.0])
@@ -192,6 +229,22 @@ def _lse_axis0(got, expected, case):
     return _close(got, L.logsumexp(z, axis=0)) and _not_expected(L.logsumexp(z, axis=0), expected)
 
 
+def _lse_kept_axis(got, expected, case):
+    g, e = np.asarray(got, float), np.asarray(expected, float)
+    return g.shape == e.shape + (1,) and _close(g[..., 0], e)
+
+
+def _lse_squeezed_all(got, expected, case):
+    g, e = np.asarray(got, float), np.asarray(expected, float)
+    return g.ndim == 0 and e.shape == (1,) and _close(g.reshape(1), e)
+
+
+def _lse_no_max_back(got, expected, case):
+    z = np.asarray(case.args[0], float)
+    m = z.max(axis=-1)
+    return _not_expected(expected - m, expected) and _close(got, expected - m)
+
+
 @register("01.logsumexp", signature="logsumexp(z: np.ndarray) -> np.ndarray  # z of shape (n, K) -> (n,)",
           time_limit=TIME_LIMIT, returns=np.ndarray, no_loops=True,
           hint="exp overflows beyond about 709: use the shift-invariance of section 5 so that every exponent "
@@ -200,7 +253,17 @@ def _lse_axis0(got, expected, case):
                  "m + log(sum(exp(z - m))) over the last axis, and return shape (n,), e.g. by dropping the kept "
                  "axis.",
           mistakes=[Mistake("axis0", _lse_axis0, "you reduced over the columns (axis 0): the log-sum-exp runs "
-                                                 "over each row, the last axis (one value per example).")])
+                                                 "over each row, the last axis (one value per example)."),
+                    Mistake("kept_axis", _lse_kept_axis, "the numbers are right but the reduced axis is still "
+                                                         "there: drop it at the end (e.g. [:, 0] or np.squeeze(..., "
+                                                         "axis=-1)) so that the result has shape (n,)."),
+                    Mistake("squeezed_all", _lse_squeezed_all, "with a single row (n = 1) your result lost the n "
+                                                               "axis too: a squeeze without an axis drops every "
+                                                               "axis of length 1. Drop only the last one (axis=-1, "
+                                                               "or [:, 0]) so that the result has shape (n,)."),
+                    Mistake("no_max_back", _lse_no_max_back, "each value is short by its row's maximum m: after "
+                                                             "shifting by m, add m back (log-sum-exp(z) = m + "
+                                                             "log-sum-exp(z - m)).")])
 def _logsumexp(rng: np.random.Generator):
     z = np.array([[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]])
     yield Case((z,), expected=L.logsumexp(z, axis=-1), label="2 rows of 3", floating="raise")
@@ -229,6 +292,11 @@ def _ce_variant(kind: str, z: np.ndarray, y: np.ndarray) -> float:
     raise ValueError(kind)  # pragma: no cover
 
 
+def _ce_mean_all(got, expected, case):
+    k = np.asarray(case.args[0]).shape[-1]
+    return k > 1 and _close(got, float(expected) / k)
+
+
 def _ce_mistake(kind: str, message: str) -> Mistake:
     def detect(got, expected, case):
         z, y = np.asarray(case.args[0], float), np.asarray(case.args[1])
@@ -241,8 +309,9 @@ def _ce_mistake(kind: str, message: str) -> Mistake:
           time_limit=TIME_LIMIT, returns=SCALAR, no_loops=True,
           hint="Work with log-probabilities from the start (section 5: the log-softmax), and check the shapes of "
                "what you subtract and what you index.",
-          recipe="log_p = logits minus each row's log-sum-exp, the log-sum-exp with shape (n, 1) (keepdims=True) "
-                 "so it broadcasts along the row; then take log_p[np.arange(n), labels] and return minus its mean.",
+          recipe="The log-probabilities are the logits minus each row's log-sum-exp, the log-sum-exp kept with shape "
+                 "(n, 1) so that it broadcasts along the row; then pick each row's true-class entry with integer "
+                 "indexing (the exercise text shows how) and return minus the mean of those n entries.",
           mistakes=[
               _ce_mistake("broadcast", "the row-wise log-sum-exp has shape (n,), and `logits - lse` broadcast it "
                                        "along the wrong axis (here n = K, so no error was raised; otherwise NumPy "
@@ -250,6 +319,9 @@ def _ce_mistake(kind: str, message: str) -> Mistake:
                                        "L.logsumexp(logits, axis=1, keepdims=True) has shape (n, 1)."),
               _ce_mistake("block", "indexing with [:, labels] picks an (n, n) block of log-probabilities; pick one "
                                    "entry per row with [np.arange(n), labels]."),
+              Mistake("mean_all", _ce_mean_all, "your result is the expected one divided by K: you averaged over all "
+                                                "n*K entries; sum over the classes of each row (only one term is "
+                                                "not 0 for a one-hot target), then average over the rows."),
           ])
 def _cross_entropy(rng: np.random.Generator):
     z = np.array([[2.0, 1.0, 0.1], [0.5, 2.5, 0.3], [-1.0, 0.0, 3.0]])
@@ -377,6 +449,12 @@ def _two_task_validator(case_parts: dict):
         if got.numel() != 1:
             return (f"expected a 0-d tensor (a single number), got shape {tuple(got.shape)}: both terms are means "
                     "over the batch.")
+        if got.dim() != 0:
+            return (f"expected a 0-d tensor (shape ()), got shape {tuple(got.shape)}: the value is one number but "
+                    "it has an extra axis; a mean over all elements (without keepdim) has shape ().")
+        if got.dtype != torch.float64:
+            return (f"returned a {got.dtype} tensor, expected torch.float64 (the dtype of the inputs): do not "
+                    "convert to float32 (.float(), dtype=torch.float32), which rounds every value to about 7 digits.")
         v = float(got.detach())
         if not np.isfinite(v):
             return (f"got {v} where a finite value was expected ({value:.6g}): overflow in exp? Use a stable "
@@ -418,6 +496,12 @@ def _tt_variant(kind: str, p: dict) -> float:
         return p["wc"] * ce + p["ws"] * hub / p["d"]
     if kind == "delta_ignored":
         return p["wc"] * ce + p["ws"] * L.huber(p["sp"], p["st"], 1.0)
+    if kind == "double_softmax":
+        return p["wc"] * L.cross_entropy(L.softmax(p["z"]), p["y"]) + p["ws"] * hub
+    if kind == "nll_raw":
+        return p["wc"] * float(-np.mean(p["z"][np.arange(len(p["y"])), p["y"]])) + p["ws"] * hub
+    if kind == "mse":
+        return p["wc"] * ce + p["ws"] * L.mse(p["sp"], p["st"])
     raise ValueError(kind)  # pragma: no cover
 
 
@@ -448,6 +532,12 @@ def _tt_mistake(kind: str, message: str) -> Mistake:
               _tt_mistake("smooth_l1", "F.smooth_l1_loss(beta=delta) is the Huber loss divided by delta: multiply "
                                        "by delta, or use F.huber_loss(..., delta=delta)."),
               _tt_mistake("delta_ignored", "your Huber term uses delta = 1 although this case passes another delta."),
+              _tt_mistake("double_softmax", "the cross-entropy received probabilities: F.cross_entropy applies the "
+                                            "log-softmax itself, so pass it the raw logits (no softmax first)."),
+              _tt_mistake("nll_raw", "F.nll_loss expects log-probabilities: apply F.log_softmax to the logits "
+                                     "first (or use F.cross_entropy, which does both)."),
+              _tt_mistake("mse", "your second term is the mean squared error: it must be the Huber loss with "
+                                 "threshold delta."),
           ])
 def _two_task(rng: np.random.Generator):
     import torch
