@@ -112,7 +112,18 @@ def std_einsum(x):
     return c / np.sqrt(np.einsum("ij,ij->j", c, c) / n)
 
 
-STANDARDIZE_RIGHT = [std_numpy, std_manual, std_keepdims, std_einsum, ref.standardize]
+def std_float32(x):
+    """Right, in float32: every case compares with rtol 1e-6, so the property case must not ask for more."""
+    x = np.asarray(x, dtype=np.float32)
+    return (x - x.mean(axis=0)) / x.std(axis=0)
+
+
+def std_scipy(x):
+    from scipy.stats import zscore
+    return zscore(x, axis=0)
+
+
+STANDARDIZE_RIGHT = [std_numpy, std_manual, std_keepdims, std_einsum, std_float32, std_scipy, ref.standardize]
 
 
 def std_ddof1(x):
@@ -152,6 +163,14 @@ def std_variance(x):
     return (x - x.mean(axis=0)) / x.var(axis=0)
 
 
+def std_global_std(x):
+    return (x - x.mean(axis=0)) / x.std()
+
+
+def std_min_max(x):
+    return (x - x.min(axis=0)) / (x.max(axis=0) - x.min(axis=0))
+
+
 STANDARDIZE_WRONG = [
     (std_ddof1, "Likely mistake: ddof=1 (the sample standard deviation"),
     (std_rows, "Likely mistake: you standardized each row"),
@@ -161,6 +180,8 @@ STANDARDIZE_WRONG = [
     (std_loop, "uses a `for` loop"),
     (std_centred_only, "Likely mistake: the columns are centred (mean 0) but not divided"),
     (std_variance, "Likely mistake: you divided by the variance"),
+    (std_global_std, "Likely mistake: each column is centred with its own mean, but divided by one standard deviation"),
+    (std_min_max, "Likely mistake: this is min-max scaling"),
 ]
 
 
@@ -239,6 +260,10 @@ def acc_sorts_input(y_true, y_pred):
     return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
+def acc_percent(y_true, y_pred):
+    return 100.0 * float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+
 ACCURACY_WRONG = [
     (acc_list_bug, "convert the inputs with np.asarray"),
     (acc_list_bug_sum, "convert the inputs with np.asarray"),
@@ -246,6 +271,7 @@ ACCURACY_WRONG = [
     (acc_error_rate, "Likely mistake: you returned the fraction of wrong predictions"),
     (acc_0d_array, "a single number is expected"),
     (acc_sorts_input, "modified argument #2 (y_pred) in place"),
+    (acc_percent, "Likely mistake: you returned a percentage"),
 ]
 
 
@@ -369,7 +395,22 @@ def loop_autograd_grad(x, y, steps, lr):
     return tuple([model, losses])
 
 
-TORCH_RIGHT = [loop_sgd, loop_by_hand, loop_mseloss_sequential, loop_autograd_grad, ref.train_torch]
+def loop_records_after_update(x, y, steps, lr):
+    """Right too: it records, for each step, the loss right after its update."""
+    model = torch.nn.Linear(1, 1)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    losses, opt = [], torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(xt), yt).backward()
+        opt.step()
+        with torch.no_grad():
+            losses.append(torch.nn.functional.mse_loss(model(xt), yt).item())
+    return model, losses
+
+
+TORCH_RIGHT = [loop_sgd, loop_by_hand, loop_mseloss_sequential, loop_autograd_grad, loop_records_after_update,
+               ref.train_torch]
 
 
 def loop_no_zero_grad(x, y, steps, lr):
@@ -413,6 +454,43 @@ def loop_fixed_lr(x, y, steps, lr):
     return loop_sgd(x, y, steps, 0.1)
 
 
+def loop_fixed_lr_05(x, y, steps, lr):
+    """Ignores lr with a hard-coded rate that converges on every line: only the short-run case catches it."""
+    return loop_sgd(x, y, steps, 0.5)
+
+
+def loop_extra_steps(x, y, steps, lr):
+    """Trains 300 steps whatever `steps` says, and records only the first `steps` losses."""
+    model, losses = loop_sgd(x, y, 300, lr)
+    return model, losses[:steps]
+
+
+def loop_momentum(x, y, steps, lr):
+    model = torch.nn.Linear(1, 1)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    losses, opt = [], torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(xt), yt)
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+    return model, losses
+
+
+def loop_half_mse(x, y, steps, lr):
+    model = torch.nn.Linear(1, 1)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    losses, opt = [], torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = 0.5 * torch.nn.functional.mse_loss(model(xt), yt)
+        losses.append(loss.item())
+        loss.backward()
+        opt.step()
+    return model, losses
+
+
 def loop_sum_loss(x, y, steps, lr):
     model = torch.nn.Linear(1, 1)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)
@@ -448,12 +526,44 @@ def loop_adam(x, y, steps, lr):
     return model, losses
 
 
+def loop_zero_grad_after_backward(x, y, steps, lr):
+    model = torch.nn.Linear(1, 1)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    losses, opt = [], torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = torch.nn.functional.mse_loss(model(xt), yt)
+        losses.append(loss.item())
+        loss.backward()
+        opt.zero_grad()
+        opt.step()
+    return model, losses
+
+
+def loop_numpy_losses(x, y, steps, lr):
+    model = torch.nn.Linear(1, 1)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    losses, opt = [], torch.optim.SGD(model.parameters(), lr=lr)
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = torch.nn.functional.mse_loss(model(xt), yt)
+        losses.append(loss.detach().numpy())
+        loss.backward()
+        opt.step()
+    return model, losses
+
+
 TORCH_WRONG = [
     (loop_no_zero_grad, "Likely mistake: the loss went up during training"),
     (loop_tensors, "the losses should be Python floats, got torch.Tensor"),
     (loop_no_step, "Likely mistake: the loss never changes"),
     (loop_fixed_lr, "the loop did not reach the minimum of the loss"),
-    (loop_sum_loss, "NaN or infinite"),
+    (loop_sum_loss, "Likely mistake: the first loss is about n times larger"),
+    (loop_fixed_lr_05, "not those of plain gradient descent on the MSE with the given learning rate"),
+    (loop_extra_steps, "not those of plain gradient descent on the MSE with the given learning rate"),
+    (loop_momentum, "is the update plain gradient descent"),
+    (loop_half_mse, "Likely mistake: the recorded losses are half the mean squared error"),
+    (loop_zero_grad_after_backward, "not between backward() and the update"),
+    (loop_numpy_losses, "the losses should be Python floats, got numpy.ndarray: store each loss as a number\n"),
     (loop_centres_x_in_place, "modified argument #1 (x) in place"),
     (loop_model_only, "expected tuple or list"),
     (loop_adam, "is the update plain gradient descent"),
@@ -478,10 +588,40 @@ def test_torch_loop_mistakes_fail_with_named_feedback(fn, feedback, seed):
     assert result.label, result.message
 
 
-def test_lr_is_enforced_by_the_learning_rate_case():
-    torch.manual_seed(0)
-    result = run_check("00.torch_loop", loop_fixed_lr)
-    assert "the given learning rate is used" in result.label, result.message
+@pytest.mark.parametrize("fixed", [0.05, 0.1, 0.2, 0.3, 0.5, 0.7])
+@pytest.mark.parametrize("seed", [0, HIDDEN["00.torch_loop"]])
+def test_a_hard_coded_learning_rate_fails_a_learning_rate_case(fixed, seed):
+    """Regression: a loop that ignored `lr` with a rate between 0.3 and 0.7 used to pass (it converges on
+    every case); the short run at an unusual lr now compares the losses with gradient descent at that lr."""
+    torch.manual_seed(seed)
+    result = run_check("00.torch_loop", lambda x, y, steps, lr: loop_sgd(x, y, steps, fixed), seed=seed)
+    assert not result.passed
+    assert "learning rate" in result.label, result.message
+
+
+def test_short_run_learning_rate_is_never_a_round_number():
+    spec = _core.lookup("00.torch_loop")
+    for seed in range(200):
+        case = list(spec.cases(np.random.default_rng(_core._seed_for("00.torch_loop", seed))))[-1]
+        lr = case.args[3]
+        assert 0.05 <= lr <= 0.21 and round(lr * 1000) != lr * 1000, lr
+
+
+def test_gradient_descent_recovered_backwards_matches_forward_run():
+    """The short-run validator recovers the gradient-descent losses from the final line; check that
+    reconstruction against a forward float64 run of gradient descent on the same data."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, size=(40, 1))
+    y = 2.5 * x - 1 + 0.2 * rng.normal(size=(40, 1))
+    w, b, lr, losses = 0.3, -0.7, 0.137, []
+    for _ in range(6):
+        r = w * x + b - y
+        losses.append(float(np.mean(r ** 2)))
+        w, b = w - lr * float(np.mean(2 * r * x)), b - lr * float(np.mean(2 * r))
+    back = ref._gd_losses(x, y, lr, w, b, 6)
+    np.testing.assert_allclose(back[:-1], losses, rtol=1e-9)
+    assert ref._trajectory_problem(x, y, lr, w, b, losses) is None
+    assert ref._trajectory_problem(x, y, lr, w, b, [v * 1.01 for v in losses]) is not None
 
 
 def test_checks_do_not_import_frameworks():

@@ -461,3 +461,24 @@ def test_returns_problem_says_to_reduce_an_array_when_a_number_is_expected():
     text = _core._returns_problem(np.ones(3), (float, np.floating))
     assert "reduce the array" in text
     assert "float(...)" in _core._returns_problem(np.ones(1), (float, np.floating))
+
+
+def test_run_check_without_record_leaves_hint_tier_and_pass_alone():
+    from course_utils.checks._core import REGISTRY
+
+    register("99.record", hint="nudge", recipe="fuller recipe")(
+        lambda rng: [Case((np.array([1.0, 2.0]),), expected=np.array([2.0, 4.0]))])
+    try:
+        good, bad = (lambda x: 2 * x), (lambda x: 3 * x)
+        assert run_check("99.record", good).passed and passed("99.record")
+        for _ in range(3):
+            assert "nudge" in run_check("99.record", bad, record=False).message
+        assert passed("99.record"), "a demonstration must not clear the learner's pass"
+        run_check("99.record", bad)
+        run_check("99.record", bad)
+        assert "nudge" in run_check("99.record", bad, record=False).message  # tier unchanged by demos
+        assert "fuller recipe" in run_check("99.record", bad).message          # the 3rd recorded failure
+    finally:
+        REGISTRY.pop("99.record", None)
+        _core._FAILURES.pop("99.record", None)
+        _core._PASSED.pop("99.record", None)

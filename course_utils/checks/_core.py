@@ -636,8 +636,12 @@ def _errstate_call(fn: Callable) -> Callable:
     return call
 
 
-def run_check(exercise: str, answer: Any, seed: int = 0) -> CheckResult:
+def run_check(exercise: str, answer: Any, seed: int = 0, *, record: bool = True) -> CheckResult:
     """Run the self-check for ``exercise`` on ``answer`` and return a :class:`CheckResult` (lesson 00).
+
+    ``record=False`` leaves this kernel's record alone (the failure count that picks the hint tier, and
+    the pass that :func:`use_mine` relies on): for demonstrations of the feedback on a deliberately
+    wrong answer.
 
     ``seed`` selects the random cases; ``seed != 0`` is an instructor test (same checks, other data).
     Records the pass or the failure for :func:`passed`, :func:`use_mine` and the hint tiers.
@@ -650,14 +654,15 @@ def run_check(exercise: str, answer: Any, seed: int = 0) -> CheckResult:
     def finish(text: str, n: int, *, label: str | None = None, mistake: str | None = None,
                hint: bool = True, count: bool = True) -> CheckResult:
         extra = ""
-        if count:
+        if count and record:
             _FAILURES[exercise] = _FAILURES.get(exercise, 0) + 1
         if mistake:
             extra = f"\n   Likely mistake: {mistake}"
         elif hint:
             tier = spec.recipe if (spec.recipe and _FAILURES.get(exercise, 0) >= 3) else spec.hint
             extra = f"\n   Hint: {tier}" if tier else ""
-        _PASSED.pop(exercise, None)
+        if record:
+            _PASSED.pop(exercise, None)
         where = "instructor test (same checks, other data), " if instructor and label is not None else ""
         return CheckResult(exercise, False, f"✗ {exercise}: {where}{text}{extra}", n,
                            time.perf_counter() - start, label=label or "", mistake=mistake or "")
@@ -720,7 +725,8 @@ def run_check(exercise: str, answer: Any, seed: int = 0) -> CheckResult:
         if problem:
             mistake = _likely_mistake(spec, answer, got, case, cases)
             return finish(f"{head}: {call}: {problem}", n, label=shown, mistake=mistake)
-    _PASSED[exercise] = answer
+    if record:
+        _PASSED[exercise] = answer
     return CheckResult(exercise, True, f"✓ {exercise}: passed all {len(cases)} cases"
                        + (" (instructor test, other data)." if instructor else "."), len(cases),
                        time.perf_counter() - start)
