@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -85,7 +86,7 @@ def test_student_versions_get_zero(graded_lesson):
 
 
 # ----------------------------------------------------------------------------- adversarial folder
-ADVERSARIAL_LIMIT_S = 240  # wall clock for the whole folder on 2 cores (measured ~80 s)
+ADVERSARIAL_LIMIT_S = 600  # wall-clock bound for the whole folder on 2 busy cores (measured: see docs/instructors.md)
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +99,9 @@ def adversarial(tmp_path_factory):
     t0 = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "course_utils.grade", str(subs), "--lesson", "00", "--out", str(out),
-         "--feedback-dir", str(feedback), "--workers", "2", "--cell-timeout", "30", "--timeout", "150",
+         "--feedback-dir", str(feedback), "--workers", "2", "--cell-timeout", "15", "--timeout", "150",
          "--memory-mb", "3000", "--root", str(ROOT)],
-        capture_output=True, text=True, timeout=ADVERSARIAL_LIMIT_S + 120, cwd=subs.parent,
+        capture_output=True, text=True, timeout=ADVERSARIAL_LIMIT_S + 300, cwd=subs.parent,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     seconds = time.monotonic() - t0
     print(proc.stderr)
@@ -123,7 +124,7 @@ def test_adversarial_messages_explain_what_happened(adversarial):
     msg = {(r["student"], r["exercise"]): r["message"] for r in adversarial["rows"]}
     assert "exited with code 1" in msg["kernel_crash", "00.accuracy"]
     assert "SystemExit" in msg["sys_exit", "00.standardize"]
-    assert "longer than 30 s" in msg["infinite_loop", "00.standardize"]
+    assert "more than 15 CPU seconds" in msg["infinite_loop", "00.standardize"]
     assert "took longer than" in msg["infinite_loop", "00.accuracy"]  # the check's own time limit
     for student in ("patched_check", "patched_engine", "altered_check"):
         assert "wrong value" in msg[student, "00.standardize"], student
@@ -133,6 +134,9 @@ def test_adversarial_messages_explain_what_happened(adversarial):
     assert "printed more than" in msg["huge_output", "00.accuracy"]
     assert "NotJSONError" in msg["invalid_json", "00.standardize"]
     assert "01_losses" in msg["wrong_lesson", "00.standardize"]
+    assert "set-up" not in msg["official_crash", "00.standardize"]
+    assert "code cell" in msg["official_crash", "00.standardize"] and "second time" in msg["official_crash",
+                                                                                          "00.standardize"]
     for row in adversarial["rows"]:
         assert "\n" not in row["message"] and len(row["message"]) <= 1500
 
@@ -143,4 +147,61 @@ def test_adversarial_run_is_bounded_and_leaves_submissions_alone(adversarial):
     files = sorted(p.stem for p in adversarial["feedback"].glob("*.md"))
     assert files == sorted(adversarial["expected"])
     text = (adversarial["feedback"] / "partial.md").read_text(encoding="utf-8")
-    assert "Total: 1 / 3 points" in text and "00.standardize - failed" in text
+    assert re.search(r"Total: 1 / \d+ points", text) and "00.standardize - failed" in text
+    text = (adversarial["feedback"] / "official_crash.md").read_text(encoding="utf-8")
+    assert "graded a second time in a fresh kernel" in text  # the retry is reported in the feedback
+    assert "run twice" in adversarial["log"] and adversarial["log"].count("run twice") == 1
+
+
+# ----------------------------------------------------------------------------- a loaded machine
+BURNER = "import time\nend = time.monotonic() + {s}\nwhile time.monotonic() < end:\n    pass\n"
+
+
+@pytest.fixture(scope="module")
+def loaded(tmp_path_factory):
+    """Grade correct submissions (and two that fail only an instructor test) while two other processes
+    keep the CPUs busy. The course root is the fixture's copy of lesson 00 with known hidden tests."""
+    fixtures = _load_fixture_module()
+    base = tmp_path_factory.mktemp("loaded")
+    root = fixtures.write_root(base / "course")
+    subs = fixtures.write_loaded(base / "submissions", root)
+    out = base / "grades.csv"
+    burners = [subprocess.Popen([sys.executable, "-c", BURNER.format(s=900)]) for _ in range(2)]
+    try:
+        t0 = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-m", "course_utils.grade", str(subs), "--lesson", "00", "--out", str(out),
+             "--workers", "2", "--cell-timeout", "30", "--timeout", "150", "--root", str(root)],
+            capture_output=True, text=True, timeout=1200, cwd=base, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        seconds = time.monotonic() - t0
+    finally:
+        for b in burners:
+            b.kill()
+            b.wait()
+    print(proc.stderr)
+    assert proc.returncode == 0, proc.stderr
+    return {"expected": fixtures.LOADED_EXPECTED, "rows": _read_csv(out), "log": proc.stderr,
+            "seconds": seconds, "hidden_data": fixtures.HIDDEN_DATA, "feedback": base / "feedback"}
+
+
+def test_correct_submissions_get_full_marks_on_a_loaded_machine(loaded):
+    got = {(r["student"], r["exercise"]): (r["status"], r["points"]) for r in loaded["rows"]}
+    want = {(student, ex): (status, "" if points is None else f"{points:g}")
+            for student, rows in loaded["expected"].items() for ex, (status, points) in rows.items()}
+    assert got == want, loaded["log"]
+
+
+def test_a_failed_instructor_test_names_the_property(loaded):
+    msg = {(r["student"], r["exercise"]): r["message"] for r in loaded["rows"]}
+    check = msg["hidden_check", "00.standardize"]
+    assert re.match(r"an instructor \(hidden\) test failed in the check of 00\.standardize: case \d+/\d+ \[.+\]: ",
+                    check), check
+    plain = msg["hidden_assert", "00.accuracy"]
+    assert plain == ("an instructor test failed (AssertionError) in the check of 00.accuracy: accuracy is the "
+                     "share of positions where the labels agree"), plain
+    text = (loaded["feedback"] / "hidden_assert.md").read_text(encoding="utf-8")
+    assert "share of positions" in text
+    for row in loaded["rows"]:
+        assert loaded["hidden_data"] not in row["message"]
+    for path in loaded["feedback"].glob("*.md"):
+        assert loaded["hidden_data"] not in path.read_text(encoding="utf-8")

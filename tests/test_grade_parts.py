@@ -15,10 +15,10 @@ import pytest
 
 from course_utils.authoring import CHECK_RE
 from course_utils.grade import STATUSES
-from course_utils.grade._assemble import (GRADER_CHECK, GradingSetupError, assemble, discover,
-                                          instrument_check_cell, load_official, passed_marker, read_submission,
-                                          wrong_lesson)
-from course_utils.grade._grader import exercise_rows, grade_submission
+from course_utils.grade._assemble import (GRADER_CHECK, INSTRUCTOR_TAG, GradingSetupError, assemble, discover,
+                                          hidden_lines, instrument_check_cell, load_official, passed_marker,
+                                          read_submission, wrong_lesson)
+from course_utils.grade._grader import exercise_rows, grade_submission, retry_reason
 from course_utils.grade._runner import Limits, Outcome, run_cells
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,11 +114,15 @@ def test_edited_and_deleted_official_cells_come_back(official, student):
     official_ids = [c.get("id") for c in official.nb.cells]
     # every official cell is back, in the official order, with the learner's cell kept in place
     assert [i for i in rebuilt if i in official_ids] == official_ids
-    assert rebuilt.index(extra.id) == rebuilt.index(official.exercises[1].check_cell_ids[0]) - 1
+    accuracy = next(ex for ex in official.exercises if ex.id == "00.accuracy")
+    assert rebuilt.index(extra.id) == rebuilt.index(accuracy.check_cell_ids[0]) - 1
     checks = [c for c in plan.cells if c.role == "check"]
-    assert [c.checks for c in checks] == [["00.standardize"], ["00.accuracy"]]
+    assert [c.checks for c in checks] == [[ex.id] for ex in official.exercises if ex.kind == "code"]
     assert all("BEGIN HIDDEN TESTS" not in c.source and GRADER_CHECK in c.source for c in checks)
-    assert "accuracy([1, 2, 3], [1, 2, 0])" in checks[1].source  # the hidden test is back
+    accuracy_check = next(c for c in checks if c.checks == ["00.accuracy"])
+    hidden = official.cell(accuracy_check.official_id).source
+    assert "BEGIN HIDDEN TESTS" in hidden  # the official check cell, hidden tests included, is back
+    assert accuracy_check.source == instrument_check_cell(hidden, "00", 1, plan.nonce)
     assert any("restored" in n for n in plan.notes) and any("put back" in n for n in plan.notes)
     assert plan.missing == set()
     assert plan.cells[-1].role == "check"  # nothing after the last check cell runs
@@ -132,9 +136,9 @@ def test_deleted_exercise_is_missing_and_ids_can_be_recovered(official, student)
         cell.metadata.pop("course", None)
     plan = assemble(nb, official)
     assert plan.missing == {"00.accuracy"}
-    assert set(plan.answers) == {"00.standardize", "00.fast_mode"}
+    assert set(plan.answers) == {ex.id for ex in official.exercises} - {"00.accuracy"}
     assert any("matched by their content" in n for n in plan.notes)
-    assert [c.role for c in plan.cells].count("check") == 2
+    assert [c.role for c in plan.cells].count("check") == sum(ex.kind == "code" for ex in official.exercises)
 
 
 def test_check_cells_call_a_fresh_engine_whatever_check_means():
@@ -162,6 +166,35 @@ def test_fresh_engine_ignores_patched_modules(tmp_path):
     assert proc.returncode == 1 and "CheckFailed" in proc.stderr and "wrong value" in proc.stderr
 
 
+def test_check_calls_in_the_hidden_block_are_marked():
+    src = ('check("00.accuracy", accuracy)\n### BEGIN HIDDEN TESTS\ncheck("00.accuracy", accuracy, seed=9173)\n'
+           'assert accuracy([1], [1]) == 1\n### END HIDDEN TESTS\ncheck("00.standardize", standardize)\n')
+    assert hidden_lines(src) == {3, 4}
+    body = instrument_check_cell(src, "00").split("# --- end of grader code")[1]
+    calls = [ln for ln in body.splitlines() if GRADER_CHECK + "(" in ln]
+    assert len(calls) == 3
+    assert ["_course_hidden=True" in ln for ln in calls] == [False, True, False]
+
+
+def test_a_failed_hidden_check_names_its_case(tmp_path):
+    """In a plain interpreter: the hidden check's CheckFailed says it is the instructor's and names the case."""
+    src = ('check("00.accuracy", accuracy)\n### BEGIN HIDDEN TESTS\ncheck("00.accuracy", accuracy, seed=9173)\n'
+           '### END HIDDEN TESTS\n')
+    code = ("import sys\nimport numpy as np\n"
+            "def accuracy(a, b):\n"  # right in the public check, wrong in the hidden one
+            "    f = sys._getframe(1)\n"
+            "    while f is not None and not f.f_locals.get('_course_hidden'):\n        f = f.f_back\n"
+            "    right = float(np.mean(np.asarray(a) == np.asarray(b)))\n"
+            "    return right if f is None else right + 0.25\n" + instrument_check_cell(src, "00"))
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 1, proc.stderr
+    last = proc.stderr.strip().splitlines()
+    error = next(ln for ln in last if ln.startswith("_course_grader_") or "CheckFailed:" in ln)
+    assert INSTRUCTOR_TAG in error and "00.accuracy" in error and re.search(r"case \d+/\d+", error), error
+    assert proc.stdout.count("✓") == 1  # the public check passed first
+
+
 # ----------------------------------------------------------------------------- rows
 def _plan_and_outcomes(official, student, outcomes_by_role):
     """A plan and made-up outcomes: ``ok`` (with the grader's proof for check cells) unless given."""
@@ -184,7 +217,8 @@ def test_rows_follow_the_all_or_nothing_rule(official, student):
     rows = {r.exercise: r for r in exercise_rows(official, "s", plan, outcomes)}
     # the checks passed although the cell raised afterwards: points (the rule is about check cells)
     assert (rows["00.standardize"].status, rows["00.standardize"].points) == ("passed", 2)
-    assert rows["00.accuracy"].status == "failed" and "hidden" in rows["00.accuracy"].message
+    assert rows["00.accuracy"].status == "failed"
+    assert rows["00.accuracy"].message == "an instructor test failed (AssertionError) in the check of 00.accuracy"
     assert rows["00.fast_mode"].status == "not_attempted"
 
 
@@ -199,12 +233,12 @@ def test_a_check_cell_that_succeeds_without_its_check_earns_nothing(official, st
 def test_rows_after_a_dead_kernel_say_so(official, student):
     student.cells[_find(student, r"^### EXERCISE 00\.standardize")].source += "\nx = 1"
     dead = Outcome(status="kernel_died", detail="the kernel process was killed by signal SIGSEGV")
-    plan, outcomes = _plan_and_outcomes(official, student, {
-        ("exercise", "00.standardize"): dead, ("check", "00.standardize"): dead,
-        ("exercise", "00.accuracy"): dead, ("check", "00.accuracy"): dead})
-    rows = exercise_rows(official, "s", plan, outcomes)
-    assert [r.status for r in rows] == ["kernel_died", "kernel_died", "not_attempted"]
-    assert "SIGSEGV" in rows[0].message
+    plan, outcomes = _plan_and_outcomes(official, student, {})
+    first = next(i for i, c in enumerate(plan.cells) if c.exercise == "00.standardize")
+    outcomes[first:] = [dead] * (len(outcomes) - first)  # the kernel died in the exercise cell
+    rows = {r.exercise: r for r in exercise_rows(official, "s", plan, outcomes)}
+    assert rows["00.standardize"].status == "kernel_died" and "SIGSEGV" in rows["00.standardize"].message
+    assert {r.status for e, r in rows.items() if e != "00.standardize"} == {"not_attempted"}  # as handed out
 
 
 def test_a_grader_bug_still_gives_every_row(official, monkeypatch, tmp_path):
@@ -214,15 +248,99 @@ def test_a_grader_bug_still_gives_every_row(official, monkeypatch, tmp_path):
     path.write_text((ROOT / "notebooks" / "00_setup.ipynb").read_text())
     monkeypatch.setattr(grader, "assemble", lambda *a, **k: 1 / 0)
     res = grade_submission(official, grader.Submission("eve", path), Limits())
-    assert [r.status for r in res.rows] == ["grader_error"] * 3 and "ZeroDivisionError" in res.rows[0].message
+    assert [r.status for r in res.rows] == ["grader_error"] * len(official.exercises)
+    assert "ZeroDivisionError" in res.rows[0].message
+
+
+def test_rows_name_the_case_of_a_failed_instructor_test(official, student):
+    student.cells[_find(student, r"^### EXERCISE 00\.standardize")].source += "\nx = 1"
+    student.cells[_find(student, r"^### EXERCISE 00\.accuracy")].source += "\ny = 1"
+    case = "case 4/9 [columns of very different scales]: standardize(...): wrong value"
+    failure = "✗ 00.standardize: instructor test (same checks, other data), " + case
+    plan, outcomes = _plan_and_outcomes(official, student, {
+        ("check", "00.standardize"): Outcome(status="error", ename="CheckFailed", evalue=INSTRUCTOR_TAG + failure),
+        ("check", "00.accuracy"): Outcome(status="error", ename="AssertionError",
+                                          evalue="accuracy is the share of equal labels"),
+    })
+    rows = {r.exercise: r for r in exercise_rows(official, "s", plan, outcomes)}
+    assert rows["00.standardize"].status == "failed"
+    assert rows["00.standardize"].message == ("an instructor (hidden) test failed in the check of "
+                                              "00.standardize: " + case)
+    assert rows["00.accuracy"].message == ("an instructor test failed (AssertionError) in the check of "
+                                           "00.accuracy: accuracy is the share of equal labels")
+
+
+def _official_index(plan, role="setup"):
+    return next(i for i, c in enumerate(plan.cells) if c.role == role)
+
+
+def test_rows_when_an_official_cell_stopped_the_run(official, student):
+    student.cells[_find(student, r"^### EXERCISE 00\.standardize")].source += "\nx = 1"
+    plan, outcomes = _plan_and_outcomes(official, student, {})
+    i = _official_index(plan)
+    outcomes[i] = Outcome(status="kernel_died", detail="the kernel process was killed by signal SIGKILL",
+                          official=True)
+    for j in range(i + 1, len(outcomes)):
+        outcomes[j] = Outcome(status="kernel_died", detail=f"not run: ... (cell {i + 1} of the graded run)")
+    rows = {r.exercise: r for r in exercise_rows(official, "s", plan, outcomes, retried=True)}
+    assert rows["00.standardize"].status == "kernel_died"
+    assert "set-up cell" in rows["00.standardize"].message and "not an exercise" in rows["00.standardize"].message
+    assert "second time" in rows["00.standardize"].message
+    assert rows["00.accuracy"].status == "not_attempted"  # unchanged stub: nothing to grade anyway
+    assert "set-up cell" in retry_reason(official, plan, outcomes)
+
+
+def test_a_run_stopped_in_an_official_cell_is_retried_once(official, student, monkeypatch, tmp_path):
+    import course_utils.grade._grader as grader
+
+    student.cells[_find(student, r"^### EXERCISE 00\.standardize")].source += "\nx = 1"
+    path = tmp_path / "00_setup.ipynb"
+    nbformat.write(student, path)
+    runs = []
+
+    def fake_run(plan, sub, limits, full):  # first run: the set-up cell times out; second run: all fine
+        runs.append(1)
+        outcomes = [Outcome(status="ok", markers=[passed_marker(plan.nonce, e) for e in c.checks
+                                                  if e == "00.standardize"]) for c in plan.cells]
+        if len(runs) == 1:
+            outcomes[_official_index(plan)] = Outcome(
+                status="timeout", detail="the official cell used more than 600 CPU seconds", official=True)
+        return outcomes, {"kernel": {}}
+
+    monkeypatch.setattr(grader, "_run_plan", fake_run)
+    res = grade_submission(official, grader.Submission("ann", path), Limits())
+    assert len(runs) == 2 and len(res.attempts) == 1
+    assert {r.exercise: r.status for r in res.rows if r.status != "not_attempted"} == {
+        "00.standardize": "passed"}  # the only exercise attempted
+    assert any("second time in a fresh kernel" in n and "set-up cell" in n and "timed out" in n for n in res.notes)
+
+    runs.clear()  # the set-up cell times out every time: two runs, then the status
+    monkeypatch.setattr(grader, "_run_plan", lambda plan, *a: (runs.append(1) or [
+        Outcome(status="timeout", detail="the official cell used more than 600 CPU seconds", official=True)
+        if c.role == "setup" else Outcome(status="error", ename="NameError", evalue="cu") for c in plan.cells],
+        {"kernel": {}}))
+    res = grade_submission(official, grader.Submission("ann", path), Limits())
+    assert len(runs) == 2 and res.rows[0].status == "timeout" and "second time" in res.rows[0].message
+
+    runs.clear()  # the learner's own endless loop: not retried
+    monkeypatch.setattr(grader, "_run_plan", lambda plan, *a: (runs.append(1) or [
+        Outcome(status="timeout", detail="the cell used more than 30 CPU seconds") if c.role == "exercise"
+        else Outcome(status="error", ename="NameError", evalue="x") if c.role == "check"
+        else Outcome(status="ok") for c in plan.cells], {"kernel": {}}))
+    res = grade_submission(official, grader.Submission("ann", path), Limits())
+    assert len(runs) == 1 and not res.attempts and res.rows[0].status == "timeout"
+    assert "your exercise cell" in res.rows[0].message
 
 
 # ----------------------------------------------------------------------------- the kernel runner
-def _run(cells, tmp_path, **limits):
+def _run(cells, tmp_path, official=None, **limits):
     env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_")}
     env["PYTHONPATH"] = str(ROOT)
     env["IPYTHONDIR"] = str(tmp_path / ".ipython")
-    return run_cells(cells, str(tmp_path), env, Limits(**limits))
+    return run_cells(cells, str(tmp_path), env, Limits(**limits), official=official)
+
+
+BURN = "import time\nt = time.process_time()\nwhile time.process_time() - t < {s}:\n    pass\nprint('burnt')"
 
 
 def test_runner_limits_in_one_kernel(tmp_path):
@@ -262,20 +380,44 @@ def test_runner_limits_in_one_kernel(tmp_path):
     assert "RLIMIT_DATA=1500" in report.kernel["limits"]
 
 
+def test_runner_counts_cpu_time_with_a_wall_clock_backstop(tmp_path):
+    """1 CPU second per learner cell, with a 20 s wall-clock backstop (room for a loaded machine)."""
+    cells = [
+        "import time\ntime.sleep(3)\nprint('slept')",  # 3 s of wall clock, no CPU: within the limit
+        "while True:\n    pass",  # CPU: interrupted after 1 CPU second
+        "import subprocess, sys\nsubprocess.run([sys.executable, '-c', 'while True: pass'])",  # a child's CPU counts
+        BURN.format(s=3),  # an official cell: its own, larger limit
+        "import time\ntime.sleep(600)",  # asleep: the wall-clock backstop ends it
+        "print('after')",
+    ]
+    report = _run(cells, tmp_path, official=[False, False, False, True, False, False], cell_timeout=1,
+                  official_timeout=60, total_timeout=100, wall_factor=20, min_wall=1)
+    sleep, loop, child, official, asleep, after = report.outcomes
+    assert sleep.status == "ok" and sleep.stdout == "slept\n" and sleep.cpu_seconds < 1, sleep
+    assert loop.status == "timeout" and "more than 1 CPU seconds" in loop.detail and loop.cpu_seconds >= 1, loop
+    assert child.status == "timeout" and "CPU seconds" in child.detail, child
+    assert official.status == "ok" and official.official and official.cpu_seconds > 2.9, official
+    assert asleep.status == "timeout" and "20 s of wall-clock time" in asleep.detail, asleep
+    assert after.stdout == "after\n"
+
+
 def test_runner_kills_a_cell_that_ignores_interrupts(tmp_path):
     stubborn = "import time\nwhile True:\n    try:\n        time.sleep(0.05)\n    except BaseException:\n        pass"
-    report = _run([stubborn, "print(1)"], tmp_path, cell_timeout=2, interrupt_grace=1, total_timeout=30)
+    report = _run([stubborn, "print(1)"], tmp_path, cell_timeout=2, interrupt_grace=1, total_timeout=30,
+                  wall_factor=1, min_wall=3)
     assert [o.status for o in report.outcomes] == ["timeout", "timeout"]
     assert "ignored the interrupt" in report.outcomes[0].detail
-    assert report.seconds < 15
+    assert report.outcomes[1].detail.startswith("not run")
 
 
-def test_runner_total_timeout_and_output_limit(tmp_path):
+def test_runner_total_timeout_counts_only_the_learners_cells(tmp_path):
     cells = ["import time\nfor _ in range(100):\n    print('y' * 200_000)\n    time.sleep(0.05)",
-             "time.sleep(30)", "print(1)"]
-    report = _run(cells, tmp_path, cell_timeout=20, total_timeout=6, max_output_mb=1)
-    assert [o.status for o in report.outcomes] == ["output_limit", "total_timeout", "total_timeout"]
-    assert report.seconds < 20
+             BURN.format(s=4), "while True:\n    pass", "print(1)"]
+    report = _run(cells, tmp_path, official=[False, True, False, False], cell_timeout=30, total_timeout=3,
+                  max_output_mb=1)
+    assert [o.status for o in report.outcomes] == ["output_limit", "ok", "total_timeout", "total_timeout"]
+    assert "3 CPU seconds allowed for the whole notebook" in report.outcomes[2].detail
+    assert report.outcomes[1].stdout == "burnt\n"  # 4 CPU s in an official cell: not counted
 
 
 def test_runner_reports_a_kernel_that_cannot_start(tmp_path, monkeypatch):

@@ -10,6 +10,9 @@ student. Importing this package is cheap; the machinery lives in sub-modules.
 
 An exercise earns its points when every one of its check cells runs without an
 error (all or nothing); a written (markdown) exercise is left to the instructor.
+Time limits count CPU seconds of the kernel's process tree, with a wall-clock
+backstop; the lesson's own cells run under a separate limit, and a run that
+stops in one of them is repeated once in a fresh kernel.
 The ``status`` column says what happened; :data:`STATUSES` explains each value.
 """
 from __future__ import annotations
@@ -24,8 +27,10 @@ STATUSES: dict[str, str] = {
     "failed": "a check (or an instructor's hidden test) rejected the answer; the message says which case",
     "not_attempted": "the exercise was left as handed out (raise NotImplementedError / no written answer)",
     "error": "the exercise cell or its check cell raised an exception (the message names it)",
-    "timeout": "a cell ran longer than --cell-timeout and was interrupted (or the kernel was stopped)",
-    "total_timeout": "the notebook ran longer than --timeout; the kernel was stopped",
+    "timeout": "a cell used more than --cell-timeout CPU seconds (or ran past its wall-clock backstop) and was "
+               "interrupted (or the kernel was stopped); or an official cell did so in both runs",
+    "total_timeout": "the learner's cells used more than --timeout CPU seconds in all (or the run passed its "
+                     "wall-clock backstop); the kernel was stopped",
     "memory_limit": "the kernel went over --memory-mb (MemoryError or stopped by the watchdog)",
     "output_limit": "a cell printed more than --max-output-mb",
     "kernel_died": "the kernel process ended (crash, os._exit, segfault) before the exercise's checks ran",

@@ -23,8 +23,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feedback-dir", type=Path, default=None,
                         help="folder for the per-student feedback files (default: feedback/ next to the CSV)")
     parser.add_argument("--workers", type=int, default=2, help="submissions graded in parallel (default 2)")
-    parser.add_argument("--cell-timeout", type=float, default=180, help="seconds per cell (default 180)")
-    parser.add_argument("--timeout", type=float, default=900, help="seconds per notebook (default 900)")
+    parser.add_argument("--cell-timeout", type=float, default=180,
+                        help="CPU seconds per cell of the learner: exercise cells, added cells, check cells "
+                             "(default 180)")
+    parser.add_argument("--timeout", type=float, default=900,
+                        help="CPU seconds for all the learner's cells of a notebook together (default 900)")
+    parser.add_argument("--official-timeout", type=float, default=600,
+                        help="CPU seconds per official cell (the set-up cell, the lesson's own code); they do "
+                             "not count against the learner's limits (default 600)")
+    parser.add_argument("--wall-factor", type=float, default=4.0,
+                        help="wall-clock backstop of every limit: max(FACTOR x limit, --min-wall) (default 4)")
+    parser.add_argument("--min-wall", type=float, default=120,
+                        help="smallest wall-clock backstop in seconds (default 120)")
+    parser.add_argument("--no-retry", action="store_true",
+                        help="do not grade a submission a second time when its kernel timed out or died in "
+                             "an official cell")
     parser.add_argument("--memory-mb", type=int, default=4096,
                         help="memory limit of each kernel in MB, 0 = none (default 4096)")
     parser.add_argument("--max-output-mb", type=float, default=20, help="output limit per cell in MB (default 20)")
@@ -43,12 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     from ._grader import grade_folder
     from ._runner import Limits
 
-    limits = Limits(cell_timeout=args.cell_timeout, total_timeout=args.timeout, memory_mb=args.memory_mb,
-                    max_output_mb=args.max_output_mb, network_namespace=not args.no_netns)
+    limits = Limits(cell_timeout=args.cell_timeout, total_timeout=args.timeout,
+                    official_timeout=args.official_timeout, wall_factor=args.wall_factor, min_wall=args.min_wall,
+                    memory_mb=args.memory_mb, max_output_mb=args.max_output_mb,
+                    network_namespace=not args.no_netns)
     try:
         grade_folder(args.submissions, args.lesson, args.out, feedback_dir=args.feedback_dir,
                      workers=args.workers, limits=limits, full=args.full, seed=args.seed,
-                     run_all=args.run_all, root=args.root)
+                     run_all=args.run_all, root=args.root, retry=not args.no_retry)
     except GradingSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

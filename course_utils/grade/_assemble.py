@@ -29,6 +29,9 @@ from ..authoring import CHECK_RE, EXERCISE_RE, Exercise, exercises, lessons, sta
 #: Submissions larger than this are not read (``invalid_notebook``).
 MAX_NOTEBOOK_BYTES = 200 * 2**20
 GRADER_CHECK = "_course_grader_check"
+#: Start of the message of a check that failed in the instructor's hidden-test block.
+INSTRUCTOR_TAG = "[instructor test] "
+HIDDEN_KEYWORD = "_course_hidden"
 
 
 class GradingSetupError(RuntimeError):
@@ -389,11 +392,11 @@ def _course_grader_fresh_check():
         raise RuntimeError("the grader cannot trust this kernel: " + ", ".join(_tampered[:5])
                            + " were replaced by code from the notebook")
 
-    def {GRADER_CHECK}(exercise, answer, seed=0):
+    def {GRADER_CHECK}(exercise, answer, seed=0, {HIDDEN_KEYWORD}=False):
         _result = _core.run_check(exercise, answer, seed=seed + {int(seed)})
         print(_result.message)
         if not _result.passed:
-            raise _core.CheckFailed(_result.message)
+            raise _core.CheckFailed(({INSTRUCTOR_TAG!r} if {HIDDEN_KEYWORD} else "") + _result.message)
         print("[grader {nonce}] passed " + str(exercise))
     return {GRADER_CHECK}
 {GRADER_CHECK} = _course_grader_fresh_check()
@@ -402,9 +405,26 @@ del _course_grader_fresh_check, _course_grader_tampered
 '''
 
 
+def hidden_lines(source: str) -> set[int]:
+    """Line numbers (1-based) inside the ``### BEGIN HIDDEN TESTS`` ... ``### END HIDDEN TESTS`` blocks."""
+    inside, lines = False, set()
+    for number, line in enumerate(source.splitlines(), start=1):
+        text = line.strip()
+        if text.startswith("### BEGIN HIDDEN TESTS"):
+            inside = True
+        elif text.startswith("### END HIDDEN TESTS"):
+            inside = False
+        elif inside:
+            lines.add(number)
+    return lines
+
+
 class _UseGraderCheck(ast.NodeTransformer):
-    def __init__(self):
+    """Send ``check("NN.x", ...)`` calls to the grader's check; mark those in the hidden-test block."""
+
+    def __init__(self, hidden: set[int] = frozenset()):
         self.count = 0
+        self.hidden = hidden
 
     def visit_Call(self, node: ast.Call):
         self.generic_visit(node)
@@ -414,13 +434,16 @@ class _UseGraderCheck(ast.NodeTransformer):
         if (name == "check" and isinstance(first, ast.Constant) and isinstance(first.value, str)
                 and re.fullmatch(r"\d\d\.[A-Za-z_]\w*", first.value)):
             node.func = ast.copy_location(ast.Name(id=GRADER_CHECK, ctx=ast.Load()), func)
+            if node.lineno in self.hidden:
+                node.keywords.append(ast.keyword(arg=HIDDEN_KEYWORD, value=ast.Constant(True)))
             self.count += 1
         return node
 
 
 def instrument_check_cell(source: str, lesson: str = "", seed: int = 1, nonce: str = "0" * 16) -> str:
     """The official check cell as the grader runs it: every ``check("NN.x", ...)`` call goes to the
-    fresh engine from :func:`check_prelude`, whatever ``check`` means in the learner's kernel."""
+    fresh engine from :func:`check_prelude`, whatever ``check`` means in the learner's kernel. A call in the
+    hidden-test block fails with a message that starts with :data:`INSTRUCTOR_TAG`."""
     code = source
     try:
         tree = ast.parse(code)
@@ -433,7 +456,7 @@ def instrument_check_cell(source: str, lesson: str = "", seed: int = 1, nonce: s
         except Exception:
             tree = None
     if tree is not None:
-        rewriter = _UseGraderCheck()
+        rewriter = _UseGraderCheck(hidden_lines(source))
         tree = rewriter.visit(tree)
         ast.fix_missing_locations(tree)
         if rewriter.count:

@@ -16,13 +16,15 @@ from pathlib import Path
 from typing import Callable
 
 from ..authoring import strip_cell
-from ._assemble import (GradingSetupError, Official, Plan, Submission, assemble, discover, load_official,
-                        passed_marker, read_submission, wrong_lesson)
+from ._assemble import (INSTRUCTOR_TAG, GradingSetupError, Official, Plan, Submission, assemble, discover,
+                        load_official, passed_marker, read_submission, wrong_lesson)
 from ._runner import Limits, Outcome
 
 from . import COLUMNS
 #: Outcomes of a cell that say the kernel (or the grader) stopped it, in the words of a status.
 HARD = ("timeout", "total_timeout", "kernel_died", "memory_limit", "output_limit", "grader_error")
+#: Outcomes of an *official* cell after which the submission is graded once more in a fresh kernel.
+RETRY = ("timeout", "total_timeout", "kernel_died")
 #: Environment variables of the instructor's shell that are passed on to the graded kernels.
 KEEP_COURSE_VARS = ("COURSE_DATA", "COURSE_CACHE", "COURSE_COLAB_ROOT")
 MESSAGE_CHARS = 1500
@@ -52,6 +54,9 @@ class StudentResult:
     notes: list[str] = field(default_factory=list)
     answers: dict[str, str] = field(default_factory=dict)  # written answers, for the feedback file
     kernel: dict = field(default_factory=dict)
+    cpu_seconds: float = 0.0  # CPU time of the graded kernel's process tree, all cells (last run)
+    official_cpu_seconds: float = 0.0  # the part of it spent in official cells (set-up, the lesson's code)
+    attempts: list[str] = field(default_factory=list)  # why a run was repeated (at most one entry)
 
 
 def _answer_text(source: str) -> str:
@@ -81,8 +86,15 @@ def _not_attempted(answer: str, official: Official, exercise_id: str) -> bool:
     return norm(answer) == norm(stub)
 
 
-def _from_error(o: Outcome, where: str) -> tuple[str, str]:
-    """(status, message) for a cell that raised."""
+def _from_error(o: Outcome, where: str, exercises: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(status, message) for a cell that raised.
+
+    A failed check names the case and the property (its label). When the failing check call sits in
+    the instructor's hidden-test block (the same check with another seed) the message says so and keeps
+    the check's own text from "case k/n [property]" on. A failed bare ``assert`` in a check cell is
+    reported as an instructor test of the exercise, with the assert's own message if it has one, never
+    the assert's source (it would show the hidden data).
+    """
     value = o.evalue.strip()
     if o.ename == "NotImplementedError":
         return "not_attempted", "not attempted: the code still raises NotImplementedError"
@@ -92,19 +104,51 @@ def _from_error(o: Outcome, where: str) -> tuple[str, str]:
         return "timeout", f"{where} was interrupted"
     if o.ename == "CheckFailed":
         if "not implemented yet" in value:
-            return "not_attempted", value
+            return "not_attempted", value.replace(INSTRUCTOR_TAG, "", 1)
+        if value.startswith(INSTRUCTOR_TAG):
+            value = value[len(INSTRUCTOR_TAG):].strip()
+            found = re.search(r"\b\d\d\.[A-Za-z_]\w*", value[:80])
+            name = found.group(0) if found else " / ".join(exercises) or "this exercise"
+            case = re.search(r"case \d+/\d+", value)  # "case k/n [property]: what went wrong": the part we show
+            shown = value[case.start():] if case else value
+            return "failed", f"an instructor (hidden) test failed in the check of {name}: {shown}"
         return "failed", value
     if o.ename == "AssertionError" and where == "the check cell":
-        return "failed", "an instructor (hidden) test failed" + (f": {value}" if value else "")
+        which = " / ".join(exercises) or "this exercise"
+        return "failed", (f"an instructor test failed (AssertionError) in the check of {which}"
+                          + (f": {value}" if value else ""))
     hint = ""
     if o.ename == "NameError":
         hint = " (is it defined in the exercise cell, and does that cell run without errors?)"
     return "error", f"{where} raised {o.ename}: {value}{hint}"
 
 
-def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[Outcome]) -> list[Row]:
-    """One row per exercise, from the rebuilt notebook and what each of its cells did (lesson 00)."""
+def official_failure(plan: Plan, outcomes: list[Outcome]) -> int | None:
+    """Index of the first official cell (set-up or other non-exercise cell) that timed out or in which
+    the kernel died or stopped - not because an earlier cell had already stopped it."""
+    for i, (cell, o) in enumerate(zip(plan.cells, outcomes)):
+        if cell.role in ("setup", "official") and o.status in RETRY and not o.detail.startswith("not run"):
+            return i
+    return None
+
+
+def _official_name(official: Official, cell) -> str:
+    codes = [c.get("id") for c in official.nb.cells if c.cell_type == "code"]
+    number = codes.index(cell.official_id) + 1 if cell.official_id in codes else 0
+    if cell.role == "setup":
+        return "the lesson's set-up cell"
+    return f"the lesson's code cell {number}" if number else "an official cell of the lesson"
+
+
+def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[Outcome], *,
+                  retried: bool = False) -> list[Row]:
+    """One row per exercise, from the rebuilt notebook and what each of its cells did (lesson 00).
+
+    ``retried``: these outcomes come from the second run of the submission (the first one stopped in an
+    official cell); an exercise that this run's official failure kept from being checked says so.
+    """
     rows = []
+    broken = official_failure(plan, outcomes)
     for ex in official.exercises:
         def row(status: str, message: str, points: float | None = 0.0) -> Row:
             return Row(student, ex.id, points, ex.points, status, message)
@@ -135,12 +179,27 @@ def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[O
             msgs = [m for o in checks if (m := _check_message(o.stdout, ex.id))]
             rows.append(row("passed", "; ".join(msgs) or "passed", ex.points))
             continue
+        if answer is not None and _not_attempted(answer, official, ex.id):  # whatever else happened
+            rows.append(row("not_attempted", "not attempted: the exercise cell is unchanged"))
+            continue
         if ran_ok:  # every check cell "succeeded" but the grader's check did not report a pass
             rows.append(row("error", "the check cell ran without error but its check did not: something in "
                                      "the notebook changes how cells run (e.g. an IPython input transformer or "
                                      "a patched run_cell), so the grader cannot award points"))
             continue
         own = mine[0] if mine else Outcome(status="ok")
+        own_at = next((i for i, c in enumerate(plan.cells) if c.role == "exercise" and c.exercise == ex.id), None)
+        first_check = next((i for i, c in enumerate(plan.cells) if c.role == "check" and ex.id in c.checks), None)
+        verdict = any(o.status == "error" and o.ename == "CheckFailed" for o in checks)  # the check did run
+        if (broken is not None and first_check is not None and broken < first_check and not verdict
+                and (own_at is None or own_at > broken or own.status == "ok")):
+            o = outcomes[broken]
+            again = " It happened again when the submission was graded a second time in a fresh kernel." \
+                if retried else ""  # the instructor can regrade with a larger --official-timeout
+            where = _official_name(official, plan.cells[broken])
+            rows.append(row(o.status, f"not graded: the run stopped in {where} (the lesson's own code, not an "
+                                      f"exercise) before this exercise's check: {o.detail}.{again}"))
+            continue
         if own.status in HARD:
             rows.append(row(own.status, f"your exercise cell: {own.detail}"))
             continue
@@ -148,14 +207,12 @@ def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[O
             status, message = _from_error(own, "your exercise cell")
             rows.append(row(status, message))
             continue
-        if answer is not None and _not_attempted(answer, official, ex.id):
-            rows.append(row("not_attempted", "not attempted: the exercise cell is unchanged"))
-            continue
         bad = next((o for o in checks if o.status != "ok"), None)
         if bad is None:  # no check cell ran at all
             rows.append(row("error", "the exercise's check cell did not run"))
         elif bad.status == "error":
-            status, message = _from_error(bad, "the check cell")
+            status, message = _from_error(bad, "the check cell", tuple(next(
+                c.checks for c, o in cells if o is bad)))
             rows.append(row(status, message))
         elif bad.status in HARD:
             rows.append(row(bad.status, f"the check cell: {bad.detail}"))
@@ -194,14 +251,20 @@ def _kill_tree(pid: int) -> None:
             pass
 
 
-def run_in_worker(cells: list[str], scratch: str, env: dict, limits: Limits) -> dict:
-    """Run cells in a separate worker process; always returns a report with one outcome per cell."""
+def run_in_worker(cells: list[str], scratch: str, env: dict, limits: Limits,
+                  official: list[bool] | None = None) -> dict:
+    """Run cells in a separate worker process; always returns a report with one outcome per cell.
+
+    ``official[i]``: cell ``i`` is official code (set-up, the lesson's own cells), run under
+    ``limits.official_timeout`` outside the learner's limits.
+    """
     job = os.path.join(scratch, "grader-job.json")
     result = os.path.join(scratch, "grader-result.json")
     with open(job, "w", encoding="utf-8") as fh:
-        json.dump({"cells": cells, "scratch": scratch, "env": env, "limits": asdict(limits)}, fh)
+        json.dump({"cells": cells, "official": official, "scratch": scratch, "env": env,
+                   "limits": asdict(limits)}, fh)
     worker_env = {k: v for k, v in env.items() if not k.startswith("COURSE_")}
-    hard_limit = limits.total_timeout + limits.startup_timeout + 60
+    hard_limit = limits.run_wall() + 60
     proc = subprocess.Popen([sys.executable, "-m", "course_utils.grade._worker", job, result],
                             cwd=scratch, env=worker_env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -222,9 +285,45 @@ def run_in_worker(cells: list[str], scratch: str, env: dict, limits: Limits) -> 
         return {"outcomes": [dict(outcome) for _ in cells], "seconds": 0.0, "kernel": {}, "log_tail": ""}
 
 
+def retry_reason(official: Official, plan: Plan, outcomes: list[Outcome]) -> str | None:
+    """Why this run says nothing about the learner's code and deserves a second one, or None.
+
+    That is when the kernel did not start, or when an official cell (set-up or other non-exercise cell)
+    timed out or the kernel died or was stopped in it. A learner's own endless loop or crash is not a
+    reason: it ends as ``timeout`` / ``kernel_died`` for that exercise.
+    """
+    if outcomes and all(o.status == "kernel_died" and ("while starting" in o.detail or "did not start"
+                                                          in o.detail) for o in outcomes):
+        return f"the kernel did not start ({outcomes[0].detail})"
+    i = official_failure(plan, outcomes)
+    if i is None:
+        return None
+    name, o = _official_name(official, plan.cells[i]), outcomes[i]
+    if o.status == "kernel_died":
+        return f"the kernel died in {name} ({o.detail})"
+    what = "timed out" if o.status == "timeout" else "ran past the run's wall-clock backstop"
+    return f"{name} {what} ({o.detail})"
+
+
+def _run_plan(plan: Plan, sub: Submission, limits: Limits, full: bool) -> tuple[list[Outcome], dict]:
+    scratch = tempfile.mkdtemp(prefix="course-grade-")
+    try:
+        shutil.copy2(sub.path, Path(scratch) / sub.path.name)
+        report = run_in_worker([c.source for c in plan.cells], scratch, kernel_env(scratch, full), limits,
+                               official=[c.role in ("setup", "official") for c in plan.cells])
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return [Outcome(**o) for o in report["outcomes"]], report
+
+
 def grade_submission(official: Official, sub: Submission, limits: Limits, *, full: bool = False,
-                     seed: int = 1, run_all: bool = False) -> StudentResult:
-    """Grade one submission; never raises, always returns one row per exercise (lesson 00)."""
+                     seed: int = 1, run_all: bool = False, retry: bool = True) -> StudentResult:
+    """Grade one submission; never raises, always returns one row per exercise (lesson 00).
+
+    When the first run stops in an official cell (see :func:`retry_reason`) and ``retry`` is on, the
+    submission is run once more in a fresh kernel; the rows come from that second run and the
+    feedback's notes say so.
+    """
     t0 = time.monotonic()
     res = StudentResult(sub.student, str(sub.path or ""), [], notes=[sub.note] if sub.note else [])
     try:
@@ -246,16 +345,22 @@ def grade_submission(official: Official, sub: Submission, limits: Limits, *, ful
         res.answers = {ex.id: plan.answers.get(ex.id, "") for ex in official.exercises if ex.kind == "markdown"}
         code_exercises = [ex for ex in official.exercises if ex.kind == "code" and ex.id not in plan.missing]
         outcomes = [Outcome(status="not_run") for _ in plan.cells]
+        retried = False
         if code_exercises and plan.cells:
-            scratch = tempfile.mkdtemp(prefix="course-grade-")
-            try:
-                shutil.copy2(sub.path, Path(scratch) / sub.path.name)
-                report = run_in_worker([c.source for c in plan.cells], scratch, kernel_env(scratch, full), limits)
-            finally:
-                shutil.rmtree(scratch, ignore_errors=True)
-            outcomes = [Outcome(**o) for o in report["outcomes"]]
+            outcomes, report = _run_plan(plan, sub, limits, full)
+            why = retry_reason(official, plan, outcomes) if retry else None
+            if why:
+                res.attempts.append(why)
+                outcomes, report = _run_plan(plan, sub, limits, full)
+                retried = True
+                again = retry_reason(official, plan, outcomes)
+                res.notes.append(f"In the first run {why}. That is official code, not yours, so the submission "
+                                 "was graded a second time in a fresh kernel; the grade comes from the second "
+                                 "run" + (f", in which {again}." if again else ", which completed."))
             res.kernel = report.get("kernel", {})
-        res.rows = exercise_rows(official, sub.student, plan, outcomes)
+            res.cpu_seconds = sum(o.cpu_seconds for o in outcomes)
+            res.official_cpu_seconds = sum(o.cpu_seconds for o in outcomes if o.official)
+        res.rows = exercise_rows(official, sub.student, plan, outcomes, retried=retried)
     except Exception as exc:  # a bug in the grader: still one row per exercise
         res.rows = _rows(official, sub.student, "grader_error", f"{type(exc).__name__}: {exc}")
     finally:
@@ -311,7 +416,7 @@ def feedback_text(official: Official, res: StudentResult) -> str:
 
 def grade_folder(submissions: Path, lesson: str, out: Path, *, feedback_dir: Path | None = None,
                  workers: int = 2, limits: Limits | None = None, full: bool = False, seed: int = 1,
-                 run_all: bool = False, root: Path | None = None,
+                 run_all: bool = False, root: Path | None = None, retry: bool = True,
                  log: Callable[[str], None] | None = None) -> list[StudentResult]:
     """Grade every submission in ``submissions`` for ``lesson``; write the CSV and feedback (lesson 00)."""
     from ..paths import repo_root
@@ -325,10 +430,12 @@ def grade_folder(submissions: Path, lesson: str, out: Path, *, feedback_dir: Pat
     t0 = time.monotonic()
 
     def one(sub: Submission) -> StudentResult:
-        res = grade_submission(official, sub, limits, full=full, seed=seed, run_all=run_all)
+        res = grade_submission(official, sub, limits, full=full, seed=seed, run_all=run_all, retry=retry)
         got, top, _ = totals(official, res)
         statuses = ", ".join(f"{r.exercise.split('.', 1)[1]}={r.status}" for r in res.rows)
-        log(f"  {res.student}: {got:g}/{top:g} in {res.seconds:.1f} s ({statuses})")
+        again = f"; run twice: {res.attempts[0]}" if res.attempts else ""
+        log(f"  {res.student}: {got:g}/{top:g} in {res.seconds:.1f} s, {res.cpu_seconds:.1f} CPU s "
+            f"({statuses}{again})")
         return res
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:

@@ -5,10 +5,18 @@ One :func:`run_cells` call = one kernel process (started through
 over ``ipc`` sockets (``tcp`` on Windows). For every cell it records an
 :class:`Outcome`: ``ok``, ``error`` (with the exception's name and value),
 ``timeout`` (interrupted after the per-cell limit), ``output_limit``,
-``memory_limit``, ``kernel_died``, ``total_timeout`` or ``not_run``. A watchdog
-polls the kernel's process tree for its resident memory, the deadlines and
-whether the kernel is still alive; whatever happens, every cell gets an
-outcome and the kernel and its children are killed at the end.
+``memory_limit``, ``kernel_died``, ``total_timeout`` or ``not_run``.
+
+Time limits count **CPU seconds** of the kernel's whole process tree (the
+kernel, its children, and the children they have already reaped), sampled by a
+watchdog about four times a second, so that a machine busy with other work
+does not make a correct submission time out. Each limit has a wall-clock
+backstop, ``max(wall_factor * limit, min_wall)`` seconds, so that a kernel that
+sleeps or blocks still ends. Official cells (the set-up cell and every other
+non-exercise cell of the lesson) run under their own, generous
+``official_timeout`` and do not count against the learner's limits. Whatever
+happens, every cell gets an outcome and the kernel and its children are killed
+at the end.
 """
 from __future__ import annotations
 
@@ -32,16 +40,37 @@ FATAL = ("kernel_died", "memory_limit", "total_timeout", "timeout_killed")
 
 @dataclass
 class Limits:
-    """Resource limits of one graded kernel (lesson 00)."""
+    """Resource limits of one graded kernel (lesson 00).
 
-    cell_timeout: float = 300.0
-    total_timeout: float = 1800.0
+    Times are CPU seconds of the kernel's process tree, each with a wall-clock
+    backstop of ``max(wall_factor * limit, min_wall)`` seconds (see :meth:`wall`).
+    ``cell_timeout`` applies to each learner cell (exercise cells, cells the
+    learner added, check cells: they run the learner's code); ``total_timeout``
+    to all learner cells together; ``official_timeout`` to each official cell
+    (the set-up cell and the lesson's other non-exercise cells), which do not
+    count against the learner's limits. ``startup_timeout`` and
+    ``interrupt_grace`` are wall-clock seconds.
+    """
+
+    cell_timeout: float = 180.0
+    total_timeout: float = 900.0
+    official_timeout: float = 600.0
+    wall_factor: float = 4.0
+    min_wall: float = 120.0
     memory_mb: int = 4096
     max_output_mb: float = 20.0
-    startup_timeout: float = 60.0
+    startup_timeout: float = 120.0
     interrupt_grace: float = 5.0
     network_namespace: bool = True
     keep_output_chars: int = 4000
+
+    def wall(self, cpu_seconds: float) -> float:
+        """The wall-clock backstop of a CPU-time limit: ``max(wall_factor * cpu_seconds, min_wall)``."""
+        return max(self.wall_factor * cpu_seconds, self.min_wall)
+
+    def run_wall(self) -> float:
+        """Wall-clock backstop of one whole run (all cells): that of ``total_timeout + official_timeout``."""
+        return self.wall(self.total_timeout + self.official_timeout) + self.startup_timeout
 
 
 @dataclass
@@ -55,6 +84,8 @@ class Outcome:
     seconds: float = 0.0
     output_bytes: int = 0
     detail: str = ""  # e.g. why the kernel stopped, or which earlier cell stopped it
+    cpu_seconds: float = 0.0  # CPU time of the kernel's process tree during the cell
+    official: bool = False  # an official cell (set-up, text code): the learner's limits did not apply
     markers: list[str] = field(default_factory=list)  # "[grader NONCE] passed NN.x" lines seen in the output
 
     def to_dict(self) -> dict:
@@ -119,9 +150,9 @@ class _Kernel:
                                      stdout=self._log, stderr=subprocess.STDOUT, **kwargs)
         self.client = BlockingKernelClient()
         self.client.load_connection_file(conn)
-        self.client.start_channels()
+        self.client.start_channels(hb=False)  # liveness comes from the process itself, not heartbeats
         self._psutil_proc = None
-        self._last_mem_check = 0.0
+        self._cpu = 0.0
 
     # -- process state -------------------------------------------------------------------------
     def alive(self) -> bool:
@@ -139,25 +170,30 @@ class _Kernel:
         except psutil.Error:
             return []
 
-    def rss_mb(self) -> float:
-        total = 0
-        for p in self.tree():
+    def sample(self) -> tuple[float, float | None]:
+        """(resident MB, CPU seconds) of the kernel's process tree; CPU is None without psutil.
+
+        CPU counts user + system time of every live process in the tree plus the
+        time of children they have already reaped; it never goes down (a child
+        that leaves the tree keeps what it used).
+        """
+        tree = self.tree()
+        if not tree:
+            return 0.0, None
+        rss, cpu = 0, 0.0
+        for p in tree:
             try:
-                total += p.memory_info().rss
+                with p.oneshot():
+                    rss += p.memory_info().rss
+                    t = p.cpu_times()
+                    cpu += t.user + t.system + getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0)
             except Exception:  # the process ended meanwhile
                 pass
-        return total / 2**20
+        self._cpu = max(self._cpu, cpu)
+        return rss / 2**20, self._cpu
 
-    def over_memory(self) -> float | None:
-        """Resident memory of the kernel's process tree when over the limit (checked ~4 times/s)."""
-        if self.limits.memory_mb <= 0:
-            return None
-        now = time.monotonic()
-        if now - self._last_mem_check < 0.25:
-            return None
-        self._last_mem_check = now
-        rss = self.rss_mb()
-        return rss if rss > self.limits.memory_mb else None
+    def cpu_now(self) -> float | None:
+        return self.sample()[1]
 
     def interrupt(self) -> None:
         if self.alive():
@@ -235,23 +271,39 @@ class _Kernel:
                     pass
                 return None
 
-    def execute(self, code: str, cell_deadline: float, total_deadline: float) -> Outcome:
+    def execute(self, code: str, cpu_limit: float, wall_deadline: float, run_deadline: float, *,
+                total_cpu_left: float | None = None, official: bool = False) -> Outcome:
+        """Run one cell; interrupt it past ``cpu_limit`` CPU seconds or at ``wall_deadline`` (backstop).
+
+        ``total_cpu_left``: CPU seconds left of the learner's notebook budget (the kernel is stopped past
+        it, ``total_timeout``); ``run_deadline``: wall-clock end of the whole run (kernel stopped).
+        """
         lim = self.limits
-        out = Outcome(status="ok")
+        out = Outcome(status="ok", official=official)
         start = time.monotonic()
+        cpu_start = self.cpu_now()
         msg_id = self.client.execute(code, store_history=True, allow_stdin=False, stop_on_error=False)
         max_bytes = int(lim.max_output_mb * 2**20)
         pieces: list[str] = []
         kept = 0
         carry = ""  # end of the previous chunk, so that a marker split across messages is still found
         interrupted_for = ""  # "timeout" or "output_limit" once we sent SIGINT
+        timeout_detail = ""
         interrupt_deadline = 0.0
         idle = False
         error_seen = False
+        next_sample = 0.0
+        whose = "official cell" if official else "cell"
+
+        def used() -> float:
+            if cpu_start is None:  # no psutil: fall back to wall-clock time
+                return time.monotonic() - start
+            return max(0.0, self._cpu - cpu_start)
 
         def finish(status: str, detail: str = "") -> Outcome:
             out.status, out.detail = status, detail or out.detail
             out.seconds = time.monotonic() - start
+            out.cpu_seconds = used()
             out.stdout = "".join(pieces)
             return out
 
@@ -259,21 +311,35 @@ class _Kernel:
             now = time.monotonic()
             if not self.alive():
                 return finish("kernel_died", _describe_exit(self.proc.returncode))
-            rss = self.over_memory()
-            if rss is not None:
+            if now >= next_sample:  # the watchdog: memory and CPU of the process tree, ~4 times a second
+                next_sample = now + 0.25
+                rss, _ = self.sample()
+                if lim.memory_mb > 0 and rss > lim.memory_mb:
+                    self.kill()
+                    return finish("memory_limit", f"the kernel used {rss:.0f} MB (limit {lim.memory_mb} MB) "
+                                                  "and was stopped")
+                cpu = used()
+                if total_cpu_left is not None and cpu > total_cpu_left:
+                    self.kill()
+                    return finish("total_timeout", f"your cells used more than the {lim.total_timeout:g} CPU "
+                                                   "seconds allowed for the whole notebook; the kernel was stopped")
+                if not interrupted_for and cpu > cpu_limit:
+                    interrupted_for, interrupt_deadline = "timeout", now + lim.interrupt_grace
+                    timeout_detail = f"the {whose} used more than {cpu_limit:g} CPU seconds"
+                    self.interrupt()
+            if now > run_deadline:
                 self.kill()
-                return finish("memory_limit", f"the kernel used {rss:.0f} MB (limit {lim.memory_mb} MB) "
-                                              "and was stopped")
-            if now > total_deadline:
-                self.kill()
-                return finish("total_timeout", f"the whole notebook ran past the {lim.total_timeout:g} s "
-                                               "limit; the kernel was stopped")
+                return finish("total_timeout", f"the whole run passed its wall-clock backstop of "
+                                               f"{lim.run_wall():g} s; the kernel was stopped")
             if interrupted_for and now > interrupt_deadline:
                 self.kill()
                 status = "timeout_killed" if interrupted_for == "timeout" else "output_limit_killed"
-                return finish(status, "the cell ignored the interrupt; the kernel was stopped")
-            if not interrupted_for and now > cell_deadline:
+                return finish(status, f"{timeout_detail or 'the cell'} and ignored the interrupt; "
+                                      "the kernel was stopped")
+            if not interrupted_for and now > wall_deadline:
                 interrupted_for, interrupt_deadline = "timeout", now + lim.interrupt_grace
+                timeout_detail = (f"the {whose} ran {wall_deadline - start:.0f} s of wall-clock time (the "
+                                  f"backstop of its {cpu_limit:g} CPU-second limit; was it sleeping or waiting?)")
                 self.interrupt()
             try:
                 msg = self.client.get_iopub_msg(timeout=0.1)
@@ -304,6 +370,7 @@ class _Kernel:
             if out.output_bytes > max_bytes and not interrupted_for:
                 interrupted_for, interrupt_deadline = "output_limit", time.monotonic() + lim.interrupt_grace
                 self.interrupt()
+        self.sample()
         # the execute_reply tells ok / error even when no 'error' message was published
         reply_status = None
         reply_deadline = time.monotonic() + 5
@@ -320,7 +387,7 @@ class _Kernel:
                     out.evalue = ANSI_RE.sub("", str(content.get("evalue", "")))[:3000]
                 break
         if interrupted_for == "timeout":
-            return finish("timeout", f"the cell ran longer than {lim.cell_timeout:g} s and was interrupted")
+            return finish("timeout", f"{timeout_detail} and was interrupted")
         if interrupted_for == "output_limit":
             return finish("output_limit", f"the cell printed more than {lim.max_output_mb:g} MB and was "
                                           "interrupted")
@@ -329,15 +396,22 @@ class _Kernel:
         return finish("ok")
 
 
-def run_cells(cells: list[str], scratch: str, env: dict, limits: Limits) -> RunReport:
-    """Run ``cells`` (code sources) in order in one fresh kernel; one :class:`Outcome` per cell."""
-    report = RunReport(outcomes=[Outcome() for _ in cells])
+def run_cells(cells: list[str], scratch: str, env: dict, limits: Limits,
+              official: list[bool] | None = None) -> RunReport:
+    """Run ``cells`` (code sources) in order in one fresh kernel; one :class:`Outcome` per cell.
+
+    ``official[i]`` marks an official cell (set-up, the lesson's own code): it runs under
+    ``limits.official_timeout`` and its CPU time does not count against the learner's limits.
+    """
+    official = list(official) if official is not None else [False] * len(cells)
+    report = RunReport(outcomes=[Outcome(official=o) for o in official])
     t0 = time.monotonic()
-    total_deadline = t0 + limits.total_timeout
+    run_deadline = t0 + limits.run_wall()
     kernel = None
+    learner_cpu = 0.0  # CPU seconds used so far by the learner's cells
     try:
         kernel = _Kernel(scratch, env, limits)
-        problem = kernel.wait_ready(min(total_deadline, t0 + limits.startup_timeout))
+        problem = kernel.wait_ready(t0 + limits.startup_timeout)
         report.startup_seconds = time.monotonic() - t0
         report.kernel = kernel.launcher_report()
         if problem:
@@ -353,16 +427,19 @@ def run_cells(cells: list[str], scratch: str, env: dict, limits: Limits) -> RunR
             if not code.strip():
                 o.status = "ok"
                 continue
+            mine = not official[i]
+            cpu_limit = limits.cell_timeout if mine else limits.official_timeout
             now = time.monotonic()
-            result = kernel.execute(code, min(now + limits.cell_timeout, total_deadline), total_deadline)
+            result = kernel.execute(code, cpu_limit, now + limits.wall(cpu_limit), run_deadline,
+                                    total_cpu_left=limits.total_timeout - learner_cpu if mine else None,
+                                    official=not mine)
+            if mine:
+                learner_cpu += result.cpu_seconds
             report.outcomes[i] = result
             if result.status in FATAL or result.status == "output_limit_killed":
                 cause = {"timeout_killed": "timeout", "output_limit_killed": "output_limit"}.get(
                     result.status, result.status)
                 result.status = cause
-                if cause == "timeout":
-                    result.detail = (f"the cell ran longer than {limits.cell_timeout:g} s, ignored the "
-                                     "interrupt, and the kernel was stopped")
                 stopped = (cause, f"not run: {result.detail} (cell {i + 1} of the graded run)")
     except Exception as exc:  # the grader's own machinery failed: say so in every cell not yet run
         for o in report.outcomes:

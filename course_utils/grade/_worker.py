@@ -16,7 +16,8 @@ def main(argv: list[str]) -> int:
     job_path, result_path = argv
     with open(job_path, encoding="utf-8") as fh:
         job = json.load(fh)
-    report = run_cells(job["cells"], job["scratch"], job["env"], Limits(**job["limits"]))
+    report = run_cells(job["cells"], job["scratch"], job["env"], Limits(**job["limits"]),
+                       official=job.get("official"))
     with open(result_path, "w", encoding="utf-8") as fh:
         json.dump(report.to_dict(), fh)
     return 0
