@@ -494,3 +494,21 @@ def test_run_check_without_record_leaves_hint_tier_and_pass_alone():
         REGISTRY.pop("99.record", None)
         _core._FAILURES.pop("99.record", None)
         _core._PASSED.pop("99.record", None)
+
+
+def test_time_limit_counts_cpu_time_with_a_wall_backstop():
+    import time as _time
+
+    from course_utils.checks._core import TimeLimitExceeded, call_with_time_limit
+
+    def spin(seconds):
+        end = _time.process_time() + seconds
+        while _time.process_time() < end:
+            pass
+        return "done"
+
+    with pytest.raises(TimeLimitExceeded):          # burns CPU past the limit
+        call_with_time_limit(spin, (5.0,), {}, 0.3)
+    with pytest.raises(TimeLimitExceeded):          # uses no CPU: ended by the wall-clock backstop
+        call_with_time_limit(_time.sleep, (30,), {}, 0.2)
+    assert call_with_time_limit(spin, (0.05,), {}, 2.0) == "done"

@@ -196,17 +196,33 @@ def lookup(exercise: str) -> Spec:
 
 
 # ----------------------------------------------------------------------------- time limits
-def call_with_time_limit(fn: Callable, args: tuple, kwargs: dict, seconds: float) -> Any:
-    """Call ``fn(*args, **kwargs)``; raise :class:`TimeLimitExceeded` after ``seconds`` (lesson 00).
+#: A call that sleeps or waits (no CPU used) still ends after this many times its limit.
+WALL_BACKSTOP_FACTOR = 4.0
 
-    Uses SIGALRM in the main thread on POSIX (Jupyter, Colab), which interrupts
-    pure-Python loops; elsewhere a watcher thread gives up waiting (the call
-    may keep running in the background).
+
+def call_with_time_limit(fn: Callable, args: tuple, kwargs: dict, seconds: float) -> Any:
+    """Call ``fn(*args, **kwargs)``; raise :class:`TimeLimitExceeded` when it runs too long (lesson 00).
+
+    "Too long" means more than ``seconds`` of wall-clock time **and** of this process's CPU time, so
+    a correct answer is not failed because other programs slow the machine down (wall time grows,
+    CPU time does not) nor because a library runs several threads (CPU time grows faster than wall
+    time). A call that only waits (sleep, blocked I/O) ends after ``WALL_BACKSTOP_FACTOR`` times
+    ``seconds`` of wall-clock time. Uses SIGALRM in the main thread on POSIX (Jupyter, Colab), which
+    interrupts pure-Python loops; elsewhere a watcher thread gives up waiting after ``seconds`` (the
+    call may keep running in the background).
     """
     main = threading.current_thread() is threading.main_thread()
     if hasattr(signal, "setitimer") and main:
+        wall0, cpu0 = time.monotonic(), time.process_time()
+        backstop = WALL_BACKSTOP_FACTOR * seconds
+
         def on_alarm(signum, frame):
-            raise TimeLimitExceeded()
+            cpu = time.process_time() - cpu0
+            wall = time.monotonic() - wall0
+            if cpu >= seconds or wall >= backstop:
+                raise TimeLimitExceeded()
+            # Slowed down by others: allow the CPU time still missing (capped by the backstop).
+            signal.setitimer(signal.ITIMER_REAL, max(0.05, min(seconds - cpu, backstop - wall)))
 
         previous = signal.signal(signal.SIGALRM, on_alarm)
         signal.setitimer(signal.ITIMER_REAL, seconds)
