@@ -1,6 +1,8 @@
 """course_utils.metrics against hand-computed values (and scikit-learn when installed)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,7 +13,7 @@ def test_import_is_numpy_only():
     assert M.np is np
     import course_utils.metrics  # noqa: F401
 
-    src = open(M.__file__).read()
+    src = Path(M.__file__).read_text(encoding="utf-8")
     for heavy in ("torch", "tensorflow", "sklearn", "pandas"):
         assert f"import {heavy}" not in src
 

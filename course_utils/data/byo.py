@@ -30,6 +30,8 @@ the same shape, so the same fusion code runs on both.
 """
 from __future__ import annotations
 
+import io
+
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -206,7 +208,8 @@ def load_features(path: str | os.PathLike[str]) -> FeatureSet:
                                   found=found, fix=_FORMAT_HELP)
 
     try:
-        z = np.load(path, allow_pickle=False)
+        # From memory: np.load leaves its file open when a damaged archive makes it raise.
+        z = np.load(io.BytesIO(path.read_bytes()), allow_pickle=False)
     except Exception as exc:  # not a zip, truncated, a pickle, ...
         raise bad(f"np.load failed: {type(exc).__name__}: {exc}") from None
     if not isinstance(z, np.lib.npyio.NpzFile):

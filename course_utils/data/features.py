@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+import io
+
 import hashlib
 import json
 import os
@@ -133,7 +135,8 @@ def cached(name: str, params: dict[str, Any], compute: Callable[[], dict[str, "n
     path = cache_path(name, params, root)
     if path.is_file():
         try:
-            with np.load(path, allow_pickle=False) as z:
+            # From memory: np.load leaves its file open when a damaged archive makes it raise.
+            with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as z:
                 return {k: z[k] for k in z.files}
         except Exception:  # truncated, damaged or unreadable: rebuild it below
             pass
