@@ -62,11 +62,11 @@ lab: install
 test: install
 	$(PY) -m course_utils.authoring check
 	$(PY) -c "import course_utils.env as e; e.configure_caches(); import numpy as np, librosa; librosa.feature.mfcc(y=np.zeros(16000, dtype=np.float32), sr=16000)"  # warm numba's cache (where lessons look) once
-	$(TEST_ENV) $(PY) -m pytest tests -p no:cacheprovider
+	$(TEST_ENV) $(PY) -m pytest tests -p no:cacheprovider --durations=8
 	$(TEST_ENV) $(PY) -m pytest $(NBVAL) solutions/
 
 unit: install
-	$(TEST_ENV) $(PY) -m pytest tests -p no:cacheprovider
+	$(TEST_ENV) $(PY) -m pytest tests -p no:cacheprovider --durations=8
 
 nbval: install
 	$(TEST_ENV) $(PY) -m pytest $(NBVAL) solutions/
