@@ -315,6 +315,8 @@ def warmup_array(step, lr0, warmup_steps, total_steps, lr_min=0.0):
     ("02.warmup_cosine", C._wc_variant("cos+1"), "one step ahead"),
     ("02.warmup_cosine", C._wc_variant("no clamp"), "stay at lr_min"),
     ("02.warmup_cosine", C._wc_variant("no lr_min"), "lr_min is ignored"),
+    # review t02: a warm-up ramp from lr_min (not 0) was accepted, no case had lr_min > 0 in the warm-up
+    ("02.warmup_cosine", C._wc_variant("ramp from lr_min"), "the ramp starts at 0"),
     ("02.warmup_cosine", warmup_array, "expected float"),
 ])
 @pytest.mark.parametrize("seed", (0, 4024))
@@ -466,6 +468,28 @@ def test_train_steps_wrong_loops_get_named_feedback(wrong, needle):
     result = run_check("02.train_steps", wrong)
     assert not result.passed
     assert needle in result.message, result.message
+
+
+@needs_torch
+@pytest.mark.parametrize("wrong,needle", [
+    (train_no_zero_grad, "zero_grad"), (train_no_step, "never change"), (train_sum, "mean"),
+    (train_full, "only the batch"),
+    (lambda m, o, X, y, b: [-1.0] + train_a(m, o, X, y, b)[:-1], "one step late"),
+])
+@pytest.mark.parametrize("seed", (0, 4025))
+def test_train_steps_named_mistake_replaces_the_hint(wrong, needle, seed):
+    # review t02: the named mistake came with the generic hint after it; a Mistake is shown in its place
+    result = run_check("02.train_steps", wrong, seed=seed)
+    assert not result.passed
+    assert "Likely mistake: " in result.message and needle in result.message, result.message
+    assert "Hint:" not in result.message, result.message
+
+
+def test_warmup_cosine_cases_use_lr_min_in_the_warm_up_for_any_seed():
+    # review t02: every seed has a case with lr_min > 0 at a warm-up step (the ramp ignores lr_min)
+    for seed in (0, 4024, 7):
+        cases = list(REGISTRY["02.warmup_cosine"].cases(np.random.default_rng(seed)))
+        assert any(c.kwargs.get("lr_min", 0) > 0 and c.args[0] < c.args[2] for c in cases)
 
 
 def test_lesson02_checks_do_not_import_torch():

@@ -244,6 +244,8 @@ def _wc_variant(kind: str) -> Callable[..., float]:
     def f(step, lr0, warmup_steps, total_steps, lr_min=0.0):
         W, T = warmup_steps, total_steps
         if step < W:
+            if kind == "ramp from lr_min":
+                return lr_min + (lr0 - lr_min) * step / W
             if kind == "ramp+1":
                 return lr0 * (step + 1) / W
             if kind == "ramp W-1":
@@ -275,6 +277,9 @@ def _is_float(got):
           mistakes=(
               Mistake("ramp+1", _alt(_wc_variant("ramp+1")),
                       "the warm-up is one step ahead: step 0 must give 0 (the ramp is step / warmup_steps)."),
+              Mistake("ramp from lr_min", _alt(_wc_variant("ramp from lr_min")),
+                      "your warm-up starts at lr_min; the ramp starts at 0 (lr0 * step / warmup_steps), and "
+                      "lr_min is only the end point of the cosine."),
               Mistake("ramp W-1", _alt(_wc_variant("ramp W-1")),
                       "the ramp reaches lr0 one step early: divide by warmup_steps, not warmup_steps - 1."),
               Mistake("step/T", _alt(_wc_variant("step/T")),
@@ -300,6 +305,8 @@ def _warmup(rng: np.random.Generator):
                    atol=1e-12)
     yield Case((60, 1.0, 20, 100), {"lr_min": 0.1}, expected=O.warmup_cosine(60, 1.0, 20, 100, 0.1),
                label="lr_min=0.1", atol=1e-12)
+    yield Case((10, 1.0, 20, 100), {"lr_min": 0.1}, expected=O.warmup_cosine(10, 1.0, 20, 100, 0.1),
+               label="lr_min=0.1 during the warm-up (the ramp starts at 0)", atol=1e-12)
     yield Case((130, 1.0, 20, 100), {"lr_min": 0.1}, expected=O.warmup_cosine(130, 1.0, 20, 100, 0.1),
                label="lr_min=0.1 after total_steps", atol=1e-12)
     yield Case((3, 0.5, 0, 10), expected=O.warmup_cosine(3, 0.5, 0, 10), label="no warm-up", atol=1e-12)
@@ -311,6 +318,16 @@ def _warmup(rng: np.random.Generator):
         lr0 = float(rng.uniform(1e-4, 1.0))
         yield Case((step, lr0, warm, total), expected=O.warmup_cosine(step, lr0, warm, total),
                    label=f"random step={step}, warm-up={warm}, total={total}", atol=1e-12)
+    # drawn after the cases above, so that their data stay the same for a given seed
+    for _ in range(2):
+        total = int(rng.integers(20, 500))
+        warm = int(rng.integers(1, total // 2))
+        step = int(rng.integers(0, total + 10))
+        lr0 = float(rng.uniform(0.1, 1.0))
+        lr_min = float(rng.uniform(0.01, 0.5)) * lr0
+        yield Case((step, lr0, warm, total), {"lr_min": lr_min},
+                   expected=O.warmup_cosine(step, lr0, warm, total, lr_min),
+                   label=f"random with lr_min: step={step}, warm-up={warm}, total={total}", atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- 02.train_steps (torch)
@@ -383,14 +400,6 @@ def _train_case(rng: np.random.Generator, kind: str):
     expected = _simulate(kind, hp, W0, b0, X, y, batches)
     alternatives = {mode: _simulate(kind, hp, W0, b0, X, y, batches, mode)
                     for mode in ("accumulate", "nostep", "sum", "full")}
-    messages = {
-        "accumulate": "the gradients accumulate from step to step: clear them before each backward() "
-                      "(optimizer.zero_grad() or model.zero_grad()).",
-        "nostep": "the parameters never change: optimizer.step() is missing, or the gradients are cleared "
-                  "between backward() and step().",
-        "sum": "your losses are sums over the batch: the loss is the *mean* binary cross-entropy.",
-        "full": "your losses are computed on all of X and y; each step uses only the batch X[idx], y[idx].",
-    }
 
     def validator(got):
         if len(got) != len(expected):
@@ -399,26 +408,57 @@ def _train_case(rng: np.random.Generator, kind: str):
             if not isinstance(value, (float, np.floating)):
                 return (f"item {i} of the list is a {type(value).__module__}.{type(value).__name__}, expected a "
                         "Python float (use loss.item())")
-        if np.allclose(got, expected, rtol=1e-8, atol=1e-10):
+        if _close(got, expected):
             return None
         first = int(np.argmax(~np.isclose(got, expected, rtol=1e-8, atol=1e-10)))
-        text = (f"the losses differ from the reference optimizer's from step {first + 1} on: expected "
+        return (f"the losses differ from the reference optimizer's from step {first + 1} on: expected "
                 f"{np.round(expected, 6).tolist()}, got {np.round(np.asarray(got, dtype=float), 6).tolist()}")
-        if first == 0 and np.allclose(got[1:], expected[:-1], rtol=1e-8, atol=1e-10):
-            return text + ". Likely mistake: each loss is recorded one step late (compute it before the update)."
-        for mode, alternative in alternatives.items():
-            if np.allclose(got, alternative, rtol=1e-8, atol=1e-10):
-                return f"{text}. Likely mistake: {messages[mode]}"
-        return text
+
+    # read by the spec's Mistake detectors (named feedback in place of the generic hint)
+    validator.reference, validator.alternatives = expected, alternatives
 
     label = {"SGD": "torch.optim.SGD", "SGD with momentum": "torch.optim.SGD with momentum 0.9",
              "Adam": "torch.optim.Adam", "AdamW": "torch.optim.AdamW (decoupled weight decay)"}[kind]
     return Case(args, expected=validator, label=f"{label}, {steps} steps on batches of {bs}")
 
 
+def _close(got, values) -> bool:
+    """True when ``got`` is a list of numbers equal to ``values`` (the train_steps tolerances)."""
+    return (len(got) == len(values) and all(isinstance(v, (float, np.floating)) for v in got)
+            and bool(np.allclose(got, values, rtol=1e-8, atol=1e-10)))
+
+
+def _train_alt(mode: str) -> Callable[[Any, Any, Case], bool]:
+    """A detector: the losses equal the reference loop's with the mistake ``mode`` (see :func:`_simulate`)."""
+    def detect(got, expected, case):
+        return _close(got, expected.alternatives[mode])
+    return detect
+
+
+def _late(got, expected, case) -> bool:
+    """A detector: every loss is the one of the step before (recorded after the update)."""
+    ref = expected.reference
+    return (len(got) == len(ref) and not _close(got[:1], ref[:1]) and _close(got[1:], ref[:-1]))
+
+
+_TRAIN_MISTAKES = (
+    Mistake("late", _late, "each loss is recorded one step late (compute it before the update)."),
+    Mistake("accumulate", _train_alt("accumulate"),
+            "the gradients accumulate from step to step: clear them before each backward() "
+            "(optimizer.zero_grad() or model.zero_grad())."),
+    Mistake("nostep", _train_alt("nostep"),
+            "the parameters never change: optimizer.step() is missing, or the gradients are cleared "
+            "between backward() and step()."),
+    Mistake("sum", _train_alt("sum"), "your losses are sums over the batch: the loss is the *mean* binary "
+                                      "cross-entropy."),
+    Mistake("full", _train_alt("full"),
+            "your losses are computed on all of X and y; each step uses only the batch X[idx], y[idx]."),
+)
+
+
 @register("02.train_steps",
           signature="train_steps(model, optimizer, X, y, batches) -> list[float]  # losses before each update",
-          time_limit=10.0, returns=list, pure=False,
+          time_limit=10.0, returns=list, pure=False, mistakes=_TRAIN_MISTAKES,
           hint="One iteration per batch: clear the gradients, compute the mean BCE of the batch's logits, "
                "back-propagate, update. Check the shapes: model(X[idx]) has a trailing axis of size 1.",
           recipe="The four moves of section 9, in order, once per batch: clear the gradients, compute the "
