@@ -294,6 +294,8 @@ def warmup_array(step, lr0, warmup_steps, total_steps, lr_min=0.0):
     ("02.momentum_step", lambda p, g, b, lr, mu: (p - lr * (mu * b + lr * g), mu * b + lr * g), "applied twice"),
     ("02.momentum_step", lambda p, g, b, lr, mu: (p + lr * (mu * b + g), mu * b + g), "against it"),
     ("02.momentum_step", lambda p, g, b, lr, mu: (p - lr * b, mu * b + g), "old buffer"),
+    # review t02: buffer of -(gradient sum) stepped with +lr: right parameters, a generic hint only
+    ("02.momentum_step", lambda p, g, b, lr, mu: (p + lr * (mu * b - g), mu * b - g), "opposite sign"),
     ("02.momentum_step", lambda p, g, b, lr, mu: p - lr * (mu * b + g), "expected tuple"),
     ("02.momentum_step", momentum_lists, "NumPy array"),
     ("02.adam_step", adam_inplace, "in place"),

@@ -125,6 +125,9 @@ def _momentum_ref(p, g, buf, lr, momentum):
                       "in PyTorch's convention it appears only in the parameter step."),
               Mistake("sign", _alt(lambda p, g, buf, lr, mu: (p + lr * (mu * buf + g), mu * buf + g)),
                       "the parameters move *along* the buffer: gradient descent steps against it (minus sign)."),
+              Mistake("minus buffer", _alt(lambda p, g, buf, lr, mu: (p - lr * (mu * buf + g), -(mu * buf + g))),
+                      "your parameters are right but the buffer you return has the opposite sign: PyTorch's "
+                      "buffer accumulates +gradient (mu buf + g), and the step subtracts lr times it."),
               Mistake("old buffer", _alt(lambda p, g, buf, lr, mu: (p - lr * buf, mu * buf + g)),
                       "the parameter step uses the old buffer; update the buffer first and step with the new one."),
           ))
