@@ -487,6 +487,18 @@ def test_train_steps_named_mistake_replaces_the_hint(wrong, needle, seed):
     assert "Hint:" not in result.message, result.message
 
 
+@pytest.mark.parametrize("seed", (0, 4021))
+def test_naive_sigmoid_is_told_to_use_the_stable_one(seed):
+    # review t02: the overflow failure came with a hint about the derivative only; the case now names L.sigmoid
+    def naive(w, X, y):
+        return X.T @ (1.0 / (1.0 + np.exp(-(X @ w))) - y) / len(y)
+
+    with np.errstate(all="ignore"):
+        result = run_check("02.logreg_grad", naive, seed=seed)
+    assert not result.passed
+    assert "overflow" in result.message and "L.sigmoid" in result.message, result.message
+
+
 def test_warmup_cosine_cases_use_lr_min_in_the_warm_up_for_any_seed():
     # review t02: every seed has a case with lr_min > 0 at a warm-up step (the ramp ignores lr_min)
     for seed in (0, 4024, 7):

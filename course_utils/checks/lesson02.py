@@ -87,7 +87,7 @@ def _logreg(rng: np.random.Generator):
     yield Case((w0, X, y), expected=_logreg_grad(w0, X, y), label="w = 0 (all probabilities 0.5)")
     Xb = np.array([[1.0, 40.0], [1.0, -40.0], [1.0, 20.0]])
     wb, yb = np.array([0.0, 20.0]), np.array([1.0, 0.0, 0.0])
-    yield Case((wb, Xb, yb), expected=_logreg_grad(wb, Xb, yb), label="logits of +-800 (a naive sigmoid overflows)",
+    yield Case((wb, Xb, yb), expected=_logreg_grad(wb, Xb, yb), label="logits of +-800 (a naive sigmoid overflows: use L.sigmoid)",
                atol=1e-12, floating="raise")
     for _ in range(3):
         n, d = int(rng.integers(5, 80)), int(rng.integers(1, 6))
