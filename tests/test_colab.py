@@ -242,3 +242,15 @@ def test_lesson_requirements_cover_what_the_lesson_imports(path):
     listed = set(colab.LESSON_REQUIREMENTS.get(path.name[:2], ()))
     assert needed <= listed, (f"lesson {path.name[:2]} imports {sorted(needed - listed)} (directly or through "
                               "course_utils) but colab.LESSON_REQUIREMENTS does not list them")
+
+
+def test_no_deps_packages_get_their_own_pip_command(monkeypatch):
+    """fer / resemblyzer are installed with --no-deps (their deps pull torchvision); the rest normally."""
+    commands = []
+    monkeypatch.setattr(colab, "RUNNER", commands.append)
+    monkeypatch.setitem(colab.LESSON_REQUIREMENTS, "zz", ("fer", "tqdm"))
+    missing = colab.install_missing(lambda name: None, lesson="zz")
+    assert missing == [colab.REQUIREMENTS["fer"], colab.REQUIREMENTS["tqdm"]]
+    assert len(commands) == 2
+    assert "--no-deps" not in commands[0] and colab.REQUIREMENTS["tqdm"] in commands[0]
+    assert commands[1][-2:] == ["--no-deps", colab.REQUIREMENTS["fer"]]

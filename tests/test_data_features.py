@@ -1,4 +1,4 @@
-"""Bundled sentiment data set: NumPy MFCCs, the feature cache, tokens (lesson 04)."""
+"""Bundled sentiment data set: NumPy MFCCs, the feature cache (keyed by extractor version), tokens."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,20 +8,21 @@ import pytest
 
 from course_utils import data
 from course_utils.data import features
+from course_utils.features import audio
 
 
 def test_mfcc_matches_librosa():
     librosa = pytest.importorskip("librosa")
     y = data.load_audio("u0005")
-    ours = data.mfcc(y, n_mfcc=20)
+    ours = audio.mfcc(y, n_mfcc=20)
     ref = librosa.feature.mfcc(y=y, sr=16000, n_mfcc=20, n_fft=512, hop_length=160, n_mels=40)
     assert ours.shape == ref.shape
     assert np.abs(ours - ref).max() < 1e-2
-    np.testing.assert_allclose(data.mel_filterbank(), librosa.filters.mel(sr=16000, n_fft=512, n_mels=40), atol=1e-6)
+    np.testing.assert_allclose(audio.mel_filterbank(), librosa.filters.mel(sr=16000, n_fft=512, n_mels=40), atol=1e-6)
 
 
 def test_mfcc_stats_shape_and_short_input():
-    v = data.mfcc_stats(np.zeros(100, np.float32))
+    v = audio.mfcc_stats(np.zeros(100, np.float32))
     assert v.shape == (80,) and np.isfinite(v).all()
 
 
@@ -38,6 +39,12 @@ def test_cache_is_keyed_by_params_and_content(tmp_path: Path, monkeypatch: pytes
     assert len(calls) == 1 and np.array_equal(a["X"], b["X"])
     features.cached("demo", {"k": 2}, compute)
     assert len(calls) == 2
+    # a new extractor version is a new cache file: a changed extractor never serves stale features
+    features.cached("demo", {"k": 1}, compute, version=2)
+    assert len(calls) == 3
+    features.cached("demo", {"k": 1}, compute, version=2)
+    assert len(calls) == 3
+    assert features.cache_path("demo", {"k": 1}, version=2) != features.cache_path("demo", {"k": 1})
     p1 = features.cache_path("demo", {"k": 1})
     assert p1.parent == tmp_path / "sentiment" and p1.name.startswith("demo-")
     # another data set (another manifest) gets another cache file

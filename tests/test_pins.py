@@ -39,3 +39,17 @@ def test_pins_are_inside_the_package_ranges(repo_root):
     for name in ("torch", "keras", "numpy", "librosa", "matplotlib", "seaborn", "ipywidgets", "scikit-learn"):
         assert in_tested_range(name, pins[name]), name
     assert in_tested_range("tensorflow", pins["tensorflow-cpu"])
+
+
+def test_no_deps_packages_stay_out_of_the_lock(repo_root):
+    """fer and resemblyzer are installed with --no-deps: in the lock, pip would resolve their deps (torchvision)."""
+    nodeps = _pins(repo_root / "requirements" / "nodeps.txt")
+    assert {"fer", "resemblyzer"} <= set(nodeps)
+    lock = _pins(repo_root / "requirements" / "lock.txt")
+    pins = _pins(repo_root / "requirements" / "pins.txt")
+    assert not set(nodeps) & (set(lock) | set(pins))
+    makefile = (repo_root / "Makefile").read_text()
+    assert "--no-deps -r requirements/nodeps.txt" in makefile
+    from course_utils import colab
+
+    assert {n.lower() for n in colab.NO_DEPS} <= set(nodeps)

@@ -15,8 +15,10 @@ Integrity (``integrity``): ``verify_dataset()``, ``dataset_root()``, the errors
 ``MetadataError`` (all :class:`course_utils.config.CourseError`: the message says
 what was expected, what was found and how to fix it).
 
-Features (``features``, cached): ``audio_features``, ``image_features``,
-``mfcc``, ``mfcc_stats``, ``cached``.
+Cached features (``features``): ``cached`` (any extractor's output, keyed by its
+name, parameters and version), ``audio_features`` (MFCC statistics),
+``image_features`` (pixels). The extractors themselves are in
+:mod:`course_utils.features` (lessons 04-06).
 
 Text (``text``): ``tokenize``, ``Vocab``, ``build_vocab``.
 
@@ -46,8 +48,8 @@ _EXPORTS: dict[str, str] = {
     "DatasetIntegrityError": "integrity", "MissingDataFileError": "integrity",
     "CorruptDataFileError": "integrity", "MetadataError": "loaders",
     # features
-    "audio_features": "features", "image_features": "features", "mfcc": "features",
-    "mfcc_stats": "features", "mel_filterbank": "features", "cached": "features",
+    "audio_features": "features", "image_features": "features", "cached": "features",
+    "cache_path": "features",
     # text
     "tokenize": "text", "Vocab": "text", "build_vocab": "text",
     # frameworks
