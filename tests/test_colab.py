@@ -220,6 +220,10 @@ def _needed_by_lesson(path: Path) -> set[str]:
                      for c in nb["cells"] if c["cell_type"] == "code")
     third, todo = _imports(ast.parse(code), None)
     todo |= {f"course_utils.{m}" for m in re.findall(r"\bcu\.(\w+)", code)}
+    # check("NN.x") imports the lesson's own checks module (by name, at run time)
+    todo.add(f"course_utils.checks.lesson{path.name[:2]}")
+    # course_utils.features loads text / image / audio when they are named
+    todo |= {f"course_utils.features.{m}" for m in re.findall(r"\bfeatures\.(text|image|audio)\b", code)}
     seen: set[str] = set()
     while todo:
         mod = todo.pop()
@@ -227,10 +231,14 @@ def _needed_by_lesson(path: Path) -> set[str]:
         if file is None or mod in seen:
             continue
         seen.add(mod)
-        if file.name == "__init__.py":  # a package that loads its modules lazily by name counts them all
+        tree = ast.parse(file.read_text(encoding="utf-8"))
+        lazy = any(isinstance(n, ast.FunctionDef) and n.name == "__getattr__" for n in tree.body)
+        if file.name == "__init__.py" and lazy and mod != "course_utils.features":
+            # a package that loads its names lazily (course_utils.data) counts all its modules;
+            # course_utils.features loads a module only when it is named (handled above)
             todo |= {f"{mod}.{p.stem}" for p in file.parent.glob("*.py") if p.stem != "__init__"}
         package = mod if file.name == "__init__.py" else mod.rsplit(".", 1)[0]
-        t, o = _imports(ast.parse(file.read_text(encoding="utf-8")), package)
+        t, o = _imports(tree, package)
         third |= t
         todo |= o
     return third
@@ -254,3 +262,17 @@ def test_no_deps_packages_get_their_own_pip_command(monkeypatch):
     assert len(commands) == 2
     assert "--no-deps" not in commands[0] and colab.REQUIREMENTS["tqdm"] in commands[0]
     assert commands[1][-2:] == ["--no-deps", colab.REQUIREMENTS["fer"]]
+
+
+def test_requirement_scan_follows_course_utils_imports(tmp_path):
+    """The scan above must see through course_utils: a lesson using the probe needs pandas and scikit-learn."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("from course_utils import probe\nprobe.probe_table({})")]
+    path = tmp_path / "98_probe.ipynb"
+    nbformat.write(nb, path)
+    assert {"pandas", "sklearn"} <= _needed_by_lesson(path)
+    nb.cells = [nbformat.v4.new_code_cell("import course_utils as cu\ncu.setup()")]
+    nbformat.write(nb, path)
+    assert not {"pandas", "sklearn", "librosa"} & _needed_by_lesson(path)
