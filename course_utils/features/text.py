@@ -407,6 +407,19 @@ def average_word_vectors(ids: "np.ndarray", mask: "np.ndarray", vectors: "np.nda
     return (total / np.maximum(m.sum(axis=1), 1.0)).astype(np.float32)
 
 
+def masked_mean(x: Any, mask: Any) -> Any:
+    """Mean of the token vectors ``x (N, T, d)`` over the positions where ``mask (N, T)`` is True, in torch (lesson 04).
+
+    Returns ``(N, d)`` in ``x``'s dtype; a row without any real token gives the zero vector. Mean pooling of a
+    sentence encoder (MiniLM, §5 of lesson 04) is this function applied to its last layer.
+    """
+    if x.ndim != 3 or tuple(mask.shape) != tuple(x.shape[:2]):
+        raise TextFeatureError("masked_mean: shapes do not fit.", expected="x (N, T, d) and mask (N, T)",
+                               found=f"x {tuple(x.shape)}, mask {tuple(mask.shape)}")
+    m = mask.to(x.dtype).unsqueeze(-1)
+    return (x * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+
+
 def nearest_neighbours(vectors: "np.ndarray", vocab: Vocab, word: str, k: int = 5) -> list[tuple[str, float]]:
     """The ``k`` words whose vectors have the highest cosine similarity with ``word``'s (lesson 04)."""
     import numpy as np
@@ -574,6 +587,6 @@ __all__ = [
     "tokenize", "Vocab", "build_vocab", "encode_texts", "pad_batch",
     "ngrams", "bag_of_words", "idf_weights", "tfidf_from_counts", "tfidf",
     "skipgram_pairs", "negative_sampling_distribution", "sgns_loss", "make_skipgram", "train_skipgram",
-    "average_word_vectors", "nearest_neighbours", "torch_gru_classifier", "keras_gru_classifier",
+    "average_word_vectors", "masked_mean", "nearest_neighbours", "torch_gru_classifier", "keras_gru_classifier",
     "load_sentence_encoder", "sentence_embeddings", "vader_scores",
 ]
