@@ -1,0 +1,284 @@
+"""Lesson 04 self-checks: several independent correct formulations pass (public and instructor seeds),
+the stub gets "not implemented" and no hint, predictable wrong answers fail with their named feedback."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course_utils.checks import run_check
+from course_utils.checks._core import lookup
+from course_utils.features import text as ft
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+# the public self-check, the instructor seeds used in the lesson, and one more
+SEEDS = {"04.pad_and_mask": (0, 4421, 17), "04.tfidf_weights": (0, 8093, 17), "04.sgns_loss": (0, 6121, 17),
+         "04.masked_mean": (0, 3391, 17)}
+
+
+# ----------------------------------------------------------------------------- correct formulations
+def pad_loop(seqs, max_len):
+    ids = np.zeros((len(seqs), max_len), dtype=np.int64)
+    mask = np.zeros((len(seqs), max_len), dtype=bool)
+    for i, s in enumerate(seqs):
+        s = list(s)[:max_len]
+        ids[i, :len(s)] = s
+        mask[i, :len(s)] = True
+    return ids, mask
+
+
+def pad_lists(seqs, max_len):
+    rows = [list(s)[:max_len] + [0] * max(0, max_len - len(s)) for s in seqs]
+    ids = np.array(rows, dtype=np.int64).reshape(len(seqs), max_len)
+    return ids, ids != 0
+
+
+def pad_lengths(seqs, max_len):
+    lengths = np.array([min(len(s), max_len) for s in seqs])
+    mask = np.arange(max_len)[None, :] < lengths[:, None]
+    ids = np.zeros(mask.shape, dtype=np.int64)
+    ids[mask] = [t for s in seqs for t in list(s)[:max_len]]
+    return ids, mask
+
+
+def pad_package(seqs, max_len):
+    return ft.pad_batch(seqs, max_len)
+
+
+def tfidf_formula(train_counts, counts):
+    n = train_counts.shape[0]
+    df = (np.asarray(train_counts) > 0).sum(axis=0)
+    w = counts * (np.log((1 + n) / (1 + df)) + 1)
+    norm = np.linalg.norm(w, axis=1, keepdims=True)
+    return np.divide(w, norm, out=np.zeros_like(w, dtype=float), where=norm > 0)
+
+
+def tfidf_sklearn(train_counts, counts):
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    return TfidfTransformer().fit(train_counts).transform(counts).toarray()
+
+
+def tfidf_count_nonzero(train_counts, counts):
+    n = len(train_counts)
+    idf = 1.0 + np.log1p(n) - np.log1p(np.count_nonzero(train_counts, axis=0))
+    w = np.asarray(counts, dtype=float) * idf
+    lengths = np.sqrt(np.einsum("ij,ij->i", w, w))
+    lengths[lengths == 0] = 1.0
+    return w / lengths[:, None]
+
+
+def tfidf_package(train_counts, counts):
+    return ft.tfidf_from_counts(counts, ft.idf_weights(train_counts))
+
+
+def sgns_bmm(v, u, n):
+    pos = (v * u).sum(1)
+    neg = torch.bmm(n, v.unsqueeze(2)).squeeze(2)
+    return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(1)).mean()
+
+
+def sgns_einsum_softplus(v, u, n):
+    pos = torch.einsum("bd,bd->b", u, v)
+    neg = torch.einsum("bkd,bd->bk", n, v)
+    return (F.softplus(-pos) + F.softplus(neg).sum(1)).mean()       # -log sigma(x) = softplus(-x)
+
+
+def sgns_bce(v, u, n):
+    scores = torch.cat([(u * v).sum(1, keepdim=True), (n * v.unsqueeze(1)).sum(2)], dim=1)
+    targets = torch.zeros_like(scores)
+    targets[:, 0] = 1
+    return F.binary_cross_entropy_with_logits(scores, targets, reduction="none").sum(1).mean()
+
+
+def sgns_package(v, u, n):
+    return ft.sgns_loss(v, u, n)
+
+
+def mm_unsqueeze(x, mask):
+    m = mask.to(x.dtype).unsqueeze(-1)
+    return (x * m).sum(1) / m.sum(1).clamp(min=1)
+
+
+def mm_einsum(x, mask):
+    m = mask.to(x.dtype)
+    return torch.einsum("ntd,nt->nd", x, m) / torch.clamp(m.sum(1, keepdim=True), min=1.0)
+
+
+def mm_where(x, mask):
+    m = mask.bool()
+    total = torch.where(m.unsqueeze(-1), x, torch.zeros_like(x)).sum(dim=1)
+    count = m.sum(dim=1, keepdim=True).to(x.dtype)
+    return total / torch.maximum(count, torch.ones_like(count))
+
+
+def mm_package(x, mask):
+    return ft.masked_mean(x, mask)
+
+
+CORRECT = {
+    "04.pad_and_mask": [pad_loop, pad_lists, pad_lengths, pad_package],
+    "04.tfidf_weights": [tfidf_formula, tfidf_sklearn, tfidf_count_nonzero, tfidf_package],
+    "04.sgns_loss": [sgns_bmm, sgns_einsum_softplus, sgns_bce, sgns_package],
+    "04.masked_mean": [mm_unsqueeze, mm_einsum, mm_where, mm_package],
+}
+
+
+@pytest.mark.parametrize("exercise,answer,seed",
+                         [(ex, fn, s) for ex, fns in CORRECT.items() for fn in fns for s in SEEDS[ex]],
+                         ids=lambda v: getattr(v, "__name__", str(v)))
+def test_correct_formulations_pass(exercise, answer, seed):
+    result = run_check(exercise, answer, seed=seed)
+    assert result.passed, result.message
+    assert result.n_cases >= 4
+
+
+@pytest.mark.parametrize("exercise", list(CORRECT))
+def test_stub_says_not_implemented_without_hint(exercise):
+    def stub(*args, **kwargs):
+        raise NotImplementedError()
+
+    result = run_check(exercise, stub)
+    assert not result.passed and "not implemented yet" in result.message
+    assert "Hint" not in result.message and "Likely mistake" not in result.message
+
+
+def test_labels_do_not_depend_on_the_seed_for_fixed_properties():
+    for exercise in CORRECT:
+        spec = lookup(exercise)
+        a = [c.label for c in spec.cases(np.random.default_rng(0))]
+        b = [c.label for c in spec.cases(np.random.default_rng(1))]
+        assert len(a) == len(b) and a[0] == b[0], exercise
+
+
+# ----------------------------------------------------------------------------- named mistakes
+def _mistake(exercise, answer, fragment, seed=0):
+    result = run_check(exercise, answer, seed=seed, record=False)
+    assert not result.passed, f"{getattr(answer, '__name__', answer)} passed"
+    assert fragment in result.message, result.message
+    return result
+
+
+@pytest.mark.parametrize("seed", (0, 4421))
+def test_pad_and_mask_mistakes(seed):
+    def pre_padding(seqs, max_len):
+        ids = np.zeros((len(seqs), max_len), dtype=np.int64)
+        for i, s in enumerate(seqs):
+            s = list(s)[:max_len]
+            if s:
+                ids[i, max_len - len(s):] = s
+        return ids, ids != 0
+
+    def keep_last(seqs, max_len):
+        return ft.pad_batch(seqs, max_len, truncating="pre")
+
+    def longest(seqs, max_len):
+        return ft.pad_batch(seqs)
+
+    def inverted(seqs, max_len):
+        ids, mask = ft.pad_batch(seqs, max_len)
+        return ids, ~mask
+
+    def int_mask(seqs, max_len):
+        ids, mask = ft.pad_batch(seqs, max_len)
+        return ids, mask.astype(np.int64)
+
+    def float_ids(seqs, max_len):
+        ids, mask = ft.pad_batch(seqs, max_len)
+        return ids.astype(float), mask
+
+    def in_place(seqs, max_len):   # pads the learner's lists themselves, then stacks them
+        for s in seqs:
+            del s[max_len:]
+            s.extend([0] * (max_len - len(s)))
+        ids = np.array(seqs, dtype=np.int64).reshape(len(seqs), max_len)
+        return ids, ids != 0
+
+    _mistake("04.pad_and_mask", pre_padding, "padding is at the start", seed)
+    _mistake("04.pad_and_mask", keep_last, "kept its last tokens", seed)
+    _mistake("04.pad_and_mask", longest, "not max_len", seed)
+    _mistake("04.pad_and_mask", inverted, "mask is inverted", seed)
+    _mistake("04.pad_and_mask", int_mask, "expected a boolean array", seed)
+    _mistake("04.pad_and_mask", float_ids, "must be integers", seed)
+    _mistake("04.pad_and_mask", in_place, "in place", seed)
+
+
+@pytest.mark.parametrize("seed", (0, 8093))
+def test_tfidf_weights_mistakes(seed):
+    ref = lambda tr, c, **kw: __import__("course_utils.checks.lesson04", fromlist=["_tfidf_ref"])._tfidf_ref(tr, c, **kw)  # noqa: E731
+    _mistake("04.tfidf_weights", lambda tr, c: ref(tr, c, norm=None), "not normalised", seed)
+    _mistake("04.tfidf_weights", lambda tr, c: ref(tr, c, norm="l1"), "(L1)", seed)
+    _mistake("04.tfidf_weights", lambda tr, c: ref(tr, c, plus_one=False), "final + 1", seed)
+    _mistake("04.tfidf_weights", lambda tr, c: ref(tr, c, log=np.log10), "base-10", seed)
+    _mistake("04.tfidf_weights", lambda tr, c: ref(tr, c, df_kind="total"), "counts the documents", seed)
+    _mistake("04.tfidf_weights", lambda tr, c: ref(tr, c, idf_from="counts"), "must come from `train_counts`", seed)
+
+    def unsmoothed(tr, c):
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return ref(tr, c, smooth=False)
+
+    result = _mistake("04.tfidf_weights", unsmoothed, "without smoothing", seed)
+    assert "ln((1 + N) / (1 + df)) + 1" in result.message
+
+    def nan_rows(tr, c):
+        n = tr.shape[0]
+        w = c * (np.log((1 + n) / (1 + (tr > 0).sum(0))) + 1)
+        return w / np.linalg.norm(w, axis=1, keepdims=True)
+
+    result = _mistake("04.tfidf_weights", nan_rows, "without any term", seed)
+    assert "floating-point" in result.message
+
+
+@pytest.mark.parametrize("seed", (0, 6121))
+def test_sgns_loss_mistakes(seed):
+    def pos_neg(v, u, n):
+        return (u * v).sum(1), torch.bmm(n, v.unsqueeze(2)).squeeze(2)
+
+    def naive_log(v, u, n):
+        p, q = pos_neg(v, u, n)
+        return -(torch.log(torch.sigmoid(p)) + torch.log(torch.sigmoid(-q)).sum(1)).mean()
+
+    def wrong_noise_sign(v, u, n):
+        p, q = pos_neg(v, u, n)
+        return -(F.logsigmoid(p) + F.logsigmoid(q).sum(1)).mean()
+
+    def mean_over_k(v, u, n):
+        p, q = pos_neg(v, u, n)
+        return -(F.logsigmoid(p) + F.logsigmoid(-q).mean(1)).mean()
+
+    def positive_only(v, u, n):
+        return -F.logsigmoid(pos_neg(v, u, n)[0]).mean()
+
+    def batch_sum(v, u, n):
+        p, q = pos_neg(v, u, n)
+        return -(F.logsigmoid(p) + F.logsigmoid(-q).sum(1)).sum()
+
+    def likelihood(v, u, n):
+        return -sgns_bmm(v, u, n)
+
+    def python_float(v, u, n):
+        return sgns_bmm(v, u, n).item()
+
+    def detached(v, u, n):
+        return sgns_bmm(v, u, n).detach()
+
+    _mistake("04.sgns_loss", naive_log, "logsigmoid", seed)
+    _mistake("04.sgns_loss", wrong_noise_sign, "wrong sign: a noise word", seed)
+    _mistake("04.sgns_loss", mean_over_k, "averaged", seed)
+    _mistake("04.sgns_loss", positive_only, "only the true context pair", seed)
+    _mistake("04.sgns_loss", batch_sum, "summed over the pairs", seed)
+    _mistake("04.sgns_loss", likelihood, "log-likelihood", seed)
+    _mistake("04.sgns_loss", python_float, "expected a torch tensor", seed)
+    _mistake("04.sgns_loss", detached, "cut from the graph", seed)
+
+
+@pytest.mark.parametrize("seed", (0, 3391))
+def test_masked_mean_mistakes(seed):
+    _mistake("04.masked_mean", lambda x, m: x.mean(dim=1), "padding positions are averaged in", seed)
+    _mistake("04.masked_mean", lambda x, m: (x * m.to(x.dtype).unsqueeze(-1)).sum(1) / x.shape[1],
+             "divide by T", seed)
+    _mistake("04.masked_mean", lambda x, m: (x * m.to(x.dtype).unsqueeze(-1)).sum(1)
+             / m.to(x.dtype).sum(1, keepdim=True), "got NaN", seed)
+    _mistake("04.masked_mean", lambda x, m: mm_unsqueeze(x, m).numpy(), "expected a torch tensor", seed)
+    _mistake("04.masked_mean", lambda x, m: mm_unsqueeze(x.double(), m), "keep the dtype", seed)
