@@ -64,7 +64,7 @@ LESSON_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "00": ("tqdm", "ipywidgets"),
     "01": ("tqdm", "ipywidgets"),
     "02": ("tqdm", "ipywidgets"),
-    "03": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn"),
+    "03": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa"),
     "04": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "sentence_transformers",
            "vaderSentiment"),
     "05": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "fer"),

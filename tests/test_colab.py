@@ -155,7 +155,8 @@ def test_first_cell_installs_only_what_the_lesson_lacks(monkeypatch):
     absent = {"librosa", "sentence_transformers", "torch", "numpy", "tensorflow", "keras", "sklearn", "tqdm"}
     fake = lambda name, *a: None if name in absent else real_find_spec(name, *a)  # noqa: E731
     assert colab.install_missing(fake, lesson="01") == [colab.REQUIREMENTS["tqdm"]]
-    assert colab.install_missing(fake, lesson="03") == [colab.REQUIREMENTS["tqdm"], colab.REQUIREMENTS["sklearn"]]
+    assert colab.install_missing(fake, lesson="03") == [colab.REQUIREMENTS["tqdm"], colab.REQUIREMENTS["sklearn"],
+                                                        colab.REQUIREMENTS["librosa"]]
     for cmd in commands:
         assert not {colab._requirement_name(w) for w in cmd} & FORBIDDEN
     with pytest.raises(KeyError, match="LESSON_REQUIREMENTS"):
@@ -188,7 +189,16 @@ def test_requirements_never_name_colab_frameworks():
 def _imports(tree: ast.AST, package: str | None = None) -> tuple[set[str], set[str]]:
     """(third-party top-level names, course_utils modules) imported anywhere in ``tree``."""
     third, own = set(), set()
+    # An import inside `try: ... except ImportError` is optional: the code handles its absence
+    # (e.g. opensmile in features.audio, with a course error saying how to install it).
+    optional = {id(n) for t in ast.walk(tree) if isinstance(t, ast.Try) and any(
+        isinstance(h.type, ast.Name) and h.type.id in ("ImportError", "ModuleNotFoundError")
+        or isinstance(h.type, ast.Tuple) and any(getattr(e, "id", "") in ("ImportError", "ModuleNotFoundError")
+                                                 for e in h.type.elts)
+        for h in t.handlers) for b in t.body for n in ast.walk(b)}
     for node in ast.walk(tree):
+        if id(node) in optional:
+            continue
         if isinstance(node, ast.Import):
             for alias in node.names:
                 (own if alias.name.startswith("course_utils") else third).add(alias.name)
@@ -273,6 +283,7 @@ def test_requirement_scan_follows_course_utils_imports(tmp_path):
     path = tmp_path / "98_probe.ipynb"
     nbformat.write(nb, path)
     assert {"pandas", "sklearn"} <= _needed_by_lesson(path)
-    nb.cells = [nbformat.v4.new_code_cell("import course_utils as cu\ncu.setup()")]
+    nb.cells = [nbformat.v4.new_code_cell("try:\n    import opensmile\nexcept ImportError:\n    opensmile = None\n"
+                                          "import course_utils as cu\ncu.setup()")]
     nbformat.write(nb, path)
     assert not {"pandas", "sklearn", "librosa"} & _needed_by_lesson(path)
