@@ -637,8 +637,8 @@ def prosody_features(records: Sequence[Mapping[str, Any]] | None = None, *, meth
 
 
 def noisy_features(kind: str, records: Sequence[Mapping[str, Any]], snr_db: float, *, seed: int = 0,
-                   use_cache: bool = True) -> "np.ndarray":
-    """Features of ``records`` after :func:`add_noise` (white, ``snr_db``, seeded per clip), cached (lesson 06).
+                   noise: str = "white", use_cache: bool = True) -> "np.ndarray":
+    """Features of ``records`` after :func:`add_noise` (``noise`` kind, ``snr_db``, seeded per clip), cached (lesson 06).
 
     ``kind``: ``"mfcc_stats"`` (80), ``"egemaps"`` (88) or ``"logmel_stats"``
     (mean and std of each of 40 log-mel bands, 80).
@@ -648,10 +648,12 @@ def noisy_features(kind: str, records: Sequence[Mapping[str, Any]], snr_db: floa
         raise AudioInputError(f"Unknown feature kind {kind!r}.", expected=f"one of {sorted(extractors)}")
     def fn(y: "np.ndarray", rec: Mapping[str, Any]) -> "np.ndarray":
         clip_seed = int(hashlib.sha256(f"{seed}:{rec['id']}".encode()).hexdigest()[:8], 16)
-        return extractors[kind](add_noise(y, snr_db, rng=clip_seed))
+        return extractors[kind](add_noise(y, snr_db, rng=clip_seed, kind=noise))
 
+    if noise not in ("white", "pink"):
+        raise AudioInputError("noisy_features' noise must be 'white' or 'pink'.", found=repr(noise))
     return dataset_rows(f"noisy-{kind}", fn, list(records), {"snr_db": float(snr_db), "seed": seed,
-                                                              "noise": "white"},
+                                                              "noise": noise},
                         use_cache=use_cache, with_record=True)
 
 
