@@ -1,7 +1,9 @@
 """Self-checks for lesson 06 (audio features).
 
-References come from :mod:`course_utils.features.audio` (or are written here from the formula, computed in
-float64). Every property is produced by the case generators for any seed (fixed cases plus cases drawn from
+References are written here from the formulas in NumPy, in float64 (the same recipes as
+:mod:`course_utils.features.audio`, which is not imported: a check module may only need NumPy, so that lessons
+using the check engine do not inherit this lesson's requirements; ``tests/test_checks_06.py`` compares the two).
+Every property is produced by the case generators for any seed (fixed cases plus cases drawn from
 ``rng``), so an instructor test is the same check with another seed. Predictable wrong answers are named by
 :class:`Mistake` detectors that recompute the wrong variant from the case's own arguments. torch is imported
 only by the PyTorch exercise's cases.
@@ -12,7 +14,6 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..features import audio
 from ._core import Case, Mistake, _to_numpy_if_tensor, compare, describe, register
 
 
@@ -29,10 +30,39 @@ def _matches(got: Any, value: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bo
     return g is not None and g.shape == v.shape and bool(np.allclose(g, v, rtol=rtol, atol=atol, equal_nan=True))
 
 
-# ----------------------------------------------------------------------------- 06.hz_to_mel
+# ----------------------------------------------------------------------------- NumPy references
 def _htk(f: np.ndarray) -> np.ndarray:
     return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=float) / 700.0)
 
+
+def _slaney(f: np.ndarray) -> np.ndarray:
+    """The Slaney mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=float)
+    log_part = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log_part, 3.0 * f / 200.0)
+
+
+def _frames(y: np.ndarray, n_fft: int, hop: int, center: bool = True) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    if center:
+        y = np.pad(y, n_fft // 2)
+    n = 1 + (len(y) - n_fft) // hop
+    return y[np.arange(n_fft)[None, :] + hop * np.arange(max(n, 0))[:, None]]
+
+
+def _hann(n: int) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)     # periodic
+
+
+def _dct_matrix(n_in: int) -> np.ndarray:
+    """Orthonormal DCT-II matrix (n_in, n_in); its transpose is the orthonormal DCT-III (the inverse)."""
+    k, m = np.arange(n_in)[:, None], np.arange(n_in)[None, :]
+    D = np.sqrt(2.0 / n_in) * np.cos(np.pi * k * (2 * m + 1) / (2 * n_in))
+    D[0] /= np.sqrt(2.0)
+    return D
+
+
+# ----------------------------------------------------------------------------- 06.hz_to_mel
 
 _MEL_MISTAKES = (
     Mistake("natural log", lambda got, e, c: _matches(got, 2595.0 * np.log(1.0 + np.asarray(c.args[0]) / 700.0)),
@@ -42,7 +72,7 @@ _MEL_MISTAKES = (
                                                                                   / 2595.0)),
             "the two constants are swapped: 2595 multiplies the logarithm and 700 Hz divides the frequency "
             "(the corner where the scale turns from linear to logarithmic)."),
-    Mistake("Slaney scale", lambda got, e, c: _matches(got, audio.hz_to_mel(c.args[0], htk=False)),
+    Mistake("Slaney scale", lambda got, e, c: _matches(got, _slaney(c.args[0])),
             "that is the Slaney mel scale (linear below 1 kHz, 15 mels at 1 kHz); this exercise asks for the "
             "HTK formula, about 1000 mels at 1 kHz."),
 )
@@ -64,10 +94,9 @@ def _hz_to_mel(rng: np.random.Generator):
 # ----------------------------------------------------------------------------- 06.power_spectrogram
 def _power_variant(y: np.ndarray, n_fft: int, hop: int, *, window: str = "periodic", center: bool = True,
                    square: bool = True) -> np.ndarray:
-    y = np.asarray(y, dtype=np.float64)
-    frames = np.array(audio.frame_signal(y, n_fft, hop, center=center))
+    frames = _frames(y, n_fft, hop, center=center)
     if window == "periodic":
-        frames = frames * audio.hann_window(n_fft, periodic=True)
+        frames = frames * _hann(n_fft)
     elif window == "symmetric":
         frames = frames * np.hanning(n_fft)
     spec = np.abs(np.fft.rfft(frames, axis=1))
@@ -139,9 +168,16 @@ def _power_spectrogram(rng: np.random.Generator):
 
 # ----------------------------------------------------------------------------- 06.mfcc_from_log_mel
 def _dct(x: np.ndarray, axis: int, norm: str | None = "ortho", type_: int = 2) -> np.ndarray:
-    from scipy.fft import dct, idct
-
-    return (dct if type_ == 2 else idct)(np.asarray(x, dtype=float), type=2, axis=axis, norm=norm)
+    """DCT-II (``type_=2``) or its inverse DCT-III (``type_=3``) along ``axis``; ``norm=None`` is scipy's
+    unnormalized DCT-II (2 * sum x_m cos(...)), the wrong answer a missing norm='ortho' gives."""
+    x = np.moveaxis(np.asarray(x, dtype=float), axis, 0)
+    n = x.shape[0]
+    D = _dct_matrix(n)
+    if norm is None:
+        k, m = np.arange(n)[:, None], np.arange(n)[None, :]
+        D = 2.0 * np.cos(np.pi * k * (2 * m + 1) / (2 * n))
+    out = (D if type_ == 2 else D.T) @ x.reshape(n, -1)
+    return np.moveaxis(out.reshape(x.shape), 0, axis)
 
 
 _MFCC_MISTAKES = (
@@ -175,8 +211,10 @@ def _mfcc_from_log_mel(rng: np.random.Generator):
     yield case(S, 20, f"40 mel bands, {S.shape[1]} frames, 20 coefficients")
     S = -40.0 + 5.0 * rng.normal(size=(int(rng.integers(10, 64)), 7))
     yield case(S, int(rng.integers(2, S.shape[0])), f"{S.shape[0]} mel bands")
-    yield case(audio.log_mel(np.sin(np.arange(4000) / 5.0).astype(np.float32) * 0.5).astype(np.float64), 13,
-               "the log-mel of a tone, 13 coefficients")
+    bands = np.arange(26)[:, None]
+    envelope = np.maximum(-80.0, -10.0 - 0.05 * (bands - 8.0) ** 2)             # (26, 1)
+    S = np.repeat(envelope, 9, axis=1) + rng.normal(size=(26, 9))
+    yield case(S, 13, "a smooth, peaked log-mel envelope (26 bands), 13 coefficients")
 
 
 # ----------------------------------------------------------------------------- 06.delta
