@@ -1,0 +1,337 @@
+"""Self-checks for lesson 06 (audio features).
+
+References are written here from the formulas in NumPy, in float64 (the same recipes as
+:mod:`course_utils.features.audio`, which is not imported: a check module may only need NumPy, so that lessons
+using the check engine do not inherit this lesson's requirements; ``tests/test_checks_06.py`` compares the two).
+Every property is produced by the case generators for any seed (fixed cases plus cases drawn from
+``rng``), so an instructor test is the same check with another seed. Predictable wrong answers are named by
+:class:`Mistake` detectors that recompute the wrong variant from the case's own arguments. torch is imported
+only by the PyTorch exercise's cases.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from ._core import Case, Mistake, _to_numpy_if_tensor, compare, describe, register
+
+
+def _arr(x: Any) -> np.ndarray | None:
+    try:
+        return np.asarray(_to_numpy_if_tensor(x), dtype=float)
+    except (TypeError, ValueError):
+        return None
+
+
+def _matches(got: Any, value: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
+    g = _arr(got)
+    v = np.asarray(value, dtype=float)
+    return g is not None and g.shape == v.shape and bool(np.allclose(g, v, rtol=rtol, atol=atol, equal_nan=True))
+
+
+# ----------------------------------------------------------------------------- NumPy references
+def _htk(f: np.ndarray) -> np.ndarray:
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=float) / 700.0)
+
+
+def _slaney(f: np.ndarray) -> np.ndarray:
+    """The Slaney mel scale (librosa's default): linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=float)
+    log_part = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log_part, 3.0 * f / 200.0)
+
+
+def _frames(y: np.ndarray, n_fft: int, hop: int, center: bool = True) -> np.ndarray:
+    y = np.asarray(y, dtype=float)
+    if center:
+        y = np.pad(y, n_fft // 2)
+    n = 1 + (len(y) - n_fft) // hop
+    return y[np.arange(n_fft)[None, :] + hop * np.arange(max(n, 0))[:, None]]
+
+
+def _hann(n: int) -> np.ndarray:
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)     # periodic
+
+
+def _dct_matrix(n_in: int) -> np.ndarray:
+    """Orthonormal DCT-II matrix (n_in, n_in); its transpose is the orthonormal DCT-III (the inverse)."""
+    k, m = np.arange(n_in)[:, None], np.arange(n_in)[None, :]
+    D = np.sqrt(2.0 / n_in) * np.cos(np.pi * k * (2 * m + 1) / (2 * n_in))
+    D[0] /= np.sqrt(2.0)
+    return D
+
+
+# ----------------------------------------------------------------------------- 06.hz_to_mel
+
+_MEL_MISTAKES = (
+    Mistake("natural log", lambda got, e, c: _matches(got, 2595.0 * np.log(1.0 + np.asarray(c.args[0]) / 700.0)),
+            "the formula uses the base-10 logarithm (np.log10); np.log is the natural one (with natural log "
+            "the constant would be 1127, not 2595)."),
+    Mistake("constants swapped", lambda got, e, c: _matches(got, 700.0 * np.log10(1.0 + np.asarray(c.args[0])
+                                                                                  / 2595.0)),
+            "the two constants are swapped: 2595 multiplies the logarithm and 700 Hz divides the frequency "
+            "(the corner where the scale turns from linear to logarithmic)."),
+    Mistake("Slaney scale", lambda got, e, c: _matches(got, _slaney(c.args[0])),
+            "that is the Slaney mel scale (linear below 1 kHz, 15 mels at 1 kHz); this exercise asks for the "
+            "HTK formula, about 1000 mels at 1 kHz."),
+)
+
+
+@register("06.hz_to_mel", signature="hz_to_mel(f) -> np.ndarray", returns=np.ndarray,
+          hint="Check two values by hand: 0 Hz is 0 mel and 1000 Hz is about 1000 mels (HTK). Which logarithm "
+               "does the formula use?",
+          mistakes=_MEL_MISTAKES)
+def _hz_to_mel(rng: np.random.Generator):
+    f = np.array([0.0, 700.0, 1000.0, 4000.0, 8000.0])
+    yield Case((f,), expected=_htk(f), label="0, 700, 1000, 4000 and 8000 Hz", rtol=1e-9, atol=1e-9)
+    f = rng.uniform(0.0, 8000.0, size=(int(rng.integers(2, 5)), int(rng.integers(2, 6))))
+    yield Case((f,), expected=_htk(f), label=f"a 2-D array of frequencies {f.shape}", rtol=1e-9, atol=1e-9)
+    f = np.sort(rng.uniform(20.0, 22050.0, size=int(rng.integers(5, 30))))
+    yield Case((f,), expected=_htk(f), label="random frequencies up to 22 kHz", rtol=1e-9, atol=1e-9)
+
+
+# ----------------------------------------------------------------------------- 06.power_spectrogram
+def _power_variant(y: np.ndarray, n_fft: int, hop: int, *, window: str = "periodic", center: bool = True,
+                   square: bool = True) -> np.ndarray:
+    frames = _frames(y, n_fft, hop, center=center)
+    if window == "periodic":
+        frames = frames * _hann(n_fft)
+    elif window == "symmetric":
+        frames = frames * np.hanning(n_fft)
+    spec = np.abs(np.fft.rfft(frames, axis=1))
+    return (spec ** 2 if square else spec).T
+
+
+def _pow_args(c: Case) -> tuple[np.ndarray, int, int]:
+    y = c.args[0]
+    n_fft = c.kwargs.get("n_fft", c.args[1] if len(c.args) > 1 else 512)
+    hop = c.kwargs.get("hop_length", c.args[2] if len(c.args) > 2 else 160)
+    return np.asarray(y, dtype=float), int(n_fft), int(hop)
+
+
+def _pow_mistake(**variant: Any) -> Callable:
+    def detect(got, expected, case):
+        y, n_fft, hop = _pow_args(case)
+        return _matches(got, _power_variant(y, n_fft, hop, **variant), rtol=1e-4, atol=1e-9)
+    return detect
+
+
+_POWER_MISTAKES = (
+    Mistake("magnitude, not power", _pow_mistake(square=False),
+            "that is the magnitude |X|; the power spectrum is its square |X|^2."),
+    Mistake("no window", _pow_mistake(window="none"),
+            "the frames were not multiplied by the Hann window (a rectangular window leaks energy into "
+            "far-away bins)."),
+    Mistake("symmetric window", _pow_mistake(window="symmetric"),
+            "np.hanning(n) is the symmetric Hann window (denominator n - 1); the STFT uses the periodic one, "
+            "0.5 - 0.5 cos(2 pi k / n) for k = 0..n-1 (scipy.signal.get_window('hann', n))."),
+    Mistake("not centred", lambda got, e, c: _arr(got) is not None and _arr(got).ndim == 2
+            and _matches(got, _power_variant(*_pow_args(c), center=False), rtol=1e-4, atol=1e-9),
+            "the frames are not centred: pad n_fft // 2 zeros on both sides first, so that frame t is centred "
+            "on sample t * hop_length and there are 1 + len(y) // hop_length frames."),
+    Mistake("frames on the rows", lambda got, e, c: _arr(got) is not None and _arr(got).ndim == 2
+            and _matches(_arr(got).T, _power_variant(*_pow_args(c)), rtol=1e-4, atol=1e-9),
+            "the result is transposed: put the n_fft // 2 + 1 frequencies on the rows and the frames on the "
+            "columns (librosa's layout), i.e. shape (n_fft // 2 + 1, n_frames)."),
+    Mistake("full FFT", lambda got, e, c: _arr(got) is not None and _arr(got).ndim == 2
+            and _arr(got).shape[0] == _pow_args(c)[1],
+            "the result has n_fft rows: for a real signal the upper half of the FFT mirrors the lower half, so "
+            "keep the n_fft // 2 + 1 non-negative frequencies (np.fft.rfft)."),
+)
+
+
+@register("06.power_spectrogram", signature="power_spectrogram(y, n_fft=512, hop_length=160) -> np.ndarray",
+          returns=np.ndarray, time_limit=10.0,
+          hint="Check the shape first: (n_fft // 2 + 1 frequencies, 1 + len(y) // hop_length frames). Then the "
+               "three steps: centred frames, a window, the squared magnitude of a real FFT.",
+          recipe="Pad n_fft // 2 zeros on both sides; frame t starts at t * hop_length of the padded signal; "
+                 "multiply each frame by the periodic Hann window; take np.fft.rfft of each frame and its "
+                 "squared absolute value; put frequencies on the rows.",
+          mistakes=_POWER_MISTAKES)
+def _power_spectrogram(rng: np.random.Generator):
+    def case(y, label, **kw):
+        n_fft, hop = kw.get("n_fft", 512), kw.get("hop_length", 160)
+        exp = _power_variant(y, n_fft, hop)
+        return Case((y,), kwargs=kw, expected=exp, label=label, rtol=1e-4, atol=1e-7 * max(float(exp.max()), 1e-12))
+
+    sr = 16000
+    t = np.arange(sr // 4) / sr
+    yield case(0.5 * np.sin(2 * np.pi * 1000.0 * t), "a 1 kHz sine, 0.25 s, default sizes")
+    yield case(rng.uniform(-1, 1, size=int(rng.integers(800, 3000))), "white noise, n_fft=256, hop_length=64",
+               n_fft=256, hop_length=64)
+    y = 0.3 * np.sin(2 * np.pi * rng.uniform(100, 4000) * t[: int(rng.integers(1000, 4000))])
+    yield case(y, "a random sine, n_fft=400, hop_length=100", n_fft=400, hop_length=100)
+    yield case(rng.uniform(-1, 1, size=50), "a clip shorter than one frame (50 samples)", n_fft=128,
+               hop_length=32)
+
+
+# ----------------------------------------------------------------------------- 06.mfcc_from_log_mel
+def _dct(x: np.ndarray, axis: int, norm: str | None = "ortho", type_: int = 2) -> np.ndarray:
+    """DCT-II (``type_=2``) or its inverse DCT-III (``type_=3``) along ``axis``; ``norm=None`` is scipy's
+    unnormalized DCT-II (2 * sum x_m cos(...)), the wrong answer a missing norm='ortho' gives."""
+    x = np.moveaxis(np.asarray(x, dtype=float), axis, 0)
+    n = x.shape[0]
+    D = _dct_matrix(n)
+    if norm is None:
+        k, m = np.arange(n)[:, None], np.arange(n)[None, :]
+        D = 2.0 * np.cos(np.pi * k * (2 * m + 1) / (2 * n))
+    out = (D if type_ == 2 else D.T) @ x.reshape(n, -1)
+    return np.moveaxis(out.reshape(x.shape), 0, axis)
+
+
+_MFCC_MISTAKES = (
+    Mistake("not orthonormal", lambda got, e, c: _matches(got, _dct(c.args[0], 0, None)[: c.args[1]],
+                                                          rtol=1e-6, atol=1e-6),
+            "the DCT is not the orthonormal one: scipy's default (norm=None) scales every coefficient by 2 and "
+            "the first one differently; use norm='ortho' (librosa's and the lesson's convention)."),
+    Mistake("DCT over time", lambda got, e, c: _matches(got, _dct(c.args[0], 1)[: c.args[1]], rtol=1e-6, atol=1e-6)
+            or _matches(got, _dct(c.args[0], 1)[:, : c.args[1]], rtol=1e-6, atol=1e-6),
+            "the DCT ran along the time axis; it decorrelates the mel bands of each frame, so it runs along "
+            "axis 0 (the n_mels rows)."),
+    Mistake("not truncated", lambda got, e, c: _matches(got, _dct(c.args[0], 0), rtol=1e-6, atol=1e-6)
+            and c.args[1] < np.shape(c.args[0])[0],
+            "all n_mels coefficients were returned: keep only the first n_mfcc rows."),
+    Mistake("inverse DCT", lambda got, e, c: _matches(got, _dct(c.args[0], 0, "ortho", 3)[: c.args[1]],
+                                                      rtol=1e-6, atol=1e-6),
+            "that is the inverse transform (DCT-III, scipy.fft.idct); MFCCs use the DCT-II (scipy.fft.dct)."),
+)
+
+
+@register("06.mfcc_from_log_mel", signature="mfcc_from_log_mel(S_db, n_mfcc) -> np.ndarray", returns=np.ndarray,
+          hint="The DCT runs along the mel axis (axis 0) of each frame, with the orthonormal scaling; the "
+               "result has shape (n_mfcc, n_frames).",
+          mistakes=_MFCC_MISTAKES)
+def _mfcc_from_log_mel(rng: np.random.Generator):
+    def case(S, n, label):
+        return Case((S, n), expected=_dct(S, 0)[:n], label=label, rtol=1e-7, atol=1e-7)
+
+    yield case(np.full((8, 3), -20.0), 4, "a constant log-mel (only c0 is non-zero)")
+    S = -60.0 + 10.0 * rng.normal(size=(40, int(rng.integers(5, 30))))
+    yield case(S, 20, f"40 mel bands, {S.shape[1]} frames, 20 coefficients")
+    S = -40.0 + 5.0 * rng.normal(size=(int(rng.integers(10, 64)), 7))
+    yield case(S, int(rng.integers(2, S.shape[0])), f"{S.shape[0]} mel bands")
+    bands = np.arange(26)[:, None]
+    envelope = np.maximum(-80.0, -10.0 - 0.05 * (bands - 8.0) ** 2)             # (26, 1)
+    S = np.repeat(envelope, 9, axis=1) + rng.normal(size=(26, 9))
+    yield case(S, 13, "a smooth, peaked log-mel envelope (26 bands), 13 coefficients")
+
+
+# ----------------------------------------------------------------------------- 06.delta
+def _delta_ref(X: np.ndarray, N: int, pad: str = "edge", sign: float = 1.0) -> np.ndarray:
+    X = np.asarray(X, dtype=float)
+    T = X.shape[-1]
+    Xp = np.pad(X, [(0, 0)] * (X.ndim - 1) + [(N, N)], mode=pad)
+    num = sum(n * (Xp[..., N + n: N + n + T] - Xp[..., N - n: N - n + T]) for n in range(1, N + 1))
+    return sign * num / (2 * sum(n * n for n in range(1, N + 1)))
+
+
+def _delta_args(c: Case) -> tuple[np.ndarray, int]:
+    N = c.kwargs.get("N", c.args[1] if len(c.args) > 1 else 2)
+    return np.asarray(c.args[0], dtype=float), int(N)
+
+
+_DELTA_MISTAKES = (
+    Mistake("zero padding", lambda got, e, c: _matches(got, _delta_ref(*_delta_args(c), pad="constant")),
+            "the edges are padded with zeros; repeat the first and last frames instead (np.pad(..., "
+            "mode='edge')), otherwise the first and last deltas see a jump to 0."),
+    Mistake("no padding", lambda got, e, c: _arr(got) is not None and _arr(got).shape[-1]
+            == _delta_args(c)[0].shape[-1] - 2 * _delta_args(c)[1],
+            "the result lost 2 N frames: pad N copies of the first and last frames so that every frame gets a "
+            "delta (same shape as X)."),
+    Mistake("N in the denominator", lambda got, e, c: any(
+        _matches(got, _delta_ref(*_delta_args(c)) * 2 * sum(n * n for n in range(1, _delta_args(c)[1] + 1))
+                 / d) for d in (2 * _delta_args(c)[1], _delta_args(c)[1], sum(n * n for n in range(1, _delta_args(c)[1] + 1)))),
+            "the denominator is 2 * sum of n^2 for n = 1..N (it makes the delta of a ramp equal its slope)."),
+    Mistake("wrong axis", lambda got, e, c: _delta_args(c)[0].ndim == 2
+            and _matches(got, _delta_ref(_delta_args(c)[0].T, _delta_args(c)[1]).T),
+            "the differences were taken along the feature axis; deltas are along time, the last axis."),
+)
+
+
+@register("06.delta", signature="delta(X, N=2) -> np.ndarray", returns=np.ndarray,
+          hint="Test it on a ramp x_t = 3 t: away from the first and last N frames the delta must be exactly 3 "
+               "(the slope); at the edges the repeated frames flatten it. The result has the shape of X.",
+          recipe="Pad N copies of the first and last frames along the last axis, then add up "
+                 "n * (x[t + n] - x[t - n]) for n = 1..N with array slices, and divide by 2 * (1^2 + ... + N^2).",
+          mistakes=_DELTA_MISTAKES)
+def _delta(rng: np.random.Generator):
+    ramp = np.vstack([3.0 * np.arange(10.0), -np.arange(10.0)])
+    yield Case((ramp,), expected=_delta_ref(ramp, 2), label="ramps (slope 3 and -1): the delta is the slope "
+               "except where the edge copies flatten it")
+    X = rng.normal(size=(int(rng.integers(3, 14)), int(rng.integers(12, 40))))
+    yield Case((X,), expected=_delta_ref(X, 2), label=f"random MFCC-like {X.shape}, N=2")
+    X = rng.normal(size=(4, int(rng.integers(8, 20))))
+    N = int(rng.integers(1, 4))
+    yield Case((X, N), expected=_delta_ref(X, N), label=f"N={N}")
+    x = rng.normal(size=int(rng.integers(9, 25)))
+    yield Case((x,), kwargs={"N": 3}, expected=_delta_ref(x, 3), label="a 1-D sequence, N=3")
+
+
+# ----------------------------------------------------------------------------- 06.gru_last_state (PyTorch)
+def _gru_case(rng: np.random.Generator, B: int, T: int, d: int, H: int, lengths: list[int], label: str) -> Case:
+    import torch
+
+    torch.manual_seed(int(rng.integers(0, 2**31)))
+    gru = torch.nn.GRU(d, H, batch_first=True)
+    x = torch.zeros(B, T, d)
+    for b, L in enumerate(lengths):
+        x[b, :L] = torch.from_numpy(rng.normal(size=(L, d)).astype(np.float32))
+    lens = torch.tensor(lengths, dtype=torch.int64)
+    with torch.no_grad():
+        expected = torch.stack([gru(x[b: b + 1, :L])[1][0, 0] for b, L in enumerate(lengths)]).numpy()
+        padded_h = gru(x)[1][0].numpy()
+
+    def validate(got):
+        if not isinstance(got, torch.Tensor):
+            return (f"expected a torch.Tensor of shape ({B}, {H}), got {type(got).__name__}: {describe(got)}; the "
+                    "model trains on this result, so keep it a tensor")
+        problem = compare(got.detach(), expected, 1e-4, 1e-5)
+        if problem:
+            return problem
+        if not got.requires_grad:
+            return ("the values are right but the result is cut off from the graph (requires_grad is False): "
+                    "no gradient could reach the GRU's weights. Do not use torch.no_grad(), .detach() or NumPy "
+                    "inside the function")
+        return None
+
+    validate.padded = padded_h  # for the mistake detectors
+    validate.expected = expected
+    return Case((gru, x, lens), expected=validate, label=label)
+
+
+def _ran_over_padding(got, e, case) -> bool:
+    g = _arr(got)
+    return g is not None and g.reshape(-1).shape == e.padded.reshape(-1).shape and np.allclose(
+        g.reshape(e.padded.shape), e.padded, rtol=1e-4, atol=1e-5) and not np.allclose(e.padded, e.expected,
+                                                                                         atol=1e-5)
+
+
+_GRU_MISTAKES = (
+    Mistake("ran over the padding", _ran_over_padding,
+            "this is the state after the padded zeros too: the GRU kept updating its state on the padding of the "
+            "shorter sequences. Stop each sequence at its own length (pack_padded_sequence, or pick the output "
+            "at step lengths[b] - 1)."),
+    Mistake("(1, B, H)", lambda got, e, c: _arr(got) is not None and _arr(got).ndim == 3 and _arr(got).shape[0] == 1,
+            "h_n has shape (num_layers, B, H) = (1, B, H): return the last layer's state, shape (B, H)."),
+)
+
+
+@register("06.gru_last_state", signature="gru_last_state(gru, x, lengths) -> torch.Tensor (B, H)",
+          time_limit=20.0,
+          hint="A padded step must not change a sequence's state: the answer for sequence b is the state after "
+               "its own step lengths[b] - 1, not after step T - 1.",
+          recipe="Either pack the batch with torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, "
+                 "enforce_sorted=False), run the GRU on it and take h_n[-1]; or run it on the padded x and pick, "
+                 "for every b, the output at time lengths[b] - 1 (torch.gather or indexing with "
+                 "torch.arange(B)).",
+          mistakes=_GRU_MISTAKES)
+def _gru_last_state(rng: np.random.Generator):
+    yield _gru_case(rng, 3, 6, 2, 4, [6, 3, 1], "3 sequences of lengths 6, 3, 1 (sorted)")
+    B = int(rng.integers(3, 7))
+    T = int(rng.integers(5, 15))
+    lengths = [int(v) for v in rng.integers(1, T + 1, size=B)]
+    lengths[int(rng.integers(0, B))] = T
+    yield _gru_case(rng, B, T, int(rng.integers(2, 6)), int(rng.integers(3, 9)), lengths,
+                    f"{B} sequences, unsorted lengths {lengths}")
+    yield _gru_case(rng, 2, 5, 3, 5, [5, 5], "no padding at all")
