@@ -65,9 +65,9 @@ LESSON_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "01": ("tqdm", "ipywidgets"),
     "02": ("tqdm", "ipywidgets"),
     "03": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa"),
-    "04": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "sentence_transformers",
-           "vaderSentiment"),
-    "05": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "fer"),
+    "04": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa",
+           "sentence_transformers", "vaderSentiment"),
+    "05": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "fer"),
     "06": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "opensmile",
            "resemblyzer", "webrtcvad"),
 }
