@@ -1,0 +1,394 @@
+"""Self-checks for lesson 05 (image features).
+
+References come from :mod:`course_utils.features.image`. Every property is produced by the case generators
+for any seed (fixed cases plus cases drawn from ``rng``), so an instructor test is the same check with
+another seed. Predictable wrong answers are named by :class:`Mistake` detectors that recompute the wrong
+variant from the case's own arguments.
+
+PyTorch is imported only inside the ``05.conv_block`` validator (the NumPy exercises need no framework).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..features import image as fi
+from ._core import Case, Mistake, _to_numpy_if_tensor, describe, register
+
+
+def _arr(x: Any) -> np.ndarray | None:
+    try:
+        return np.asarray(_to_numpy_if_tensor(x), dtype=float)
+    except (TypeError, ValueError):
+        return None
+
+
+def _matches(got: Any, value: Any, rtol: float = 1e-7, atol: float = 1e-9) -> bool:
+    g, v = _arr(got), np.asarray(value, dtype=float)
+    return g is not None and g.shape == v.shape and bool(np.allclose(g, v, rtol=rtol, atol=atol))
+
+
+# ----------------------------------------------------------------------------- 05.conv_output_size
+def _size_args(case: Case) -> tuple[int, int, int, int]:
+    n, k = case.args[:2]
+    s = case.kwargs.get("stride", case.args[2] if len(case.args) > 2 else 1)
+    p = case.kwargs.get("padding", case.args[3] if len(case.args) > 3 else 0)
+    return int(n), int(k), int(s), int(p)
+
+
+def _size_variant(case: Case, kind: str) -> float:
+    n, k, s, p = _size_args(case)
+    if kind == "no +1":
+        return (n + 2 * p - k) // s
+    if kind == "padding once":
+        return (n + p - k) // s + 1
+    if kind == "ceil":
+        return -(-(n + 2 * p - k) // s) + 1
+    if kind == "true division":
+        return (n + 2 * p - k) / s + 1
+    if kind == "padding ignored":
+        return (n - k) // s + 1
+    raise ValueError(kind)
+
+
+def _size_mistake(kind: str):
+    def detect(got, expected, case):
+        want = _size_variant(case, kind)
+        return want != expected.want and _matches(got, want, rtol=0, atol=1e-9)
+    return detect
+
+
+def _size_validator(want: int):
+    """The size must equal ``want`` and be an integer (Python or NumPy): a size is a count."""
+    def validate(got):
+        if got is None:
+            return "got None: did the function forget to `return` its result?"
+        if isinstance(got, bool) or not isinstance(got, (int, np.integer)):
+            if isinstance(got, (float, np.floating)) and float(got) == want:
+                return (f"returned {got!r}, a float: an output size counts window positions, a whole number; "
+                        "return an int (integer division // gives one)")
+            return f"wrong value: expected {want}, got {describe(got)}"
+        if int(got) != want:
+            return f"wrong value: expected {want}, got {int(got)}"
+        return None
+
+    validate.want = want
+    return validate
+
+
+_SIZE_MISTAKES = (
+    Mistake("true division", lambda got, e, c: isinstance(got, float) and not float(got).is_integer(),
+            "the result is not a whole number: a window either fits or it does not, so the number of "
+            "positions rounds down. Use integer (floor) division //."),
+    Mistake("padding once", _size_mistake("padding once"),
+            "padding is added on both sides (top and bottom, left and right): it enters the formula twice."),
+    Mistake("padding ignored", _size_mistake("padding ignored"),
+            "the padding is ignored: zero-padding makes the input p pixels larger on each side."),
+    Mistake("forgot +1", _size_mistake("no +1"),
+            "one position short: the first window sits at offset 0, and (n + 2p - k) // s counts only the "
+            "moves after it. Add the first position."),
+    Mistake("ceil", _size_mistake("ceil"),
+            "rounded up: a last window that would stick out of the padded input is dropped, so round down "
+            "(PyTorch's and Keras' default)."),
+)
+
+
+@register("05.conv_output_size", signature="conv_output_size(n, kernel_size, stride=1, padding=0) -> int",
+          hint="Count the positions of the window: how far can its first pixel move inside the padded input, "
+               "in steps of `stride`? Try it by hand for n = 5, k = 3, stride 2, no padding (answer: 2).",
+          recipe="The padded input has n + 2 * padding pixels; a window of k pixels can start at offsets 0, "
+                 "stride, 2 * stride, ... as long as it still fits entirely. Count those offsets with integer "
+                 "arithmetic.",
+          mistakes=_SIZE_MISTAKES)
+def _conv_output_size(rng: np.random.Generator):
+    # ordered so that the first failing case tells the named mistakes apart
+    fixed = [((7, 3, 2, 0), "stride 2, no padding"),
+             ((10, 4, 3, 1), "a last window that does not fit is dropped"),
+             ((64, 3, 2, 1), "stride 2 halves the size"),
+             ((64, 3, 1, 1), "3x3, stride 1, padding 1 keeps the size"),
+             ((5, 5, 1, 0), "kernel as large as the input"),
+             ((6, 2, 2, 0), "2x2 pooling windows")]
+    for (n, k, s, p), label in fixed:
+        yield Case((n, k), {"stride": s, "padding": p}, expected=_size_validator(fi.conv_output_size(n, k, s, p)),
+                   label=label)
+    for _ in range(4):
+        k = int(rng.integers(1, 8))
+        s, p = int(rng.integers(1, 5)), int(rng.integers(0, 4))
+        n = int(rng.integers(max(1, k - 2 * p), 80))
+        yield Case((n, k), {"stride": s, "padding": p}, expected=_size_validator(fi.conv_output_size(n, k, s, p)),
+                   label=f"random n={n}, k={k}, stride={s}, padding={p}")
+
+
+# ----------------------------------------------------------------------------- 05.conv2d
+def _conv_args(case: Case):
+    x, w, b = (np.asarray(a, dtype=float) if a is not None else None for a in case.args[:3])
+    s = case.kwargs.get("stride", 1)
+    p = case.kwargs.get("padding", 0)
+    return x, w, b, s, p
+
+
+def _conv_variant(case: Case, kind: str) -> np.ndarray:
+    x, w, b, s, p = _conv_args(case)
+    if kind == "flipped":
+        return fi.conv2d(x, w[:, :, ::-1, ::-1], b, s, p)
+    if kind == "no bias":
+        return fi.conv2d(x, w, None, s, p)
+    if kind == "no padding":
+        return fi.conv2d(x, w, b, s, 0)
+    if kind == "no stride":
+        return fi.conv2d(x, w, b, 1, p)
+    raise ValueError(kind)
+
+
+def _conv_mistake(kind: str, needs=lambda c: True):
+    def detect(got, expected, case):
+        return needs(case) and _matches(got, _conv_variant(case, kind), rtol=1e-6, atol=1e-8)
+    return detect
+
+
+_CONV_MISTAKES = (
+    Mistake("kernel flipped", _conv_mistake("flipped"),
+            "your result is the textbook convolution with the kernel flipped (rotated by 180 degrees). Deep "
+            "learning's 'convolution' is a cross-correlation: w[o, c, u, v] multiplies the pixel u rows below "
+            "and v columns right of the window's top-left corner, without flipping."),
+    Mistake("bias missing", _conv_mistake("no bias", lambda c: c.args[2] is not None),
+            "every output of filter o should include its bias b[o] (added once per output pixel)."),
+    Mistake("padding ignored", _conv_mistake("no padding", lambda c: c.kwargs.get("padding", 0) > 0),
+            "the padding is ignored: surround each image with `padding` rows and columns of zeros on every "
+            "side before sliding the window (np.pad with a pad width per axis)."),
+    Mistake("stride ignored", _conv_mistake("no stride", lambda c: c.kwargs.get("stride", 1) > 1),
+            "the stride is ignored: the window moves `stride` pixels at a time, so output (i, j) starts at "
+            "row i * stride and column j * stride of the padded input."),
+)
+
+
+@register("05.conv2d", signature="conv2d(x, w, b, stride=1, padding=0) -> np.ndarray", time_limit=20.0,
+          returns=np.ndarray,
+          hint="Check the output shape first (exercise 1's formula, for H and for W), then one output pixel by "
+               "hand: it is the sum over input channels and kernel positions of weight times pixel, plus the "
+               "filter's bias.",
+          recipe="Pad x with zeros on the two spatial axes only; for each output position (i, j) take the "
+                 "window of the padded input that starts at (i * stride, j * stride) and spans the kernel; "
+                 "multiply it with every filter and sum over channel, row and column (a loop over filters, or "
+                 "np.einsum / np.tensordot); add the bias of each filter.",
+          mistakes=_CONV_MISTAKES)
+def _conv2d_cases(rng: np.random.Generator):
+    def case(x, w, b, label, stride=1, padding=0):
+        return Case((x, w, b), {"stride": stride, "padding": padding},
+                    expected=fi.conv2d(x, w, b, stride, padding), label=label, rtol=1e-7, atol=1e-9)
+
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    w = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])          # not symmetric: a flipped kernel gives another result
+    yield case(x, w, np.array([0.5]), "one 4x4 image, one 2x2 filter")
+    x = rng.normal(size=(2, 3, 6, 7))
+    w = rng.normal(size=(4, 3, 3, 3))
+    yield case(x, w, rng.normal(size=4), "2 images, 3 -> 4 channels, 3x3")
+    yield case(x, w, rng.normal(size=4), "padding 1 keeps the size", padding=1)
+    yield case(x, w, rng.normal(size=4), "stride 2", stride=2)
+    yield case(rng.normal(size=(1, 2, 9, 8)), rng.normal(size=(3, 2, 3, 2)), rng.normal(size=3),
+               "non-square kernel, stride 2 and padding 2", stride=2, padding=2)
+    n, c, o = (int(v) for v in rng.integers(1, 4, size=3))
+    h, wd, k = int(rng.integers(5, 13)), int(rng.integers(5, 13)), int(rng.integers(1, 5))
+    s, p = int(rng.integers(1, 4)), int(rng.integers(0, 3))
+    yield case(rng.normal(size=(n, c, h, wd)), rng.normal(size=(o, c, k, k)), rng.normal(size=o),
+               f"random: {n} images, {c} -> {o} channels, {h}x{wd}, kernel {k}, stride {s}, padding {p}",
+               stride=s, padding=p)
+
+
+# ----------------------------------------------------------------------------- 05.max_pool2d
+def _pool_variant(case: Case, kind: str) -> np.ndarray:
+    x, size = np.asarray(case.args[0], dtype=float), int(case.args[1])
+    n, c, h, w = x.shape
+    ho, wo = h // size, w // size
+    blocks = x[:, :, :ho * size, :wo * size].reshape(n, c, ho, size, wo, size)
+    if kind == "mean":
+        return blocks.mean(axis=(3, 5))
+    if kind == "relu":
+        return np.maximum(blocks.max(axis=(3, 5)), 0.0)
+    if kind == "channels":
+        return blocks.max(axis=(1, 3, 5))
+    raise ValueError(kind)
+
+
+def _pool_shape_problem(kind: str):
+    def detect(got, expected, case):
+        g = _arr(got)
+        if g is None:
+            return False
+        x, size = np.asarray(case.args[0]), int(case.args[1])
+        n, c, h, w = x.shape
+        if kind == "ceil":
+            return (h % size or w % size) and g.shape == (n, c, -(-h // size), -(-w // size))
+        if kind == "stride 1":
+            return size > 1 and g.shape == (n, c, h - size + 1, w - size + 1)
+        raise ValueError(kind)
+    return detect
+
+
+_POOL_MISTAKES = (
+    Mistake("average pooling", lambda got, e, c: _matches(got, _pool_variant(c, "mean")),
+            "that is average pooling: max pooling keeps the largest value of each window."),
+    Mistake("max started at 0", lambda got, e, c: _matches(got, _pool_variant(c, "relu")),
+            "negative windows came out as 0: the maximum was probably started at 0 (or compared with 0). "
+            "Start from the window's own values (or -inf)."),
+    Mistake("pooled over channels", lambda got, e, c: _matches(got, _pool_variant(c, "channels")),
+            "the channels were pooled together: each channel is pooled on its own, so the result keeps the "
+            "shape (N, C, H // size, W // size)."),
+    Mistake("partial windows kept", _pool_shape_problem("ceil"),
+            "a leftover row or column that does not fill a whole window was kept: like PyTorch's default, "
+            "drop it (H // size rows of windows)."),
+    Mistake("stride 1", _pool_shape_problem("stride 1"),
+            "the windows overlap (they move 1 pixel at a time): here they are side by side, moving `size` "
+            "pixels at a time."),
+)
+
+
+@register("05.max_pool2d", signature="max_pool2d(x, size) -> np.ndarray", time_limit=20.0, returns=np.ndarray,
+          hint="The output has shape (N, C, H // size, W // size); output (i, j) of a channel is the largest "
+               "value in rows i*size .. i*size+size-1 and the matching columns of that channel.",
+          recipe="Crop x to a multiple of size on both spatial axes, then either loop over output positions "
+                 "taking .max over each window's two spatial axes, or reshape to (N, C, H//size, size, "
+                 "W//size, size) and take the maximum over the two window axes.",
+          mistakes=_POOL_MISTAKES)
+def _max_pool_cases(rng: np.random.Generator):
+    def case(x, size, label):
+        return Case((x, size), expected=fi.max_pool2d(x, size), label=label, rtol=0, atol=0)
+
+    yield case(np.arange(16.0).reshape(1, 1, 4, 4), 2, "one 4x4 image, 2x2 windows")
+    yield case(-1.0 - rng.uniform(size=(1, 2, 4, 6)), 2, "all values negative")
+    yield case(rng.normal(size=(2, 3, 7, 9)), 2, "odd sizes: the last row and column are dropped")
+    yield case(rng.normal(size=(1, 2, 9, 9)), 3, "3x3 windows")
+    n, c = (int(v) for v in rng.integers(1, 4, size=2))
+    size = int(rng.integers(1, 5))
+    h, w = int(rng.integers(size, 17)), int(rng.integers(size, 17))
+    yield case(rng.normal(size=(n, c, h, w)), size, f"random: {n} images, {c} channels, {h}x{w}, size {size}")
+
+
+# ----------------------------------------------------------------------------- 05.conv_block
+def _block_params(c_in: int, c_out: int) -> int:
+    return 9 * c_in * c_out + 2 * c_out
+
+
+def _modules(block: Any) -> list:
+    return list(block.modules()) if hasattr(block, "modules") else []
+
+
+def _count(block: Any) -> int:
+    return sum(p.numel() for p in block.parameters() if p.requires_grad)
+
+
+def _shape_after(block: Any, c_in: int, h: int = 8, w: int = 10) -> tuple | None:
+    import torch
+
+    try:
+        block.eval()
+        with torch.no_grad():
+            return tuple(block(torch.zeros(2, c_in, h, w)).shape)
+    except Exception:
+        return None
+
+
+def _block_validator(c_in: int, c_out: int, seed: int):
+    def validate(got):
+        import torch
+
+        if got is None:
+            return "got None: did the function forget to `return` the block?"
+        if not isinstance(got, torch.nn.Module):
+            return (f"expected a torch.nn.Module (e.g. a torch.nn.Sequential), got {type(got).__name__}; "
+                    "return the block itself, not its output")
+        n_params = _count(got)
+        if n_params != _block_params(c_in, c_out):
+            return (f"the block has {n_params} trainable parameters; expected {_block_params(c_in, c_out)} "
+                    f"for {c_in} -> {c_out} channels")
+        bns = [m for m in _modules(got) if isinstance(m, torch.nn.BatchNorm2d)]
+        if not bns:
+            return "the block has no BatchNorm2d layer"
+        convs = [m for m in _modules(got) if isinstance(m, torch.nn.Conv2d)]
+        if len(convs) != 1:
+            return f"expected exactly one Conv2d layer, found {len(convs)}"
+        shape = _shape_after(got, c_in)
+        want = (2, c_out, 4, 5)
+        if shape != want:
+            return f"a (2, {c_in}, 8, 10) input gives {shape}; expected {want}"
+        # the computation: with known filters and BatchNorm at its initial state, in eval mode
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randn(3, c_in, 6, 8, generator=gen)
+        wgt = torch.randn(c_out, c_in, 3, 3, generator=gen)
+        conv = convs[0]
+        with torch.no_grad():
+            conv.weight.copy_(wgt)
+            for bn in bns:
+                bn.reset_running_stats()
+                bn.reset_parameters()
+            got.eval()
+            out = got(x)
+            ref = torch.nn.functional.max_pool2d(torch.relu(
+                torch.nn.functional.conv2d(x, wgt, padding=1) / (1 + bns[0].eps) ** 0.5), 2)
+        if not torch.allclose(out, ref, rtol=1e-4, atol=1e-5):
+            return ("with the same filters the block computes other numbers than conv (3x3, padding 1) -> "
+                    "BatchNorm -> ReLU -> 2x2 max pooling")
+        return None
+
+    validate.args = (c_in, c_out)
+    return validate
+
+
+def _block_mistake(kind: str):
+    def detect(got, expected, case):
+        import torch
+
+        if not isinstance(got, torch.nn.Module):
+            return False
+        c_in, c_out = case.args
+        convs = [m for m in _modules(got) if isinstance(m, torch.nn.Conv2d)]
+        bns = [m for m in _modules(got) if isinstance(m, torch.nn.BatchNorm2d)]
+        if kind == "bias":
+            return any(c.bias is not None for c in convs) and _count(got) == _block_params(c_in, c_out) + c_out
+        if kind == "padding":
+            return any(c.padding in ((0, 0), 0, "valid") for c in convs) and \
+                _shape_after(got, c_in) == (2, c_out, 3, 4)
+        if kind == "no pool":
+            return _shape_after(got, c_in) == (2, c_out, 8, 10)
+        if kind == "bn channels":
+            return any(b.num_features != c_out for b in bns)
+        if kind == "no bn":
+            return not bns
+        raise ValueError(kind)
+    return detect
+
+
+_BLOCK_MISTAKES = (
+    Mistake("conv bias kept", _block_mistake("bias"),
+            "the convolution still has its bias (c_out extra parameters). BatchNorm subtracts each channel's "
+            "mean right after it, which cancels any constant added before, and adds its own shift beta: a "
+            "bias there is dead weight. Pass bias=False."),
+    Mistake("no padding", _block_mistake("padding"),
+            "the 3x3 convolution shrinks the image by 2 pixels: pad it by 1 on each side (padding=1) so that "
+            "only the pooling halves the size."),
+    Mistake("no pooling", _block_mistake("no pool"),
+            "the block keeps the spatial size: it should end with 2x2 max pooling (torch.nn.MaxPool2d(2))."),
+    Mistake("BatchNorm on the wrong channels", _block_mistake("bn channels"),
+            "BatchNorm2d normalizes the convolution's output, so it needs c_out features (is it before the "
+            "convolution, or built with c_in?)."),
+    Mistake("no BatchNorm", _block_mistake("no bn"),
+            "the block needs a torch.nn.BatchNorm2d after the convolution (it normalizes each channel over "
+            "the batch and the pixels)."),
+)
+
+
+@register("05.conv_block", signature="conv_block(c_in, c_out) -> torch.nn.Module", time_limit=30.0,
+          hint="Four layers in a torch.nn.Sequential: a 3x3 convolution that keeps the size and has no bias, "
+               "BatchNorm over its output channels, ReLU, then 2x2 max pooling. Count: 9 * c_in * c_out + "
+               "2 * c_out trainable parameters.",
+          recipe="torch.nn.Conv2d takes (in_channels, out_channels, kernel_size) plus padding= and bias=; "
+                 "torch.nn.BatchNorm2d takes the number of channels it normalizes; torch.nn.MaxPool2d takes "
+                 "the window size.",
+          mistakes=_BLOCK_MISTAKES)
+def _conv_block_cases(rng: np.random.Generator):
+    yield Case((3, 8), expected=_block_validator(3, 8, 0), label="3 -> 8 channels (the CNN's first block)")
+    yield Case((8, 16), expected=_block_validator(8, 16, 1), label="8 -> 16 channels")
+    c_in, c_out = int(rng.integers(1, 12)), int(rng.integers(1, 12))
+    yield Case((c_in, c_out), expected=_block_validator(c_in, c_out, int(rng.integers(0, 2**31))),
+               label=f"random: {c_in} -> {c_out} channels")
