@@ -39,7 +39,12 @@ def _pad_validator(seqs: list, max_len: int) -> Callable:
     def validate(got):
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             return f"expected a tuple (ids, mask) of 2 arrays, got {type(got).__name__}: {describe(got)}"
-        g_ids, g_mask = (_to_numpy_if_tensor(g) for g in got)
+        for name, g in zip(("ids", "mask"), got):
+            if type(g).__module__.startswith("torch"):  # the lesson goes on with NumPy: ids[tr], mask.mean()
+                return (f"{name} is a torch tensor; this exercise returns NumPy arrays (the lesson indexes and "
+                        "averages them with NumPy, and feeds them to both frameworks): build them with NumPy, or "
+                        "convert with .numpy()")
+        g_ids, g_mask = got
         for name, g in (("ids", g_ids), ("mask", g_mask)):
             if not isinstance(g, np.ndarray):
                 return f"{name} is a {type(g).__name__}; expected a NumPy array (np.zeros / np.full build one)"
@@ -159,10 +164,24 @@ _TFIDF_MISTAKES = (
     Mistake("df from counts", _tfidf_mistake(df_kind="total"),
             "df counted every occurrence of a term; the document frequency counts the documents (rows) that "
             "contain the term at least once."),
+    Mistake("float32 inside", lambda got, e, c: isinstance(got, np.ndarray) and got.dtype == np.float64
+            and _matches(got, _tfidf_ref(*c.args), rtol=1e-5, atol=1e-7),
+            "the values are close to the formula's, but not to float64 precision although the result is float64: "
+            "part of the computation (the idf?) ran in float32 (in torch, an integer tensor divided by another gives float32; "
+            "np.float32 arrays stay float32). Compute in float64 throughout, or return a float32 array."),
     Mistake("idf from the wrong rows", _tfidf_mistake(idf_from="counts"),
             "the idf was computed from `counts`; it must come from `train_counts` (the training documents), so "
             "that the validation and test rows do not influence their own features."),
 )
+
+
+def _tfidf_validator(want: np.ndarray) -> Callable:
+    """float64 results to 1e-9; a float32 result (a correct computation in single precision, e.g. torch's
+    default dtype) to float32's precision: the lesson then compares it with scikit-learn at 1e-6."""
+    def validate(got):
+        single = isinstance(got, np.ndarray) and got.dtype in (np.float32, np.float16)
+        return compare(got, want, 1e-5 if single else 1e-9, 1e-7 if single else 1e-12)
+    return validate
 
 
 @register("04.tfidf_weights", signature="tfidf_weights(train_counts, counts) -> np.ndarray", returns=np.ndarray,
@@ -176,8 +195,8 @@ def _tfidf_weights(rng: np.random.Generator):
     def case(train, counts, label, **kw):
         train, counts = np.asarray(train, dtype=float), np.asarray(counts, dtype=float)
         idf = ft.idf_weights(train)
-        return Case((train, counts), expected=ft.tfidf_from_counts(counts, idf), label=label, rtol=1e-9,
-                    atol=1e-12, **kw)
+        return Case((train, counts), expected=_tfidf_validator(ft.tfidf_from_counts(counts, idf)), label=label,
+                    **kw)
 
     train = np.array([[1, 0, 2, 0], [1, 1, 0, 0], [3, 0, 0, 1]])
     yield case(train, train, "3 documents, 4 terms (the training rows themselves)")
@@ -234,7 +253,31 @@ def _sgns_not_finite(got, expected, case) -> bool:
     return g is not None and g.size == 1 and not bool(np.isfinite(g).all())
 
 
+_LOG_EPS = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15, 1e-20, 1e-30)
+
+
+def _sgns_eps_in_log(got, expected, case) -> bool:
+    """log(sigmoid(s) + eps) or log(clamp(sigmoid(s), eps)): finite, but wrong for large scores."""
+    g = _arr(got)
+    if g is None or g.size != 1 or not np.isfinite(g).all():
+        return False
+    g = float(g.reshape(()))
+    v, u, n = (np.asarray(_to_numpy_if_tensor(a), dtype=np.float64) for a in case.args)
+    pos, neg = (u * v).sum(1), np.einsum("bkd,bd->bk", n, v)
+    sig = lambda x: 0.5 * (1.0 + np.tanh(0.5 * x))  # noqa: E731 - no overflow warning
+    for eps in _LOG_EPS:
+        for f in (lambda p: np.log(p + eps), lambda p: np.log(np.maximum(p, eps))):
+            want = float(np.mean(-f(sig(pos)) - f(sig(-neg)).sum(1)))
+            if abs(g - want) <= 1e-5 * max(1.0, abs(want)) and abs(want - _sgns_ref(*case.args)) > 1e-9:
+                return True
+    return False
+
+
 _SGNS_MISTAKES = (
+    Mistake("epsilon inside the log", _sgns_eps_in_log,
+            "the loss looks like log(sigmoid(x) + eps) or log(clamp(sigmoid(x), eps)): that avoids -inf but "
+            "changes the value (slightly for every score, and a lot for large scores, where the loss is capped "
+            "near -log(eps)). Compute log sigma(x) in one stable step instead (lesson 01's log-sum-exp trick)."),
     Mistake("log of a rounded sigmoid", _sgns_not_finite,
             "the loss is infinite or NaN for large scores: sigma(-100) rounds to 0 in float32, and log(0) = -inf. "
             "Compute log sigma(x) in one stable step (torch.nn.functional.logsigmoid), never log(sigmoid(x))."),
@@ -266,7 +309,8 @@ def _sgns_validator(args: tuple, rtol: float) -> Callable:
                     "differentiate): compute with torch operations and do not call .item()")
         if got.numel() != 1:
             return f"expected a scalar tensor (one number, the mean loss), got shape {tuple(got.shape)}"
-        problem = compare(float(got.detach().reshape(())), want, rtol, 1e-9)
+        tol = max(rtol, 1e-6) if got.dtype in (torch.float32, torch.float16, torch.bfloat16) else rtol
+        problem = compare(float(got.detach().reshape(())), want, tol, 1e-9)
         if problem:
             return problem
         if any(a.requires_grad for a in args) and got.grad_fn is None:
