@@ -282,6 +282,28 @@ def test_pad_and_mask_mistakes(seed):
 
     _mistake("04.pad_and_mask", torch_tensors, "returns NumPy arrays", seed)
 
+    def swapped(seqs, max_len):
+        ids, mask = ft.pad_batch(seqs, max_len)
+        return mask, ids
+
+    def transposed(seqs, max_len):
+        ids, mask = ft.pad_batch(seqs, max_len)
+        return ids.T, mask.T
+
+    def one_short(seqs, max_len):
+        ids, mask = ft.pad_batch(seqs, max_len - 1) if max_len > 1 else ft.pad_batch(seqs, max_len)
+        return np.pad(ids, ((0, 0), (0, max_len - ids.shape[1]))), np.pad(mask, ((0, 0), (0, max_len - ids.shape[1])))
+
+    def mask_one_long(seqs, max_len):
+        ids, mask = ft.pad_batch(seqs, max_len)
+        longer = np.arange(max_len)[None, :] <= mask.sum(axis=1)[:, None]
+        return ids, longer
+
+    _mistake("04.pad_and_mask", swapped, "wrong order", seed)
+    _mistake("04.pad_and_mask", transposed, "transposed", seed)
+    _mistake("04.pad_and_mask", one_short, "max_len - 1", seed)
+    _mistake("04.pad_and_mask", mask_one_long, "one True too many", seed)
+
 
 @pytest.mark.parametrize("seed", (0, 8093))
 def test_tfidf_weights_mistakes(seed):
@@ -314,6 +336,21 @@ def test_tfidf_weights_mistakes(seed):
         return F.normalize(torch.as_tensor(np.asarray(c), dtype=torch.float64) * idf, dim=1).numpy()
 
     _mistake("04.tfidf_weights", float32_idf, "ran in float32", seed)
+
+    def idf_weight(tr, c, n=None):
+        n = tr.shape[0] if n is None else n
+        return c * (np.log((1 + n) / (1 + (tr > 0).sum(0))) + 1)
+
+    def unit(w, axis=1, power=0.5):
+        length = ((w * w).sum(axis=axis, keepdims=True)) ** power
+        return w / np.where(length > 0, length, 1.0)
+
+    _mistake("04.tfidf_weights", lambda tr, c: unit(idf_weight(tr, c), axis=0), "axis=1", seed)
+    _mistake("04.tfidf_weights", lambda tr, c: unit(idf_weight(tr, c, n=tr.shape[1])), "DOCUMENTS", seed)
+    _mistake("04.tfidf_weights", lambda tr, c: unit(idf_weight(tr, c), power=1.0), "squared length", seed)
+    _mistake("04.tfidf_weights", lambda tr, c: ref(np.vstack([tr, c]), c), "AND `counts` together", seed)
+    _mistake("04.tfidf_weights", lambda tr, c: unit(c * (np.log(tr.shape[0] / (1 + (tr > 0).sum(0))) + 1)),
+             "only df was smoothed", seed)
 
 
 @pytest.mark.parametrize("seed", (0, 6121))
@@ -357,6 +394,11 @@ def test_sgns_loss_mistakes(seed):
         p, q = pos_neg(v, u, n)
         return -(torch.log(torch.sigmoid(p).clamp(min=1e-7)) + torch.log(torch.sigmoid(-q).clamp(min=1e-7)).sum(1)).mean()
 
+    def noise_vs_context(v, u, n):
+        p = (u * v).sum(1)
+        return -(F.logsigmoid(p) + F.logsigmoid(-torch.bmm(n, u.unsqueeze(2)).squeeze(2)).sum(1)).mean()
+
+    _mistake("04.sgns_loss", noise_vs_context, "against the context vector", seed)
     _mistake("04.sgns_loss", naive_log, "logsigmoid", seed)
     _mistake("04.sgns_loss", eps_in_log, "log(sigmoid(x) + eps)", seed)
     _mistake("04.sgns_loss", clamped_log, "log(sigmoid(x) + eps)", seed)
@@ -378,3 +420,5 @@ def test_masked_mean_mistakes(seed):
              / m.to(x.dtype).sum(1, keepdim=True), "got NaN", seed)
     _mistake("04.masked_mean", lambda x, m: mm_unsqueeze(x, m).numpy(), "expected a torch tensor", seed)
     _mistake("04.masked_mean", lambda x, m: mm_unsqueeze(x.double(), m), "keep the dtype", seed)
+    _mistake("04.masked_mean", lambda x, m: (x * m.to(x.dtype).unsqueeze(-1)).sum(1), "masked SUM", seed)
+    _mistake("04.masked_mean", lambda x, m: mm_unsqueeze(x, 1 - m.to(torch.int64)), "over the padding", seed)

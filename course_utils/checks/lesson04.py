@@ -95,6 +95,21 @@ _PAD_MISTAKES = (
             "columns (truncate longer sequences, pad shorter ones)."),
     Mistake("mask inverted", lambda got, e, c: _matches(_item(got, 1), ~e.reference[1]),
             "the mask is inverted: it must be True on real tokens and False on padding."),
+    Mistake("(mask, ids) swapped", lambda got, e, c: _matches(_item(got, 0), e.reference[1])
+            and _matches(_item(got, 1), e.reference[0]),
+            "the two arrays come back in the wrong order: return (ids, mask)."),
+    Mistake("transposed", lambda got, e, c: _matches(_item(got, 0), e.reference[0].T)
+            and e.reference[0].shape[0] != e.reference[0].shape[1],
+            "the arrays are transposed: one ROW per sequence, shape (len(seqs), max_len)."),
+    Mistake("one token short", lambda got, e, c: c.args[1] > 1 and _matches(
+        _item(got, 0), np.pad(ft.pad_batch(c.args[0], c.args[1] - 1)[0], ((0, 0), (0, 1)))),
+            "a sequence of max_len tokens or more keeps only max_len - 1 of them: an off-by-one in the slice "
+            "that truncates (s[:max_len] keeps exactly max_len)."),
+    Mistake("mask off by one", lambda got, e, c: _matches(_item(got, 0), e.reference[0])
+            and _arr(_item(got, 1)) is not None and _arr(_item(got, 1)).shape == e.reference[1].shape
+            and np.abs(_arr(_item(got, 1)).sum(axis=1) - e.reference[1].sum(axis=1)).max() == 1,
+            "ids are right but some mask rows have one True too many or too few: the mask must be True exactly "
+            "on the positions that hold a token (an off-by-one in its length?)."),
 )
 
 
@@ -138,6 +153,37 @@ def _tfidf_ref(train, counts, *, smooth=True, plus_one=True, log=np.log, norm="l
         return W / np.where(length > 0, length, 1.0)[:, None]
 
 
+def _tfidf_rows(train, counts, n=None):
+    train, counts = np.asarray(train, dtype=float), np.asarray(counts, dtype=float)
+    n = train.shape[0] if n is None else n
+    return counts * (np.log((1.0 + n) / (1.0 + (train > 0).sum(axis=0))) + 1.0)
+
+
+def _tfidf_cols(train, counts):
+    W = _tfidf_rows(train, counts)
+    length = np.sqrt((W * W).sum(axis=0, keepdims=True))
+    return W / np.where(length > 0, length, 1.0)
+
+
+def _tfidf_n_terms(train, counts):
+    W = _tfidf_rows(train, counts, n=np.asarray(train).shape[1])
+    length = np.sqrt((W * W).sum(axis=1, keepdims=True))
+    return W / np.where(length > 0, length, 1.0)
+
+
+def _tfidf_sq(train, counts):
+    W = _tfidf_rows(train, counts)
+    length = (W * W).sum(axis=1, keepdims=True)
+    return W / np.where(length > 0, length, 1.0)
+
+
+def _tfidf_half(train, counts):
+    train, counts = np.asarray(train, dtype=float), np.asarray(counts, dtype=float)
+    W = counts * (np.log(train.shape[0] / (1.0 + (train > 0).sum(axis=0))) + 1.0)
+    length = np.sqrt((W * W).sum(axis=1, keepdims=True))
+    return W / np.where(length > 0, length, 1.0)
+
+
 def _tfidf_mistake(**kw) -> Callable:
     def detect(got, expected, case):
         with np.errstate(all="ignore"):
@@ -169,6 +215,21 @@ _TFIDF_MISTAKES = (
             "the values are close to the formula's, but not to float64 precision although the result is float64: "
             "part of the computation (the idf?) ran in float32 (in torch, an integer tensor divided by another gives float32; "
             "np.float32 arrays stay float32). Compute in float64 throughout, or return a float32 array."),
+    Mistake("columns normalised", lambda got, e, c: _matches(got, _tfidf_cols(*c.args), rtol=1e-8, atol=1e-12),
+            "the columns were normalised (a norm over axis 0); each ROW (one document) must have length 1: take "
+            "the norm over axis=1."),
+    Mistake("N = number of terms", lambda got, e, c: _matches(got, _tfidf_n_terms(*c.args), rtol=1e-8, atol=1e-12)
+            and c.args[0].shape[0] != c.args[0].shape[1],
+            "N in the idf is the number of training DOCUMENTS (rows of train_counts), not the number of terms."),
+    Mistake("squared length", lambda got, e, c: _matches(got, _tfidf_sq(*c.args), rtol=1e-8, atol=1e-12),
+            "each row was divided by its squared length (the sum of squares); divide by its square root."),
+    Mistake("idf from train + counts", lambda got, e, c: _matches(
+        got, _tfidf_ref(np.vstack(c.args), c.args[1]), rtol=1e-8, atol=1e-12),
+            "the idf was computed from the training rows AND `counts` together; it must come from `train_counts` "
+            "only, so that the validation and test rows do not influence their own features."),
+    Mistake("half smoothed", lambda got, e, c: _matches(got, _tfidf_half(*c.args), rtol=1e-8, atol=1e-12),
+            "only df was smoothed (ln(N / (1 + df)) + 1): the smoothing adds one to the numerator as well, as if "
+            "one extra document contained every term."),
     Mistake("idf from the wrong rows", _tfidf_mistake(idf_from="counts"),
             "the idf was computed from `counts`; it must come from `train_counts` (the training documents), so "
             "that the validation and test rows do not influence their own features."),
@@ -233,6 +294,8 @@ def _sgns_variant(case: Case, kind: str) -> float:
         return float(np.sum(-log_sig(pos) - log_sig(-neg).sum(1)))
     elif kind == "sign":
         per = log_sig(pos) + log_sig(-neg).sum(1)
+    elif kind == "noise vs context":
+        per = -log_sig(pos) - log_sig(-np.einsum("bkd,bd->bk", n, u)).sum(1)
     else:
         raise ValueError(kind)
     return float(np.mean(per))
@@ -293,6 +356,9 @@ _SGNS_MISTAKES = (
     Mistake("sum over the batch", _sgns_mistake("sum over batch"),
             "the loss is summed over the pairs of the batch; take the mean, so the learning rate does not depend "
             "on the batch size."),
+    Mistake("noise scored against the context", _sgns_mistake("noise vs context"),
+            "the noise words are scored against the context vector; every score is a dot product with the CENTER "
+            "vector: u_o . v_c for the true context, u_k . v_c for each noise word."),
     Mistake("sign of the loss", _sgns_mistake("sign"),
             "the loss has the wrong sign: you return the log-likelihood; the loss to minimise is its negative."),
 )
@@ -372,6 +438,12 @@ _MM_MISTAKES = (
         atol=1e-6),
             "the padded positions are zeroed in the sum, but you divide by T (all positions); divide by the "
             "number of real tokens of each row."),
+    Mistake("sum, not mean", lambda got, e, c: _matches(
+        got, (_mm_args(c)[0] * _mm_args(c)[1][..., None]).sum(axis=1), rtol=1e-5, atol=1e-6),
+            "this is the masked SUM; divide it by the number of real tokens of each row."),
+    Mistake("mask inverted", lambda got, e, c: _matches(got, _mm_ref(_mm_args(c)[0], 1.0 - _mm_args(c)[1]),
+                                                         rtol=1e-5, atol=1e-6),
+            "the mean is over the padding positions: the mask is True (1) on REAL tokens."),
 )
 
 
