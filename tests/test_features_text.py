@@ -39,6 +39,16 @@ def test_tokenization_is_the_data_loaders_with_checked_input():
     assert T.build_vocab(FIT + [""]).tokens == data_text.build_vocab(FIT).tokens   # an empty text adds nothing
 
 
+def test_id_sequences_may_be_lists_arrays_or_tensors():
+    torch = pytest.importorskip("torch")
+    want = T.pad_batch([[5, 6, 7], [8], []], 4)
+    for seqs in ([(5, 6, 7), (8,), ()], [np.array([5, 6, 7], np.int32), np.array([8]), []],
+                 [torch.tensor([5, 6, 7]), torch.tensor([8]), torch.tensor([], dtype=torch.int64)]):
+        got = T.pad_batch(seqs, 4)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert T.skipgram_pairs([torch.tensor([2, 3])])[0].tolist() == [2, 3]
+
+
 # review l04: each of these raised AttributeError/TypeError/IndexError, passed silently (a str taken as a list of
 # one-letter texts, float ids truncated, k=0) or failed deep inside torch
 @pytest.mark.parametrize("call", [
@@ -50,7 +60,7 @@ def test_tokenization_is_the_data_loaders_with_checked_input():
     lambda: T.bag_of_words(FIT, min_df=0.5),
     lambda: T.pad_batch([1, 2, 3]), lambda: T.pad_batch(np.ones((2, 2, 2), int)), lambda: T.pad_batch([[1.5, 2.0]]),
     lambda: T.pad_batch([["a"]]), lambda: T.pad_batch([None]), lambda: T.pad_batch([[1]], 2.5),
-    lambda: T.pad_batch([[1]], "4"),
+    lambda: T.pad_batch([[1]], "4"), lambda: T.pad_batch([[True, False]]), lambda: T.pad_batch([[2, -1]]),
     lambda: T.tfidf_from_counts(np.eye(2), idf="ab"),
     lambda: T.skipgram_pairs(None), lambda: T.skipgram_pairs("abc"), lambda: T.skipgram_pairs([1, 2]),
     lambda: T.skipgram_pairs(np.ones((2, 2, 2), int)), lambda: T.skipgram_pairs([[2, 3]], 0),

@@ -84,9 +84,7 @@ def _positive_int(value: Any, name: str, where: str, minimum: int = 1) -> int:
 
 
 def _check_id_seqs(seqs: Any, where: str) -> list[list[int]]:
-    """A non-empty list of sequences of integer token ids >= 0 (lists, tuples or 1-D integer arrays)."""
-    import numbers
-
+    """A non-empty list of sequences of integer token ids >= 0 (lists, tuples, 1-D integer arrays or tensors)."""
     import numpy as np
 
     fix = "encode the texts first: encode_texts(texts, vocab) gives one list of ids per text"
@@ -95,15 +93,22 @@ def _check_id_seqs(seqs: Any, where: str) -> list[list[int]]:
                                expected="a list of lists of int token ids", found=repr(seqs)[:60], fix=fix)
     out = []
     for i, s in enumerate(seqs):
-        if isinstance(s, (str, bytes)) or not hasattr(s, "__len__") or np.ndim(s) > 1:
+        if isinstance(s, (str, bytes)) or not hasattr(s, "__len__"):
             raise TextFeatureError(f"{where}: item #{i} is not a sequence of token ids.",
-                                   expected="a list (or 1-D array) of int ids per text",
+                                   expected="a list (or 1-D array or tensor) of int ids per text",
                                    found=f"{type(s).__name__}: {s!r}"[:80], fix=fix)
-        for t in s:
-            if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 0:
-                raise TextFeatureError(f"{where}: sequence #{i} holds {t!r}, not a token id.",
-                                       expected="integer ids >= 0", found=f"{type(t).__name__}: {t!r}"[:60], fix=fix)
-        out.append([int(t) for t in s])
+        if len(s) == 0:
+            out.append([])
+            continue
+        try:
+            a = np.asarray(s.detach().cpu() if hasattr(s, "detach") else s)
+        except (TypeError, ValueError):
+            a = np.asarray([None])
+        if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer) or (a < 0).any():
+            raise TextFeatureError(f"{where}: sequence #{i} is not a 1-D sequence of integer ids >= 0.",
+                                   expected="integer ids >= 0, one list per text",
+                                   found=f"{type(s).__name__} {str(s)[:50]} (dtype {a.dtype}, {a.ndim}-D)", fix=fix)
+        out.append(a.tolist())
     return out
 
 
