@@ -30,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     b.add_argument("--batch-size", type=int, default=32)
     b.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    b.add_argument("--context", action="store_true",
+                   help="append each utterance's video (speaker) mean features: a simple contextual model")
+    b.add_argument("--scaling", choices=("column", "block"), default="column",
+                   help="feature standardisation: per column (default) or one scale per modality")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
@@ -41,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
             data=args.data, models=[m for m in args.models.split(",") if m], seeds=args.seeds, out=args.out,
             modalities=args.modalities.split(",") if args.modalities else None, unimodal=not args.no_unimodal,
             epochs=args.epochs, patience=args.patience, fixed_epochs=args.fixed_epochs, lr=args.lr,
-            batch_size=args.batch_size, threads=args.threads, progress=not args.quiet)
+            batch_size=args.batch_size, threads=args.threads, progress=not args.quiet, context=args.context,
+            scaling=args.scaling)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

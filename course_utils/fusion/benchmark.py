@@ -78,6 +78,7 @@ class Prepared:
     n_classes: int
     modalities: tuple[str, ...]
     dims: dict[str, int]
+    groups: dict[str, np.ndarray] | None = None  # split -> speaker / video ids (bootstrap over groups)
 
 
 def _load(data):
@@ -90,12 +91,18 @@ def _load(data):
     return byo.load_features(data)
 
 
-def prepare(data=None, modalities: Sequence[str] | None = None, scaling: str = "column") -> Prepared:
+def prepare(data=None, modalities: Sequence[str] | None = None, scaling: str = "column",
+            context: bool = False) -> Prepared:
     """Load, check and standardise a feature set for the benchmark (lessons 08-09).
 
     ``scaling="column"``: z-score per feature with the training rows' statistics;
     ``"block"``: centre per feature, one scale per modality (its root mean
     variance), which keeps the relative scale of a block's features.
+
+    ``context=True`` (a simple contextual model, for files with ``speaker``):
+    each utterance vector gets the mean of its video's (speaker's) utterance
+    vectors in the same split appended, so every model sees the utterance and
+    its context (width ``2 d``). Only features are shared, never labels.
 
     Raises :class:`BenchmarkError` naming the key when a split is empty,
     labels are missing or a requested modality does not exist (format errors
@@ -127,9 +134,23 @@ def prepare(data=None, modalities: Sequence[str] | None = None, scaling: str = "
         raise BenchmarkError(f"the key '{key}' has a single class in the training rows",
                              expected="at least two classes in train", found=str(np.unique(labels[train]).tolist()),
                              fix="check the labels and the split")
+    if context and fs.speaker is None:
+        raise BenchmarkError("context needs the key 'speaker'", expected="speaker (N,) video / speaker ids",
+                             found="no 'speaker' key", fix="save_features(..., speaker=...) or drop --context")
     x = {s: {} for s in ("train", "valid", "test")}
+    dims = {}
     for m in mods:
         arr = fs.features[m].astype(np.float64)
+        if context:
+            if arr.ndim != 2:
+                raise BenchmarkError(f"context needs utterance vectors; x_{m} is 3-D", expected="(N, d)",
+                                     found=str(arr.shape), fix="drop --context for sequence features")
+            ctx = np.zeros_like(arr)
+            for key in set(zip(fs.speaker.tolist(), fs.split.tolist())):
+                rows_ = (fs.speaker == key[0]) & (fs.split == key[1])
+                ctx[rows_] = arr[rows_].mean(axis=0)
+            arr = np.concatenate([arr, ctx], axis=1)
+        dims[m] = arr.shape[-1]
         valid_steps = (arr != 0).any(axis=-1) if arr.ndim == 3 else None
         rows = arr[train] if arr.ndim == 2 else arr[train][valid_steps[train]]
         mean, std = rows.mean(axis=0), rows.std(axis=0)
@@ -146,8 +167,9 @@ def prepare(data=None, modalities: Sequence[str] | None = None, scaling: str = "
     score = None
     if task == "binary" and fs.label_score is not None:
         score = {s: fs.label_score[fs.split == s].astype(np.float32) for s in x}
+    groups = None if fs.speaker is None else {s: fs.speaker[fs.split == s] for s in x}
     return Prepared(x=x, y={s: labels[fs.split == s] for s in x}, score=score, task=task, n_classes=k,
-                    modalities=mods, dims={m: fs.dims[m] for m in mods})
+                    modalities=mods, dims=dims, groups=groups)
 
 
 def _targets(p: Prepared, split: str) -> np.ndarray:
@@ -239,14 +261,14 @@ def run_benchmark(data=None, models: Sequence[str] = DEFAULT_MODELS, seeds: int 
                   modalities: Sequence[str] | None = None, unimodal: bool = True, epochs: int = 100,
                   patience: int = 10, fixed_epochs: int | dict[str, int] | None = None, lr: float = 1e-3, batch_size: int = 32,
                   threads: int | None = None, progress: bool = True, leak_gap: float = 0.10,
-                  scaling: str = "column") -> list[dict]:
+                  scaling: str = "column", context: bool = False) -> list[dict]:
     """Train and score every model for every seed; return one dict per (model, seed) (lessons 08-09).
 
     ``data``: a path, a :class:`~course_utils.data.FeatureSet` or None (the
     bundled set). ``models``: fusion short names (``early, late, weighted,
     gated, tfn, lmf, attention, mult``). Each row has the :data:`CSV_COLUMNS`
-    (test metrics; ``None`` where a metric does not apply) plus ``val_acc`` and
-    ``epochs`` (the epoch kept). ``fixed_epochs``: an int, or ``{short name:
+    (test metrics; ``None`` where a metric does not apply) plus ``val_acc``,
+    ``epochs`` (the epoch kept) and ``test_output`` (the model's raw test outputs). ``fixed_epochs``: an int, or ``{short name:
     epochs}`` (e.g. the epochs early stopping chose on another data set), for
     files whose valid split must not select anything.
     ``out`` writes the CSV. Fusion models need at least two modalities.
@@ -259,7 +281,7 @@ def run_benchmark(data=None, models: Sequence[str] = DEFAULT_MODELS, seeds: int 
                                  found=name, fix="--models early,late,tfn,lmf,gated,attention,mult")
     if seeds < 1:
         raise BenchmarkError("seeds must be >= 1", expected="--seeds 1 or more", found=str(seeds), fix="--seeds 3")
-    p = prepare(data, modalities, scaling)
+    p = prepare(data, modalities, scaling, context)
     if len(p.modalities) < 2 and models:
         raise BenchmarkError("fusion needs at least two modalities", expected=">= 2 modalities",
                              found=str(list(p.modalities)), fix="use --modalities with two or more, or --models ''")
@@ -283,7 +305,8 @@ def run_benchmark(data=None, models: Sequence[str] = DEFAULT_MODELS, seeds: int 
         seconds = time.perf_counter() - t0
         row = {"model": name, "kind": "unimodal" if name == "unimodal" else "fusion", "modalities": "+".join(mods),
                "seed": seed, **_metrics(p, "test", outs["test"]), "seconds": seconds,
-               "val_acc": _metrics(p, "valid", outs["valid"])["acc2"], "epochs": n_epochs}
+               "val_acc": _metrics(p, "valid", outs["valid"])["acc2"], "epochs": n_epochs,
+               "test_output": outs["test"]}
         rows.append(row)
     _warn_leak(rows, leak_gap)
     if out is not None:
@@ -325,6 +348,28 @@ def _groups(rows):
     for r in rows:
         groups.setdefault((r["model"], r["modalities"]), []).append(r)
     return groups
+
+
+def bootstrap_acc2(rows: list[dict], p: Prepared, n_boot: int = 1000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of the seed-averaged test Acc-2 of ``rows`` (one model), resampling speakers/videos.
+
+    Resamples whole groups (``speaker`` of the file; rows when there is none)
+    with replacement, as the test utterances of one video are not independent.
+    """
+    y = p.y["test"]
+    preds = [(r["test_output"].argmax(1) if p.task == "class" else (r["test_output"][:, 0] > 0)).astype(int)
+             for r in rows]
+    groups = p.groups["test"] if p.groups is not None else np.arange(len(y)).astype(str)
+    names = np.unique(groups)
+    index = {g: np.flatnonzero(groups == g) for g in names}
+    correct = np.mean([pr == y for pr in preds], axis=0)
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(n_boot):
+        rows_ = np.concatenate([index[g] for g in rng.choice(names, size=len(names), replace=True)])
+        stats.append(correct[rows_].mean())
+    lo, hi = np.percentile(stats, [2.5, 97.5])
+    return float(lo), float(hi)
 
 
 def write_csv(rows: list[dict], path) -> Path:
