@@ -217,3 +217,34 @@ def test_runs_on_converted_cmu_mosi(tmp_path: Path):
     assert [(r["model"], r["modalities"]) for r in rows] == [
         ("unimodal", "text"), ("unimodal", "audio"), ("unimodal", "vision"), ("lmf", "text+audio+vision")]
     assert all(r["acc7"] is not None and r["acc2_non0"] is not None for r in rows)
+
+
+def test_context_appends_the_video_mean(tmp_path: Path):
+    from course_utils.fusion import benchmark as B
+
+    path = _binary(tmp_path, speaker=[f"v{i // 5}" for i in range(120)])
+    fs = data.load_features(path)
+    p, pc = B.prepare(path), B.prepare(path, context=True)
+    assert pc.dims == {"a": 8, "b": 6} and p.dims == {"a": 4, "b": 3}
+    train = fs.split == "train"
+    raw = fs.features["a"][train].astype(np.float64)
+    ctx = np.stack([raw[fs.speaker[train] == v].mean(axis=0) for v in fs.speaker[train]])
+    mean, std = ctx.mean(axis=0), ctx.std(axis=0)
+    assert np.allclose(pc.x["train"]["a"][:, 4:], np.clip((ctx - mean) / std, -10, 10), atol=1e-5)
+    assert np.allclose(pc.x["train"]["a"][:, :4], p.x["train"]["a"], atol=1e-6)
+    with pytest.raises(BenchmarkError, match="'speaker'"):
+        B.prepare(_binary(tmp_path), context=True)
+
+
+def test_bootstrap_interval_over_groups(tmp_path: Path):
+    from course_utils.fusion import benchmark as B
+
+    path = _binary(tmp_path, speaker=[f"v{i // 5}" for i in range(120)])
+    p = B.prepare(path)
+    y = p.y["test"]
+    perfect = {"test_output": np.stack([np.where(y == 1, 1.0, -1.0), np.zeros(len(y))], axis=1)}
+    assert B.bootstrap_acc2([perfect], p, n_boot=50) == (1.0, 1.0)
+    half = {"test_output": np.stack([np.where(np.arange(len(y)) % 2 == 0, 1.0, -1.0), np.zeros(len(y))], axis=1)}
+    lo, hi = B.bootstrap_acc2([half], p, n_boot=200)
+    acc = float(np.mean((half["test_output"][:, 0] > 0) == y))
+    assert lo <= acc <= hi and lo < hi
