@@ -104,6 +104,8 @@ def test_weights_really_differ_before_copy():
 def test_to_keras_rejects_a_different_architecture():
     with pytest.raises(ValueError, match="shape|parameters"):
         T.to_keras(T.EarlyFusion(DIMS, hidden=8), K.EarlyFusion(DIMS, hidden=16))
+    with pytest.raises(ValueError, match="same name"):
+        T.to_keras(T.EarlyFusion(DIMS), K.LateFusion(DIMS))
 
 
 @pytest.mark.parametrize("name", [n for n in MODEL_NAMES if n != "MultiTaskHead"])

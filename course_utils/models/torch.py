@@ -470,19 +470,21 @@ def build(name: str, dims: Mapping[str, int], **kwargs) -> nn.Module:
     return cls(dims, **kwargs)
 
 
-def to_keras(model: nn.Module, keras_model=None, example: Mapping[str, np.ndarray] | None = None):
-    """Copy a PyTorch model's weights into its Keras twin and return the Keras model (lesson 07).
+def to_keras(model: nn.Module, keras_model, example: Mapping[str, np.ndarray] | None = None):
+    """Copy a PyTorch model's weights into its Keras twin; returns ``keras_model`` (lesson 07).
 
-    ``keras_model`` defaults to the same class of :mod:`course_utils.models.keras`
-    built with the same arguments (pass it for other arguments). The twin is
-    built by calling it once on ``example`` (default: zeros of shape
-    ``(1, d_m)``). Parameters are matched in order (both frameworks list a
-    layer's own weights, then its sub-layers' in creation order); dense weights
-    are transposed (PyTorch stores ``(out, in)``, Keras ``(in, out)``); every
-    shape is checked.
+    ``keras_model`` is the same class of :mod:`course_utils.models.keras` built
+    with the same arguments, e.g. ``to_keras(T.TensorFusion(dims, hidden=8),
+    K.TensorFusion(dims, hidden=8))``. It is called once on ``example``
+    (default: zeros of shape ``(1, d_m)`` per modality) so that every weight
+    exists. Parameters are matched in order (both frameworks list a layer's own
+    weights first, then its sub-layers' in creation order); dense weights are
+    transposed (PyTorch stores ``(out, in)``, Keras ``(in, out)``); a count or
+    shape that does not match raises ``ValueError``.
     """
-    if keras_model is None:
-        raise ValueError("pass keras_model=course_utils.models.keras.<SameClass>(same arguments)")
+    if type(model).__name__ != type(keras_model).__name__:
+        raise ValueError(f"to_keras copies into the twin of the same name: got {type(model).__name__} and "
+                         f"{type(keras_model).__name__}")
     if example is None:
         dims = model.body.dims if isinstance(model, MultiTaskHead) else model.dims
         example = {m: np.zeros((1, d), np.float32) for m, d in dims.items()}
