@@ -120,7 +120,10 @@ class FeatureSet:
         )
 
     def arrays(self, split: str, modalities: Sequence[str] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """``({modality: X}, y)`` for one split: ``y`` is ``label_class`` when present, else ``label_binary`` (lesson 04)."""
+        """``({modality: X}, y)`` for one split (lesson 04).
+
+        ``y`` is ``label_class`` when the set has it, else ``label_binary``.
+        """
         sub = self.subset(split)
         names = modalities or self.modalities
         missing = set(names) - set(self.modalities)

@@ -16,7 +16,8 @@ from typing import Any
 
 _EXPORTS = {"run_benchmark": "benchmark", "format_table": "benchmark", "summarize": "benchmark",
             "BenchmarkError": "benchmark", "ValidationLeakWarning": "benchmark", "CSV_COLUMNS": "benchmark",
-            "DEFAULT_MODELS": "benchmark", "prepare": "benchmark"}
+            "DEFAULT_MODELS": "benchmark", "prepare": "benchmark", "bootstrap_acc2": "benchmark",
+            "write_csv": "benchmark"}
 
 __all__ = sorted(_EXPORTS)
 

@@ -46,7 +46,8 @@ def present(dims: Mapping[str, int], inputs: Mapping, name: str) -> list[str]:
     """The modalities of ``dims`` found in ``inputs``, with shape checks (lessons 07-09)."""
     if not isinstance(inputs, Mapping):
         raise ModelInputError(f"{name} takes a dict of per-modality tensors", expected="{modality: tensor}",
-                              found=type(inputs).__name__, fix=f"call model({{{', '.join(repr(m) for m in dims)}: x, ...}})")
+                              found=type(inputs).__name__,
+                              fix=f"call model({{{', '.join(repr(m) for m in dims)}: x, ...}})")
     found = [m for m in dims if m in inputs and inputs[m] is not None]
     if not found:
         raise ModelInputError(f"{name}: none of its modalities is in the inputs", expected=str(list(dims)),
