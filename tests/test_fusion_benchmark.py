@@ -248,3 +248,19 @@ def test_bootstrap_interval_over_groups(tmp_path: Path):
     lo, hi = B.bootstrap_acc2([half], p, n_boot=200)
     acc = float(np.mean((half["test_output"][:, 0] > 0) == y))
     assert lo <= acc <= hi and lo < hi
+
+
+def test_grid_picks_the_lowest_validation_loss(tmp_path: Path, capsys):
+    rows = run_benchmark(_binary(tmp_path), models=["early"], seeds=1, unimodal=False, epochs=15, patience=3,
+                         progress=False, threads=1, grid={"dropout": [0.0, 0.5], "hidden": [4, 16]})
+    (row,) = rows
+    assert len(row["grid"]) == 4 and row["config"] == min(row["grid"], key=row["grid"].get)
+    assert set(row["grid"]) == {"dropout=0,hidden=4", "dropout=0,hidden=16", "dropout=0.5,hidden=4",
+                                "dropout=0.5,hidden=16"}
+    with pytest.raises(BenchmarkError, match="fixed_epochs"):
+        run_benchmark(_binary(tmp_path), models=["early"], grid={"dropout": [0.1, 0.2]}, fixed_epochs=3, **{
+            k: v for k, v in FAST.items() if k != "epochs"})
+    assert main(["benchmark", "--data", str(_binary(tmp_path)), "--models", "lmf", "--no-unimodal", "--seeds", "1",
+                 "--epochs", "2", "--grid", "lr=1e-3,3e-4", "--quiet"]) == 0
+    assert main(["benchmark", "--data", str(_binary(tmp_path)), "--grid", "dropout", "--quiet"]) == 2
+    assert "NAME=V1,V2" in capsys.readouterr().err

@@ -5,6 +5,13 @@ import argparse
 import sys
 
 
+def _number(text: str):
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
 def main(argv: list[str] | None = None) -> int:
     from .benchmark import DEFAULT_MODELS
 
@@ -34,19 +41,29 @@ def main(argv: list[str] | None = None) -> int:
                    help="append each utterance's video (speaker) mean features: a simple contextual model")
     b.add_argument("--scaling", choices=("column", "block"), default="column",
                    help="feature standardisation: per column (default) or one scale per modality")
+    b.add_argument("--grid", action="append", default=[], metavar="NAME=V1,V2",
+                   help="hyper-parameter values to try, chosen per model and seed by validation loss "
+                        "(repeatable), e.g. --grid dropout=0.2,0.5 --grid lr=1e-3,3e-4")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
 
     from ..config import CourseError
-    from .benchmark import format_table, run_benchmark
+    from .benchmark import BenchmarkError, format_table, run_benchmark
 
     try:
+        grid = {}
+        for item in args.grid:
+            name, _, values = item.partition("=")
+            if not name or not values:
+                raise BenchmarkError(f"--grid {item!r}", expected="NAME=V1,V2,...", found=item,
+                                     fix="e.g. --grid dropout=0.2,0.5")
+            grid[name] = [_number(v) for v in values.split(",")]
         rows = run_benchmark(
             data=args.data, models=[m for m in args.models.split(",") if m], seeds=args.seeds, out=args.out,
             modalities=args.modalities.split(",") if args.modalities else None, unimodal=not args.no_unimodal,
             epochs=args.epochs, patience=args.patience, fixed_epochs=args.fixed_epochs, lr=args.lr,
             batch_size=args.batch_size, threads=args.threads, progress=not args.quiet, context=args.context,
-            scaling=args.scaling)
+            scaling=args.scaling, grid=grid or None)
     except CourseError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -227,7 +227,7 @@ def _metrics(p: Prepared, split: str, out: np.ndarray) -> dict[str, float | None
 
 
 def _train_one(p: Prepared, short: str, mods: tuple[str, ...], seed: int, *, epochs: int, patience: int,
-               fixed_epochs: int | None, lr: float, batch_size: int):
+               fixed_epochs: int | None, lr: float, batch_size: int, overrides: dict | None = None):
     import torch
 
     from ..models import torch as tm
@@ -236,7 +236,7 @@ def _train_one(p: Prepared, short: str, mods: tuple[str, ...], seed: int, *, epo
     torch.manual_seed(seed)
     n_out = p.n_classes if p.task == "class" else (2 if p.score is not None else 1)
     dims = {m: p.dims[m] for m in mods}
-    model = tm.build(short, dims, n_outputs=n_out, **MODEL_KWARGS[short])
+    model = tm.build(short, dims, n_outputs=n_out, **{**MODEL_KWARGS[short], **(overrides or {})})
     target_dtype = torch.int64 if p.task == "class" else torch.float32
 
     def data(split):
@@ -261,6 +261,7 @@ def _train_one(p: Prepared, short: str, mods: tuple[str, ...], seed: int, *, epo
 
     wrapped = _Dict(model)
     outs = {s: predict_torch(wrapped, tuple(p.x[s][m] for m in mods)) for s in ("valid", "test")}
+    model.selection_loss = None if fixed_epochs else hist.best_value  # best validation loss
     return model, outs, (fixed_epochs or hist.best_epoch)
 
 
@@ -269,7 +270,8 @@ def run_benchmark(data=None, models: Sequence[str] = DEFAULT_MODELS, seeds: int 
                   patience: int = 10, fixed_epochs: int | dict[str, int] | None = None, lr: float = 1e-3,
                   batch_size: int = 32,
                   threads: int | None = None, progress: bool = True, leak_gap: float = 0.10,
-                  scaling: str = "column", context: bool = False) -> list[dict]:
+                  scaling: str = "column", context: bool = False,
+                  grid: dict[str, Sequence] | None = None) -> list[dict]:
     """Train and score every model for every seed; return one dict per (model, seed) (lessons 08-09).
 
     ``data``: a path, a :class:`~course_utils.data.FeatureSet` or None (the
@@ -280,7 +282,12 @@ def run_benchmark(data=None, models: Sequence[str] = DEFAULT_MODELS, seeds: int 
     outputs). ``fixed_epochs``: an int, or ``{short name:
     epochs}`` (e.g. the epochs early stopping chose on another data set), for
     files whose valid split must not select anything.
-    ``out`` writes the CSV. Fusion models need at least two modalities.
+    ``grid``: hyper-parameters to try, e.g. ``{"dropout": [0.2, 0.5], "lr":
+    [1e-3, 3e-4]}`` (``lr`` or any argument of the models); for every model and
+    seed each combination is trained and the one with the lowest validation
+    loss is scored on test (rows get ``config`` and ``grid``: the validation
+    loss of each combination; ``seconds`` covers the whole search). ``out`` writes the CSV. Fusion models need at
+    least two modalities.
     """
     from ..progress import progress as bar
 
@@ -302,6 +309,10 @@ def run_benchmark(data=None, models: Sequence[str] = DEFAULT_MODELS, seeds: int 
     runs = [("unimodal", (m,)) for m in p.modalities] if unimodal else []
     runs += [(name, p.modalities) for name in models]
     jobs = [(name, mods, seed) for name, mods in runs for seed in range(seeds)]
+    configs = _grid_configs(grid)
+    if len(configs) > 1 and fixed_epochs:
+        raise BenchmarkError("a grid needs the valid split, fixed_epochs forbids it", expected="grid or fixed_epochs",
+                             found="both", fix="drop --grid, or drop --fixed-epochs")
     rows = []
     it = bar(jobs, desc="fusion benchmark", total=len(jobs), disable=not progress)
     for name, mods, seed in it:
@@ -309,19 +320,44 @@ def run_benchmark(data=None, models: Sequence[str] = DEFAULT_MODELS, seeds: int 
             it.set_postfix_str(f"{name} {'+'.join(mods)} seed {seed}")
         t0 = time.perf_counter()
         fixed = fixed_epochs.get(name) if isinstance(fixed_epochs, dict) else fixed_epochs
-        with _no_epoch_bars():
-            _, outs, n_epochs = _train_one(p, name, mods, seed, epochs=epochs, patience=patience, fixed_epochs=fixed,
-                                           lr=lr, batch_size=batch_size)
+        tried = {}
+        for config in configs:  # one entry without a grid
+            with _no_epoch_bars():
+                model, outs_c, n_ep = _train_one(p, name, mods, seed, epochs=epochs, patience=patience,
+                                                 fixed_epochs=fixed, lr=config.get("lr", lr), batch_size=batch_size,
+                                                 overrides={k: v for k, v in config.items() if k != "lr"})
+            tried[_config_name(config)] = (model.selection_loss, outs_c, n_ep, config)
+        # the configuration with the lowest validation loss (the only one without a grid)
+        chosen = min(tried, key=lambda c: tried[c][0] if tried[c][0] is not None else 0.0)
+        _, outs, n_epochs, _ = tried[chosen]
         seconds = time.perf_counter() - t0
         row = {"model": name, "kind": "unimodal" if name == "unimodal" else "fusion", "modalities": "+".join(mods),
                "seed": seed, **_metrics(p, "test", outs["test"]), "seconds": seconds,
                "val_acc": _metrics(p, "valid", outs["valid"])["acc2"], "epochs": n_epochs,
-               "test_output": outs["test"]}
+               "test_output": outs["test"], "config": chosen,
+               "grid": {c: v[0] for c, v in tried.items()}}
         rows.append(row)
     _warn_leak(rows, leak_gap)
     if out is not None:
         write_csv(rows, out)
     return rows
+
+
+def _grid_configs(grid) -> list[dict]:
+    import itertools
+
+    if not grid:
+        return [{}]
+    keys = list(grid)
+    for k in keys:
+        if not list(grid[k]):
+            raise BenchmarkError(f"grid entry {k!r} is empty", expected="one value or more", found="[]",
+                                 fix="e.g. --grid dropout=0.2,0.5")
+    return [dict(zip(keys, vals)) for vals in itertools.product(*(list(grid[k]) for k in keys))]
+
+
+def _config_name(config: dict) -> str:
+    return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in config.items()) or "default"
 
 
 @contextmanager
