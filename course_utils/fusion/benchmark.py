@@ -289,7 +289,7 @@ def run_benchmark(data=None, models: Sequence[str] = DEFAULT_MODELS, seeds: int 
     loss of each combination; ``seconds`` covers the whole search). ``out`` writes the CSV. Fusion models need at
     least two modalities.
     """
-    from ..progress import progress as bar
+    from tqdm.auto import tqdm
 
     for name in models:
         if name not in REGISTRY or name == "unimodal":
@@ -314,10 +314,10 @@ def run_benchmark(data=None, models: Sequence[str] = DEFAULT_MODELS, seeds: int 
         raise BenchmarkError("a grid needs the valid split, fixed_epochs forbids it", expected="grid or fixed_epochs",
                              found="both", fix="drop --grid, or drop --fixed-epochs")
     rows = []
-    it = bar(jobs, desc="fusion benchmark", total=len(jobs), disable=not progress)
+    # tqdm itself rather than course_utils.progress (an iterator): the bar names the run in progress.
+    it = tqdm(jobs, desc="fusion benchmark", total=len(jobs), disable=not progress, leave=False)
     for name, mods, seed in it:
-        if hasattr(it, "set_postfix_str"):
-            it.set_postfix_str(f"{name} {'+'.join(mods)} seed {seed}")
+        it.set_postfix_str(f"{name} {'+'.join(mods)} seed {seed}")
         t0 = time.perf_counter()
         fixed = fixed_epochs.get(name) if isinstance(fixed_epochs, dict) else fixed_epochs
         tried = {}
