@@ -151,7 +151,8 @@ def probe_table(features: Mapping[str, "np.ndarray"] | None = None, *,
     ``records`` order (default: ``course_utils.data.load_records()``), probed with
     :func:`linear_probe`. ``predictions``: name -> 0/1 predictions ``(N,)`` of a
     model that predicts by itself (reported as is, no ``C``). Columns: ``dim``,
-    ``C``, ``valid Acc-2``, ``test Acc-2``, ``test F1 (macro)`` and one
+    ``C`` (as text, e.g. ``"0.001"``, so that rounding the table for display never
+    shows 0.0; blank for predictions), ``valid Acc-2``, ``test Acc-2``, ``test F1 (macro)`` and one
     ``Acc-2 <slice> (n=k)`` per slice of the test split (``skin_tones=True`` adds
     one column per skin tone). Values in % when ``percent``. A majority-class row
     (the most frequent train label) is always added as the floor to beat.
@@ -194,7 +195,7 @@ def probe_table(features: Mapping[str, "np.ndarray"] | None = None, *,
         row: dict[str, Any] = {
             "features": res.name,
             "dim": dim,
-            "C": res.C,
+            "C": "" if res.C is None else f"{res.C:g}",
             "valid Acc-2": scale * res.valid_acc,
             "test Acc-2": scale * float((p[te] == y[te]).mean()),
             "test F1 (macro)": scale * float(f1_score(y[te], p[te], average="macro", zero_division=0)),
@@ -203,7 +204,9 @@ def probe_table(features: Mapping[str, "np.ndarray"] | None = None, *,
             m = te & masks[s]
             row[f"Acc-2 {s} (n={int(m.sum())})"] = scale * float((p[m] == y[m]).mean()) if m.any() else np.nan
         rows.append(row)
-    return pd.DataFrame(rows).set_index("features")
+    table = pd.DataFrame(rows).set_index("features")
+    table["dim"] = table["dim"].astype("Int64")  # an integer column with blanks (models that predict by themselves)
+    return table
 
 
 __all__ = ["C_GRID", "SLICES", "ProbeError", "ProbeResult", "slice_masks", "linear_probe", "probe_table"]
