@@ -29,7 +29,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
 
 #: Regularisation strengths tried on the valid split (inverse L2 penalty of logistic regression).
-C_GRID: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)
+#: C = 10 is left out: on standardised features it is all but unpenalised, never won on valid in lessons
+#: 04-06, and on separable high-dimensional features (pixels) its optimum runs off to infinity.
+C_GRID: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0)
 
 #: Slice name -> description; the masks come from :func:`slice_masks`.
 SLICES: dict[str, str] = {
@@ -107,11 +109,12 @@ def linear_probe(X: "np.ndarray", y: "np.ndarray", split: "np.ndarray", *, name:
     The scaler and the classifier see the train rows only; ties in valid accuracy
     go to the smaller ``C`` (the simpler model). Returns predictions for all rows.
 
-    Speed: the ``C`` values are fitted in increasing order, each fit starting from
-    the previous solution (a warm-started regularisation path), to a gradient
-    tolerance of ``1e-3``. The probe measures features, not the last digits of
-    the optimum; with more columns than training rows (3,072 pixels, 700 rows)
-    this is 3-4x faster than cold fits at sklearn's default tolerance.
+    Speed and exactness: each fit uses Newton's method (sklearn's ``newton-cholesky``
+    solver), which converges in a few steps. When there are more columns than
+    training rows (3,072 pixels, 700 rows), the standardised rows are first
+    expressed in the basis of the training rows' span (a thin SVD): the L2-penalised
+    optimum always lies in that span (its gradient is a combination of training
+    rows), so the predictions are those of the full problem, at a fraction of the cost.
     """
     import numpy as np
     from sklearn.linear_model import LogisticRegression
@@ -126,10 +129,12 @@ def linear_probe(X: "np.ndarray", y: "np.ndarray", split: "np.ndarray", *, name:
     if len(np.unique(y[tr])) < 2:
         raise ProbeError("linear_probe needs both labels (0 and 1) among the train rows.")
     Xs = StandardScaler().fit(X[tr]).transform(X)
-    model = LogisticRegression(C=min(Cs), max_iter=10_000, tol=1e-3, warm_start=True, random_state=seed)
+    if Xs.shape[1] > tr.sum():
+        _, sv, vt = np.linalg.svd(Xs[tr], full_matrices=False)
+        Xs = Xs @ vt[sv > sv[0] * 1e-10].T
     best: tuple[float, float, np.ndarray] | None = None
     for C in sorted(Cs):
-        model.set_params(C=C)
+        model = LogisticRegression(C=C, solver="newton-cholesky", max_iter=200, random_state=seed)
         model.fit(Xs[tr], y[tr])
         pred = model.predict(Xs)
         acc = float((pred[va] == y[va]).mean())
