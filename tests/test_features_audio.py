@@ -271,3 +271,14 @@ def test_bad_arguments_get_course_errors(call, match):
     """Found by feeding bad input to every public function: each raised a bare NumPy/Python error (or nothing)."""
     with pytest.raises(CourseError, match=match):
         call()
+
+
+def test_power_to_db_keeps_float32_like_librosa():
+    """The bad-input checks must not promote float32 powers to float64: the MFCC parity with librosa (float32
+    log10) depends on it (a float64 log10 doubled the gap to librosa on a course clip)."""
+    librosa = pytest.importorskip("librosa")
+    S = np.abs(audio.stft(data.load_audio("u0008"))) ** 2
+    mel = audio.mel_filterbank() @ S
+    assert mel.dtype == np.float32
+    ref = librosa.power_to_db(mel, top_db=80.0)
+    assert np.array_equal(audio.power_to_db(mel).astype(np.float32), ref.astype(np.float32))

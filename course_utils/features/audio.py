@@ -291,7 +291,10 @@ def power_to_db(S: Any, *, ref: float = 1.0, amin: float = 1e-10, top_db: float 
     """``10 log10(max(S, amin) / ref)``, floored ``top_db`` below the peak (lesson 06), as ``librosa.power_to_db``."""
     import numpy as np
 
-    S = _float_array(S, "S (a power spectrogram)", nonneg=True, allow_empty=False)
+    S0 = np.asarray(_to_numpy(S))
+    S = _float_array(S0, "S (a power spectrogram)", nonneg=True, allow_empty=False)
+    if np.issubdtype(S0.dtype, np.floating):
+        S = S0            # keep float32 input in float32, as librosa does (the MFCC parity depends on it)
     if not (np.isscalar(ref) and float(ref) > 0):
         raise AudioInputError("power_to_db's ref must be a positive number.", found=repr(ref),
                               fix="ref=1.0 (absolute dB) or ref=S.max() (dB below the peak)")
