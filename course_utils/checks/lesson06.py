@@ -19,7 +19,10 @@ from ._core import Case, Mistake, _to_numpy_if_tensor, compare, describe, regist
 
 def _arr(x: Any) -> np.ndarray | None:
     try:
-        return np.asarray(_to_numpy_if_tensor(x), dtype=float)
+        a = np.asarray(_to_numpy_if_tensor(x))
+        if np.iscomplexobj(a):      # never silently drop an imaginary part (named by the "complex" mistakes)
+            return None
+        return np.asarray(a, dtype=float)
     except (TypeError, ValueError):
         return None
 
@@ -132,6 +135,9 @@ def _pow_mistake(**variant: Any) -> Callable:
 
 
 _POWER_MISTAKES = (
+    Mistake("complex", lambda got, e, c: np.iscomplexobj(_to_numpy_if_tensor(got)),
+            "the result is complex: that is the STFT X itself (or X**2). The power spectrum is the real, "
+            "non-negative |X|^2 = np.abs(X) ** 2."),
     Mistake("magnitude, not power", _pow_mistake(square=False),
             "that is the magnitude |X|; the power spectrum is its square |X|^2."),
     Mistake("no window", _pow_mistake(window="none"),
