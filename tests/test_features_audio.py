@@ -240,3 +240,45 @@ def test_parameter_errors():
     with pytest.raises(CourseError, match="kind"):
         audio.noisy_features("wav2vec", [], 0.0)
     assert isinstance(audio.AudioInputError("x"), ValueError)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: audio.hz_to_mel("abc"), "not numeric"),
+    (lambda: audio.hz_to_mel([100.0, np.nan]), "NaN"),
+    (lambda: audio.hz_to_mel(-5.0, htk=True), "negative"),
+    (lambda: audio.mel_to_hz("x"), "not numeric"),
+    (lambda: audio.power_to_db(-np.ones(3)), "negative"),
+    (lambda: audio.power_to_db(np.array([])), "empty"),
+    (lambda: audio.power_to_db(audio.stft(np.zeros(1600, np.float32))), "complex"),
+    (lambda: audio.power_to_db(np.ones(3), ref=0), "ref"),
+    (lambda: audio.power_to_db(np.ones(3), top_db=-5), "top_db"),
+    (lambda: audio.dct_matrix(0, 40), "positive integer"),
+    (lambda: audio.dct_matrix(50, 40), "n_out <= n_in"),
+    (lambda: audio.mfcc(np.zeros(1600, np.float32), n_mfcc="20"), "positive integer"),
+    (lambda: audio.deltas("abc"), "not numeric"),
+    (lambda: audio.deltas(np.zeros((3, 20)), axis=5), "axis"),
+    (lambda: audio.deltas(np.full((3, 20), np.nan)), "NaN"),
+    (lambda: audio.pitch_autocorr(np.zeros(1600, np.float32), fmin=500, fmax=100), "fmin"),
+    (lambda: audio.pitch_autocorr(np.zeros(1600, np.float32), fmin=0), "fmin"),
+    (lambda: audio.add_noise(np.full(1600, 0.1, np.float32), float("nan")), "snr_db"),
+    (lambda: audio.add_noise(np.full(1600, 0.1, np.float32), "5"), "snr_db"),
+    (lambda: audio.dataset_rows("x", audio.mfcc_stats, [], use_cache=False), "No records"),
+    (lambda: audio.dataset_rows("x", audio.mfcc_stats, [{"foo": 1}], use_cache=False), "no 'id'"),
+    (lambda: audio.dataset_sequences("x", lambda w: w[:, None], [], use_cache=False), "No records"),
+    (lambda: audio.noisy_features("mfcc_stats", [], 5, use_cache=False), "No records"),
+], ids=lambda v: "" if callable(v) else v)
+def test_bad_arguments_get_course_errors(call, match):
+    """Found by feeding bad input to every public function: each raised a bare NumPy/Python error (or nothing)."""
+    with pytest.raises(CourseError, match=match):
+        call()
+
+
+def test_power_to_db_keeps_float32_like_librosa():
+    """The bad-input checks must not promote float32 powers to float64: the MFCC parity with librosa (float32
+    log10) depends on it (a float64 log10 doubled the gap to librosa on a course clip)."""
+    librosa = pytest.importorskip("librosa")
+    S = np.abs(audio.stft(data.load_audio("u0008"))) ** 2
+    mel = audio.mel_filterbank() @ S
+    assert mel.dtype == np.float32
+    ref = librosa.power_to_db(mel, top_db=80.0)
+    assert np.array_equal(audio.power_to_db(mel).astype(np.float32), ref.astype(np.float32))

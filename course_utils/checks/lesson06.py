@@ -19,15 +19,23 @@ from ._core import Case, Mistake, _to_numpy_if_tensor, compare, describe, regist
 
 def _arr(x: Any) -> np.ndarray | None:
     try:
-        return np.asarray(_to_numpy_if_tensor(x), dtype=float)
+        a = np.asarray(_to_numpy_if_tensor(x))
+        if np.iscomplexobj(a):      # never silently drop an imaginary part (named by the "complex" mistakes)
+            return None
+        return np.asarray(a, dtype=float)
     except (TypeError, ValueError):
         return None
 
 
-def _matches(got: Any, value: Any, rtol: float = 1e-6, atol: float = 1e-9) -> bool:
+def _matches(got: Any, value: Any, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
+    """``got`` equals ``value`` up to float32 rounding (``atol`` is relative to the largest ``|value|``), so a
+    wrong answer computed in float32 is still recognised."""
     g = _arr(got)
     v = np.asarray(value, dtype=float)
-    return g is not None and g.shape == v.shape and bool(np.allclose(g, v, rtol=rtol, atol=atol, equal_nan=True))
+    if g is None or g.shape != v.shape:
+        return False
+    scale = float(np.nanmax(np.abs(v))) if v.size and np.isfinite(v).any() else 1.0
+    return bool(np.allclose(g, v, rtol=rtol, atol=atol * max(scale, 1.0), equal_nan=True))
 
 
 # ----------------------------------------------------------------------------- NumPy references
@@ -75,6 +83,12 @@ _MEL_MISTAKES = (
     Mistake("Slaney scale", lambda got, e, c: _matches(got, _slaney(c.args[0])),
             "that is the Slaney mel scale (linear below 1 kHz, 15 mels at 1 kHz); this exercise asks for the "
             "HTK formula, about 1000 mels at 1 kHz."),
+    Mistake("missing 1 +", lambda got, e, c: _arr(got) is not None and _arr(got).shape == np.shape(c.args[0])
+            and _matches(_arr(got)[np.asarray(c.args[0]) > 0],
+                         2595.0 * np.log10(np.asarray(c.args[0], float)[np.asarray(c.args[0]) > 0] / 700.0)),
+            "0 Hz must map to 0 mel: the logarithm is of 1 + f / 700, not of f / 700."),
+    Mistake("log base 2", lambda got, e, c: _matches(got, 2595.0 * np.log2(1.0 + np.asarray(c.args[0]) / 700.0)),
+            "the formula uses the base-10 logarithm (np.log10), not log2."),
 )
 
 
@@ -84,16 +98,19 @@ _MEL_MISTAKES = (
           mistakes=_MEL_MISTAKES)
 def _hz_to_mel(rng: np.random.Generator):
     f = np.array([0.0, 700.0, 1000.0, 4000.0, 8000.0])
-    yield Case((f,), expected=_htk(f), label="0, 700, 1000, 4000 and 8000 Hz", rtol=1e-9, atol=1e-9)
+    yield Case((f,), expected=_htk(f), label="0, 700, 1000, 4000 and 8000 Hz", rtol=1e-5, atol=1e-4)
     f = rng.uniform(0.0, 8000.0, size=(int(rng.integers(2, 5)), int(rng.integers(2, 6))))
-    yield Case((f,), expected=_htk(f), label=f"a 2-D array of frequencies {f.shape}", rtol=1e-9, atol=1e-9)
+    yield Case((f,), expected=_htk(f), label=f"a 2-D array of frequencies {f.shape}", rtol=1e-5, atol=1e-4)
     f = np.sort(rng.uniform(20.0, 22050.0, size=int(rng.integers(5, 30))))
-    yield Case((f,), expected=_htk(f), label="random frequencies up to 22 kHz", rtol=1e-9, atol=1e-9)
+    yield Case((f,), expected=_htk(f), label="random frequencies up to 22 kHz", rtol=1e-5, atol=1e-4)
 
 
 # ----------------------------------------------------------------------------- 06.power_spectrogram
 def _power_variant(y: np.ndarray, n_fft: int, hop: int, *, window: str = "periodic", center: bool = True,
-                   square: bool = True) -> np.ndarray:
+                   square: bool = True, pad: str = "constant") -> np.ndarray:
+    if pad != "constant" and center:
+        y = np.pad(np.asarray(y, dtype=float), n_fft // 2, mode=pad)
+        center = False
     frames = _frames(y, n_fft, hop, center=center)
     if window == "periodic":
         frames = frames * _hann(n_fft)
@@ -118,6 +135,9 @@ def _pow_mistake(**variant: Any) -> Callable:
 
 
 _POWER_MISTAKES = (
+    Mistake("complex", lambda got, e, c: np.iscomplexobj(_to_numpy_if_tensor(got)),
+            "the result is complex: that is the STFT X itself (or X**2). The power spectrum is the real, "
+            "non-negative |X|^2 = np.abs(X) ** 2."),
     Mistake("magnitude, not power", _pow_mistake(square=False),
             "that is the magnitude |X|; the power spectrum is its square |X|^2."),
     Mistake("no window", _pow_mistake(window="none"),
@@ -134,6 +154,21 @@ _POWER_MISTAKES = (
             and _matches(_arr(got).T, _power_variant(*_pow_args(c)), rtol=1e-4, atol=1e-9),
             "the result is transposed: put the n_fft // 2 + 1 frequencies on the rows and the frames on the "
             "columns (librosa's layout), i.e. shape (n_fft // 2 + 1, n_frames)."),
+    Mistake("reflect padding", lambda got, e, c: len(c.args[0]) > _pow_args(c)[1] // 2
+            and _matches(got, _power_variant(*_pow_args(c), pad="reflect"), rtol=1e-4, atol=1e-9),
+            "the inner frames are right but the first and last ones are not: the padding mirrors the signal "
+            "(torch.stft's default pad_mode='reflect', older librosa's default); pad with zeros "
+            "(pad_mode='constant'), as the exercise and librosa.stft do."),
+    Mistake("normalized", lambda got, e, c: any(_matches(got, _power_variant(*_pow_args(c)) / d, rtol=1e-4, atol=1e-9)
+                                                for d in (_pow_args(c)[1], _pow_args(c)[1] ** 2,
+                                                          float(np.sum(_hann(_pow_args(c)[1]) ** 2)),
+                                                          float(np.sum(_hann(_pow_args(c)[1]))) ** 2)),
+            "the result is divided by a constant (n_fft, or the window's energy): the exercise asks for the plain "
+            "|X|^2 of the DFT, with no normalization."),
+    Mistake("in decibels", lambda got, e, c: _arr(got) is not None and np.shape(_arr(got)) == np.shape(e)
+            and float(np.nanmin(_arr(got))) < 0.0,
+            "the result has negative values: a power spectrum |X|^2 is never negative. Return the power itself, "
+            "not its logarithm (dB comes later, in §3)."),
     Mistake("full FFT", lambda got, e, c: _arr(got) is not None and _arr(got).ndim == 2
             and _arr(got).shape[0] == _pow_args(c)[1],
             "the result has n_fft rows: for a real signal the upper half of the FFT mirrors the lower half, so "
@@ -195,6 +230,14 @@ _MFCC_MISTAKES = (
     Mistake("inverse DCT", lambda got, e, c: _matches(got, _dct(c.args[0], 0, "ortho", 3)[: c.args[1]],
                                                       rtol=1e-6, atol=1e-6),
             "that is the inverse transform (DCT-III, scipy.fft.idct); MFCCs use the DCT-II (scipy.fft.dct)."),
+    Mistake("c0 scaled like the others", lambda got, e, c: _matches(
+        got, _dct(c.args[0], 0)[: c.args[1]] * np.r_[np.sqrt(2.0), np.ones(max(c.args[1] - 1, 0))][:, None]),
+            "coefficients 1, 2, ... are right but c0 is too large by sqrt(2): in the orthonormal DCT the first "
+            "row has the factor sqrt(1/M), the others sqrt(2/M)."),
+    Mistake("c0 dropped", lambda got, e, c: _matches(got, _dct(c.args[0], 0)[1: c.args[1] + 1])
+            and c.args[1] < np.shape(c.args[0])[0],
+            "the result starts at c1: MFCCs keep c0 (the frame's mean log energy) as the first row; return rows "
+            "0 .. n_mfcc - 1."),
 )
 
 
@@ -203,8 +246,9 @@ _MFCC_MISTAKES = (
                "result has shape (n_mfcc, n_frames).",
           mistakes=_MFCC_MISTAKES)
 def _mfcc_from_log_mel(rng: np.random.Generator):
-    def case(S, n, label):
-        return Case((S, n), expected=_dct(S, 0)[:n], label=label, rtol=1e-7, atol=1e-7)
+    def case(S, n, label):   # tolerance: float32 rounding of a sum of n_mels terms of size max|S|
+        atol = 1e-6 * np.sqrt(S.shape[0]) * float(np.abs(S).max())
+        return Case((S, n), expected=_dct(S, 0)[:n], label=label, rtol=1e-5, atol=atol)
 
     yield case(np.full((8, 3), -20.0), 4, "a constant log-mel (only c0 is non-zero)")
     S = -60.0 + 10.0 * rng.normal(size=(40, int(rng.integers(5, 30))))
@@ -246,6 +290,16 @@ _DELTA_MISTAKES = (
     Mistake("wrong axis", lambda got, e, c: _delta_args(c)[0].ndim == 2
             and _matches(got, _delta_ref(_delta_args(c)[0].T, _delta_args(c)[1]).T),
             "the differences were taken along the feature axis; deltas are along time, the last axis."),
+    Mistake("N ignored", lambda got, e, c: _delta_args(c)[1] != 2 and _matches(got, _delta_ref(_delta_args(c)[0], 2)),
+            "this is the delta for N = 2 although the call passed another N: use the N argument in the sum, the "
+            "denominator and the edge padding."),
+    Mistake("edge frames", lambda got, e, c: _arr(got) is not None and _arr(got).shape == np.shape(e)
+            and _delta_args(c)[0].shape[-1] > 2 * _delta_args(c)[1]
+            and _matches(_arr(got)[..., _delta_args(c)[1]: -_delta_args(c)[1]],
+                         np.asarray(e)[..., _delta_args(c)[1]: -_delta_args(c)[1]]),
+            "the frames away from the edges are right, the first and last N are not: the exercise pads with N "
+            "copies of the first and last frames (np.pad(..., mode='edge')); not reflection, not wrap-around, "
+            "not a line fitted to the edge window (librosa.feature.delta's default, mode='interp')."),
 )
 
 
@@ -257,15 +311,17 @@ _DELTA_MISTAKES = (
           mistakes=_DELTA_MISTAKES)
 def _delta(rng: np.random.Generator):
     ramp = np.vstack([3.0 * np.arange(10.0), -np.arange(10.0)])
-    yield Case((ramp,), expected=_delta_ref(ramp, 2), label="ramps (slope 3 and -1): the delta is the slope "
+    yield Case((ramp,), expected=_delta_ref(ramp, 2), rtol=1e-5, atol=1e-6 * 27.0, label="ramps (slope 3 and -1): the delta is the slope "
                "except where the edge copies flatten it")
     X = rng.normal(size=(int(rng.integers(3, 14)), int(rng.integers(12, 40))))
-    yield Case((X,), expected=_delta_ref(X, 2), label=f"random MFCC-like {X.shape}, N=2")
+    yield Case((X,), expected=_delta_ref(X, 2), rtol=1e-5, atol=1e-6 * float(np.abs(X).max()),
+               label=f"random MFCC-like {X.shape}, N=2")
     X = rng.normal(size=(4, int(rng.integers(8, 20))))
     N = int(rng.integers(1, 4))
-    yield Case((X, N), expected=_delta_ref(X, N), label=f"N={N}")
+    yield Case((X, N), expected=_delta_ref(X, N), rtol=1e-5, atol=1e-6 * float(np.abs(X).max()), label=f"N={N}")
     x = rng.normal(size=int(rng.integers(9, 25)))
-    yield Case((x,), kwargs={"N": 3}, expected=_delta_ref(x, 3), label="a 1-D sequence, N=3")
+    yield Case((x,), kwargs={"N": 3}, expected=_delta_ref(x, 3), rtol=1e-5, atol=1e-6 * float(np.abs(x).max()),
+               label="a 1-D sequence, N=3")
 
 
 # ----------------------------------------------------------------------------- 06.gru_last_state (PyTorch)
@@ -281,6 +337,8 @@ def _gru_case(rng: np.random.Generator, B: int, T: int, d: int, H: int, lengths:
     with torch.no_grad():
         expected = torch.stack([gru(x[b: b + 1, :L])[1][0, 0] for b, L in enumerate(lengths)]).numpy()
         padded_h = gru(x)[1][0].numpy()
+        out = gru(x)[0]
+        one_late = torch.stack([out[b, min(L, T - 1)] for b, L in enumerate(lengths)]).numpy()
 
     def validate(got):
         if not isinstance(got, torch.Tensor):
@@ -297,6 +355,8 @@ def _gru_case(rng: np.random.Generator, B: int, T: int, d: int, H: int, lengths:
 
     validate.padded = padded_h  # for the mistake detectors
     validate.expected = expected
+    validate.one_late = one_late
+    validate.short = np.array([L < T for L in lengths])
     return Case((gru, x, lens), expected=validate, label=label)
 
 
@@ -312,6 +372,17 @@ _GRU_MISTAKES = (
             "this is the state after the padded zeros too: the GRU kept updating its state on the padding of the "
             "shorter sequences. Stop each sequence at its own length (pack_padded_sequence, or pick the output "
             "at step lengths[b] - 1)."),
+    Mistake("one step late", lambda got, e, c: _arr(got) is not None and _arr(got).shape == e.one_late.shape
+            and np.allclose(_arr(got), e.one_late, rtol=1e-4, atol=1e-5)
+            and not np.allclose(e.one_late, e.expected, atol=1e-5),
+            "off by one: the output at index lengths[b] is the state after the first padded step; the last real "
+            "step of a sequence of length L has index L - 1."),
+    Mistake("zeros for short sequences", lambda got, e, c: _arr(got) is not None
+            and _arr(got).shape == e.expected.shape and e.short.any()
+            and np.allclose(_arr(got)[e.short], 0.0) and not np.allclose(_arr(got)[~e.short], 0.0),
+            "the shorter sequences get all-zero states: pad_packed_sequence fills the steps after a sequence's "
+            "end with zeros, so its last time step is 0 there. Take the packed GRU's h_n[-1], or the output at "
+            "lengths[b] - 1."),
     Mistake("(1, B, H)", lambda got, e, c: _arr(got) is not None and _arr(got).ndim == 3 and _arr(got).shape[0] == 1,
             "h_n has shape (num_layers, B, H) = (1, B, H): return the last layer's state, shape (B, H)."),
 )

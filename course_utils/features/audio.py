@@ -110,13 +110,46 @@ def check_waveform(y: Any, sr: int | None = SAMPLE_RATE, *, expected_sr: int | N
     return arr.astype(np.float32, copy=False)
 
 
+def _to_numpy(x: Any) -> Any:
+    return x.detach().cpu().numpy() if hasattr(x, "detach") else x
+
+
 def _check_positive_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int,)) and not hasattr(value, "__index__"):
-        raise AudioInputError(f"{name} must be a positive integer.", found=repr(value))
+        raise AudioInputError(f"{name} must be a positive integer.", expected="an int > 0",
+                              found=f"{type(value).__name__} {value!r}", fix=f"pass {name} as a whole number, e.g. 512")
     v = int(value)
     if v <= 0:
-        raise AudioInputError(f"{name} must be a positive integer.", found=repr(value))
+        raise AudioInputError(f"{name} must be a positive integer.", expected="an int > 0", found=repr(value))
     return v
+
+
+def _float_array(x: Any, name: str, *, nonneg: bool = False, allow_empty: bool = True) -> "np.ndarray":
+    """``x`` as a float64 array, or :class:`AudioInputError` for text, objects, complex values, NaN/inf, an empty
+    array (``allow_empty=False``) or negative entries (``nonneg=True``)."""
+    import numpy as np
+
+    if hasattr(x, "detach"):  # a torch tensor
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if np.iscomplexobj(arr):
+        raise AudioInputError(f"{name} is complex.", expected="real numbers", found=f"dtype {arr.dtype}",
+                              fix="an STFT is complex: take the power np.abs(S) ** 2 (or the magnitude np.abs(S)) first")
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise AudioInputError(f"{name} is not numeric.", expected="a float array",
+                              found=f"{type(x).__name__} of dtype {arr.dtype}", fix="pass a NumPy array of numbers")
+    arr = arr.astype(np.float64)
+    if not allow_empty and arr.size == 0:
+        raise AudioInputError(f"{name} is empty.", expected="at least one value", found=f"shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise AudioInputError(f"{name} contains NaN or inf.", expected="finite values",
+                              found=f"{int((~np.isfinite(arr)).sum())} non-finite values",
+                              fix="find where they come from (a log of 0? a division by zero?)")
+    if nonneg and arr.size and arr.min() < 0:
+        raise AudioInputError(f"{name} has negative values.", expected="values >= 0",
+                              found=f"minimum {arr.min():.4g}",
+                              fix="frequencies and powers are never negative: did you pass dB values or a raw signal?")
+    return arr
 
 
 # ----------------------------------------------------------------------------- mel scale
@@ -128,7 +161,7 @@ def hz_to_mel(f: Any, htk: bool = False) -> "np.ndarray":
     """
     import numpy as np
 
-    f = np.asarray(f, dtype=np.float64)
+    f = _float_array(f, "f (frequencies in Hz)", nonneg=True)
     if htk:
         return 2595.0 * np.log10(1.0 + f / 700.0)
     f_sp = 200.0 / 3
@@ -142,7 +175,7 @@ def mel_to_hz(m: Any, htk: bool = False) -> "np.ndarray":
     """Mels -> Hz (lesson 06), the inverse of :func:`hz_to_mel`."""
     import numpy as np
 
-    m = np.asarray(m, dtype=np.float64)
+    m = _float_array(m, "m (mels)", nonneg=True)
     if htk:
         return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
     f_sp = 200.0 / 3
@@ -258,7 +291,15 @@ def power_to_db(S: Any, *, ref: float = 1.0, amin: float = 1e-10, top_db: float 
     """``10 log10(max(S, amin) / ref)``, floored ``top_db`` below the peak (lesson 06), as ``librosa.power_to_db``."""
     import numpy as np
 
-    S = np.asarray(S)
+    S0 = np.asarray(_to_numpy(S))
+    S = _float_array(S0, "S (a power spectrogram)", nonneg=True, allow_empty=False)
+    if np.issubdtype(S0.dtype, np.floating):
+        S = S0            # keep float32 input in float32, as librosa does (the MFCC parity depends on it)
+    if not (np.isscalar(ref) and float(ref) > 0):
+        raise AudioInputError("power_to_db's ref must be a positive number.", found=repr(ref),
+                              fix="ref=1.0 (absolute dB) or ref=S.max() (dB below the peak)")
+    if top_db is not None and not float(top_db) >= 0:
+        raise AudioInputError("power_to_db's top_db must be >= 0 or None.", found=repr(top_db), fix="top_db=80.0")
     db = 10.0 * np.log10(np.maximum(amin, S)) - 10.0 * np.log10(np.maximum(amin, ref))
     if top_db is not None:
         db = np.maximum(db, db.max() - top_db)
@@ -291,6 +332,10 @@ def dct_matrix(n_out: int, n_in: int) -> "np.ndarray":
     """Orthonormal DCT-II matrix ``(n_out, n_in)`` (lesson 06): ``D @ x == scipy.fft.dct(x, norm='ortho')[:n_out]``."""
     import numpy as np
 
+    n_out, n_in = _check_positive_int(n_out, "n_out"), _check_positive_int(n_in, "n_in")
+    if n_out > n_in:
+        raise AudioInputError("dct_matrix keeps at most n_in coefficients.", expected="n_out <= n_in",
+                              found=f"n_out={n_out}, n_in={n_in}", fix="ask for fewer coefficients (n_mfcc <= n_mels)")
     k = np.arange(n_out)[:, None]
     n = np.arange(n_in)[None, :]
     D = np.sqrt(2.0 / n_in) * np.cos(np.pi * k * (2 * n + 1) / (2 * n_in))
@@ -313,6 +358,7 @@ def mfcc(y: Any, sr: int = 16_000, n_mfcc: int = 20, n_fft: int = 512,
     from scipy.fft import dct
 
     y = check_waveform(y, sr, expected_sr=None)
+    n_mfcc, n_mels = _check_positive_int(n_mfcc, "n_mfcc"), _check_positive_int(n_mels, "n_mels")
     if n_mfcc > n_mels:
         raise AudioInputError("n_mfcc cannot exceed n_mels.", found=f"n_mfcc={n_mfcc}, n_mels={n_mels}")
     db = log_mel(y, sr, n_fft, hop_length, n_mels)                 # (n_mels, T) float32
@@ -369,9 +415,13 @@ def deltas(X: Any, width: int = 9, order: int = 1, axis: int = -1) -> "np.ndarra
     """
     import numpy as np
 
-    X = np.asarray(X)
-    if not np.issubdtype(X.dtype, np.floating):
-        X = X.astype(np.float64)
+    X0 = np.asarray(_to_numpy(X))
+    X = _float_array(X0, "X (features over time)")
+    if np.issubdtype(X0.dtype, np.floating):
+        X = X.astype(X0.dtype)
+    if not isinstance(axis, (int,)) or isinstance(axis, bool) or not -max(X.ndim, 1) <= axis < max(X.ndim, 1):
+        raise AudioInputError("deltas' axis is not an axis of X.", expected=f"an int in [-{X.ndim}, {X.ndim - 1}]",
+                              found=f"axis={axis!r} for X of shape {X.shape}", fix="time is usually the last axis: axis=-1")
     if isinstance(width, bool) or int(width) != width or width < 3 or width % 2 != 1:
         raise AudioInputError("deltas needs an odd width >= 3.", found=f"width={width!r}")
     if order not in (1, 2):
@@ -415,6 +465,14 @@ def pitch_autocorr(y: Any, sr: int = SAMPLE_RATE, *, frame_length: int = 1024, h
     import numpy as np
 
     y = check_waveform(y, sr, expected_sr=None, min_samples=1)
+    sr = _check_positive_int(sr, "sr")
+    if not 0 < fmin < fmax <= sr / 2:
+        raise AudioInputError("pitch_autocorr needs 0 < fmin < fmax <= sr / 2.", expected="e.g. fmin=60, fmax=400 Hz",
+                              found=f"fmin={fmin}, fmax={fmax}, sr={sr}")
+    if sr / fmin > frame_length:
+        raise AudioInputError("The frame is shorter than the longest period searched.",
+                              expected=f"frame_length >= sr / fmin = {sr / fmin:.0f} samples",
+                              found=f"frame_length={frame_length}", fix="raise fmin or frame_length")
     frames = frame_signal(y, frame_length, hop_length, center=True).astype(np.float64)
     frames = frames * hann_window(frame_length)
     spec = np.fft.rfft(frames, n=2 * frame_length, axis=1)
@@ -544,6 +602,9 @@ def add_noise(y: Any, snr_db: float, rng: Any = 0, *, kind: str = "white") -> "n
     import numpy as np
 
     y = check_waveform(y, None, expected_sr=None).astype(np.float64)
+    if isinstance(snr_db, bool) or not isinstance(snr_db, (int, float, np.number)) or not np.isfinite(snr_db):
+        raise AudioInputError("add_noise's snr_db must be a finite number of decibels.", expected="e.g. 5.0",
+                              found=repr(snr_db))
     rng = np.random.default_rng(rng)
     n = rng.standard_normal(y.size)
     if kind == "pink":
@@ -571,7 +632,16 @@ def _records(records: Sequence[Mapping[str, Any]] | None) -> list[Mapping[str, A
         from ..data import load_records
 
         return list(load_records())
-    return list(records)
+    recs = list(records)
+    if not recs:
+        raise AudioInputError("No records were given.", expected="a non-empty list of data-set records",
+                              found="an empty list", fix="course_utils.data.load_records(split) returns them")
+    bad = [r for r in recs if not isinstance(r, Mapping) or "id" not in r]
+    if bad:
+        raise AudioInputError("A record has no 'id'.", expected="records from course_utils.data.load_records()",
+                              found=f"{type(bad[0]).__name__}: {str(bad[0])[:80]}",
+                              fix="pass the dicts load_records() returns (each has 'id', 'split', 'speaker', ...)")
+    return recs
 
 
 def _ids_digest(records: Sequence[Mapping[str, Any]]) -> str:
@@ -652,7 +722,7 @@ def noisy_features(kind: str, records: Sequence[Mapping[str, Any]], snr_db: floa
 
     if noise not in ("white", "pink"):
         raise AudioInputError("noisy_features' noise must be 'white' or 'pink'.", found=repr(noise))
-    return dataset_rows(f"noisy-{kind}", fn, list(records), {"snr_db": float(snr_db), "seed": seed,
+    return dataset_rows(f"noisy-{kind}", fn, _records(records), {"snr_db": float(snr_db), "seed": seed,
                                                               "noise": noise},
                         use_cache=use_cache, with_record=True)
 
