@@ -142,10 +142,38 @@ def test_egemaps_without_opensmile_names_the_install(monkeypatch, clips):
             raise ImportError("No module named 'opensmile'")
         return real_import(name, *args, **kwargs)
 
+    # the worker's side: a missing package is reported, not raised across the process boundary
     monkeypatch.setattr(audio, "_SMILE", None)
     monkeypatch.setattr(builtins, "__import__", no_opensmile)
+    status, message = audio._smile_in_worker("features", clips["u0005"])
+    monkeypatch.setattr(builtins, "__import__", real_import)
+    assert status == "missing" and "opensmile" in message
+
+    # the lesson's side: that report becomes the course's error with the install command
+    class FakePool:
+        def apply(self, fn, args):
+            return status, message
+
+    monkeypatch.setattr(audio, "_SMILE_POOL", FakePool())
     with pytest.raises(audio.AudioInputError, match="pip install opensmile"):
         audio.egemaps(clips["u0005"])
+
+
+def test_egemaps_survives_tensorflow_in_the_same_process(tmp_path):
+    """openSMILE and TensorFlow in one process corrupt the heap (malloc abort): egemaps runs in a worker."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("opensmile")
+    pytest.importorskip("tensorflow")
+    code = ("import os; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\n"
+            "import tensorflow, numpy as np\n"
+            "from course_utils.features import audio\n"
+            "y = (0.1 * np.random.default_rng(0).standard_normal(32000)).astype(np.float32)\n"
+            "print(audio.egemaps(y).shape, len(audio.egemaps_names()))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().endswith("(88,) 88")
 
 
 def test_add_noise_reaches_the_snr(clips):

@@ -551,7 +551,47 @@ def prosody(y: Any, sr: int = SAMPLE_RATE, *, method: str = "pyin", hop_length: 
 
 
 # ----------------------------------------------------------------------------- eGeMAPS (optional opensmile)
-_SMILE: Any = None
+_SMILE: Any = None  # the opensmile.Smile object, inside the worker process only
+_SMILE_POOL: Any = None  # the worker process (a one-process multiprocessing pool), started on first use
+
+
+def _smile_in_worker(task: str, y: Any = None, sr: int = SAMPLE_RATE) -> tuple[str, Any]:
+    """Runs in the eGeMAPS worker process: ("ok", result) or ("missing", message)."""
+    global _SMILE
+    import numpy as np
+
+    if _SMILE is None:
+        try:
+            import opensmile
+        except ImportError as exc:
+            return "missing", f"{type(exc).__name__}: {exc}"
+        _SMILE = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                                 feature_level=opensmile.FeatureLevel.Functionals)
+    if task == "names":
+        return "ok", list(_SMILE.feature_names)
+    return "ok", np.asarray(_SMILE.process_signal(y, sr).to_numpy(), dtype=np.float32).reshape(-1)
+
+
+def _smile(task: str, y: Any = None, sr: int = SAMPLE_RATE) -> Any:
+    """Run ``task`` in the eGeMAPS worker process (started once, with ``spawn``).
+
+    openSMILE's native library and TensorFlow's corrupt each other's heap when they are
+    loaded in the same process (measured: ``malloc(): invalid size`` after ``import
+    tensorflow``), so opensmile never enters the lesson's (or the test's) process.
+    """
+    global _SMILE_POOL
+    import multiprocessing
+
+    if _SMILE_POOL is None:
+        _SMILE_POOL = multiprocessing.get_context("spawn").Pool(1)
+    status, value = _SMILE_POOL.apply(_smile_in_worker, (task, y, sr))
+    if status == "missing":
+        raise AudioInputError(
+            "egemaps needs the optional package opensmile, which is not installed.",
+            expected="import opensmile to work", found=value,
+            fix="pip install opensmile (free for research and education only, see "
+                "course_utils.features.audio.OPENSMILE_LICENCE), then restart the kernel")
+    return value
 
 
 def egemaps(y: Any, sr: int = SAMPLE_RATE) -> "np.ndarray":
@@ -563,31 +603,18 @@ def egemaps(y: Any, sr: int = SAMPLE_RATE) -> "np.ndarray":
     optional package ``opensmile`` (see :data:`OPENSMILE_LICENCE`: research and
     education only); raises :class:`AudioInputError` naming the install command
     when it is missing. 16 kHz clips.
-    """
-    import numpy as np
 
-    global _SMILE
+    openSMILE runs in a separate worker process (started on the first call, about
+    a second): its native library and TensorFlow's corrupt each other's memory
+    when both are loaded in one process, which would crash the kernel.
+    """
     y = check_waveform(y, sr, expected_sr=SAMPLE_RATE, min_samples=sr // 10)
-    if _SMILE is None:
-        try:
-            import opensmile
-        except ImportError as exc:
-            raise AudioInputError(
-                "egemaps needs the optional package opensmile, which is not installed.",
-                expected="import opensmile to work", found=f"{type(exc).__name__}: {exc}",
-                fix="pip install opensmile (free for research and education only, see "
-                    "course_utils.features.audio.OPENSMILE_LICENCE), then restart the kernel") from exc
-        _SMILE = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
-                                 feature_level=opensmile.FeatureLevel.Functionals)
-    return np.asarray(_SMILE.process_signal(y, sr).to_numpy(), dtype=np.float32).reshape(-1)
+    return _smile("features", y, sr)
 
 
 def egemaps_names() -> list[str]:
     """The names of the 88 eGeMAPS functionals (needs ``opensmile``) (lesson 06)."""
-    import numpy as np
-
-    egemaps((1e-3 * np.random.default_rng(0).standard_normal(SAMPLE_RATE // 2)).astype(np.float32))
-    return list(_SMILE.feature_names)
+    return list(_smile("names"))
 
 
 # ----------------------------------------------------------------------------- noise
