@@ -117,11 +117,84 @@ def mm_package(x, mask):
     return ft.masked_mean(x, mask)
 
 
+def pad_python_lists(seqs, max_len):           # no NumPy until the end
+    ids, mask = [], []
+    for s in seqs:
+        kept = list(s)[:max_len]
+        ids.append(kept + [0] * (max_len - len(kept)))
+        mask.append([True] * len(kept) + [False] * (max_len - len(kept)))
+    return np.array(ids, dtype=np.int64).reshape(len(seqs), max_len), np.array(mask, dtype=bool).reshape(len(seqs), max_len)
+
+
+def pad_int32_compare(seqs, max_len):           # int32 ids, mask from a comparison
+    ids = np.zeros((len(seqs), max_len), dtype=np.int32)
+    for i, s in enumerate(seqs):
+        s = list(s)[:max_len]
+        ids[i, :len(s)] = s
+    return ids, ids > 0
+
+
+def tfidf_float32(train_counts, counts):        # single precision throughout (review l04: was rejected)
+    tc, c = np.asarray(train_counts, np.float32), np.asarray(counts, np.float32)
+    idf = (np.log((1 + tc.shape[0]) / (1 + np.count_nonzero(tc, axis=0))) + 1).astype(np.float32)
+    w = c * idf
+    norm = np.linalg.norm(w, axis=1, keepdims=True)
+    return np.divide(w, norm, out=np.zeros_like(w), where=norm > 0)
+
+
+def tfidf_torch(train_counts, counts):          # torch inside, float64, F.normalize
+    tc = torch.as_tensor(np.asarray(train_counts), dtype=torch.float64)
+    c = torch.as_tensor(np.asarray(counts), dtype=torch.float64)
+    idf = torch.log((1.0 + tc.shape[0]) / (1.0 + (tc > 0).sum(0).double())) + 1
+    return F.normalize(c * idf, dim=1).numpy()
+
+
+def tfidf_loops(train_counts, counts):          # pure Python loops over lists
+    rows = [list(r) for r in np.asarray(train_counts)]
+    n, v = len(rows), len(rows[0])
+    idf = [np.log((1 + n) / (1 + sum(1 for r in rows if r[j] > 0))) + 1 for j in range(v)]
+    out = []
+    for r in np.asarray(counts):
+        w = [r[j] * idf[j] for j in range(v)]
+        length = sum(x * x for x in w) ** 0.5
+        out.append([x / length if length > 0 else 0.0 for x in w])
+    return np.array(out)
+
+
+def sgns_float32(v, u, n):                      # computes in float32 whatever the input dtype
+    v, u, n = v.float(), u.float(), n.float()
+    return -(F.logsigmoid((v * u).sum(1)) + F.logsigmoid(-(n @ v[:, :, None])[..., 0]).sum(1)).mean()
+
+
+def sgns_loops(v, u, n):                        # one pair and one noise word at a time
+    total = 0
+    for b in range(v.shape[0]):
+        term = -F.logsigmoid(torch.dot(v[b], u[b]))
+        for k in range(n.shape[1]):
+            term = term - F.logsigmoid(-torch.dot(n[b, k], v[b]))
+        total = total + term
+    return total / v.shape[0]
+
+
+def mm_loop_bool_index(x, mask):                # a loop over rows, boolean indexing
+    rows = []
+    for i in range(x.shape[0]):
+        sel = x[i][mask[i].bool()]
+        rows.append(sel.mean(0) if len(sel) else torch.zeros(x.shape[2], dtype=x.dtype))
+    return torch.stack(rows)
+
+
+def mm_integer_count(x, mask):                  # bool mask times x, integer token count
+    m = mask.unsqueeze(-1)
+    return (x * m).sum(1) / m.sum(1).clamp(min=1)
+
+
 CORRECT = {
-    "04.pad_and_mask": [pad_loop, pad_lists, pad_lengths, pad_package],
-    "04.tfidf_weights": [tfidf_formula, tfidf_sklearn, tfidf_count_nonzero, tfidf_package],
-    "04.sgns_loss": [sgns_bmm, sgns_einsum_softplus, sgns_bce, sgns_package],
-    "04.masked_mean": [mm_unsqueeze, mm_einsum, mm_where, mm_package],
+    "04.pad_and_mask": [pad_loop, pad_lists, pad_lengths, pad_package, pad_python_lists, pad_int32_compare],
+    "04.tfidf_weights": [tfidf_formula, tfidf_sklearn, tfidf_count_nonzero, tfidf_package, tfidf_float32,
+                         tfidf_torch, tfidf_loops],
+    "04.sgns_loss": [sgns_bmm, sgns_einsum_softplus, sgns_bce, sgns_package, sgns_float32, sgns_loops],
+    "04.masked_mean": [mm_unsqueeze, mm_einsum, mm_where, mm_package, mm_loop_bool_index, mm_integer_count],
 }
 
 
@@ -203,6 +276,34 @@ def test_pad_and_mask_mistakes(seed):
     _mistake("04.pad_and_mask", float_ids, "must be integers", seed)
     _mistake("04.pad_and_mask", in_place, "in place", seed)
 
+    def torch_tensors(seqs, max_len):  # passed before, then broke the lesson (1 - mask.mean() on a bool tensor)
+        ids, mask = ft.pad_batch(seqs, max_len)
+        return torch.from_numpy(ids), torch.from_numpy(mask)
+
+    _mistake("04.pad_and_mask", torch_tensors, "returns NumPy arrays", seed)
+
+    def swapped(seqs, max_len):
+        ids, mask = ft.pad_batch(seqs, max_len)
+        return mask, ids
+
+    def transposed(seqs, max_len):
+        ids, mask = ft.pad_batch(seqs, max_len)
+        return ids.T, mask.T
+
+    def one_short(seqs, max_len):
+        ids, mask = ft.pad_batch(seqs, max_len - 1) if max_len > 1 else ft.pad_batch(seqs, max_len)
+        return np.pad(ids, ((0, 0), (0, max_len - ids.shape[1]))), np.pad(mask, ((0, 0), (0, max_len - ids.shape[1])))
+
+    def mask_one_long(seqs, max_len):
+        ids, mask = ft.pad_batch(seqs, max_len)
+        longer = np.arange(max_len)[None, :] <= mask.sum(axis=1)[:, None]
+        return ids, longer
+
+    _mistake("04.pad_and_mask", swapped, "wrong order", seed)
+    _mistake("04.pad_and_mask", transposed, "transposed", seed)
+    _mistake("04.pad_and_mask", one_short, "max_len - 1", seed)
+    _mistake("04.pad_and_mask", mask_one_long, "one True too many", seed)
+
 
 @pytest.mark.parametrize("seed", (0, 8093))
 def test_tfidf_weights_mistakes(seed):
@@ -228,6 +329,28 @@ def test_tfidf_weights_mistakes(seed):
 
     result = _mistake("04.tfidf_weights", nan_rows, "without any term", seed)
     assert "floating-point" in result.message
+
+    def float32_idf(tr, c):  # torch: int / int tensor is float32; the rest float64
+        t = torch.as_tensor(np.asarray(tr), dtype=torch.float64)
+        idf = torch.log((1 + t.shape[0]) / (1 + (t > 0).sum(0))) + 1
+        return F.normalize(torch.as_tensor(np.asarray(c), dtype=torch.float64) * idf, dim=1).numpy()
+
+    _mistake("04.tfidf_weights", float32_idf, "ran in float32", seed)
+
+    def idf_weight(tr, c, n=None):
+        n = tr.shape[0] if n is None else n
+        return c * (np.log((1 + n) / (1 + (tr > 0).sum(0))) + 1)
+
+    def unit(w, axis=1, power=0.5):
+        length = ((w * w).sum(axis=axis, keepdims=True)) ** power
+        return w / np.where(length > 0, length, 1.0)
+
+    _mistake("04.tfidf_weights", lambda tr, c: unit(idf_weight(tr, c), axis=0), "axis=1", seed)
+    _mistake("04.tfidf_weights", lambda tr, c: unit(idf_weight(tr, c, n=tr.shape[1])), "DOCUMENTS", seed)
+    _mistake("04.tfidf_weights", lambda tr, c: unit(idf_weight(tr, c), power=1.0), "squared length", seed)
+    _mistake("04.tfidf_weights", lambda tr, c: ref(np.vstack([tr, c]), c), "AND `counts` together", seed)
+    _mistake("04.tfidf_weights", lambda tr, c: unit(c * (np.log(tr.shape[0] / (1 + (tr > 0).sum(0))) + 1)),
+             "only df was smoothed", seed)
 
 
 @pytest.mark.parametrize("seed", (0, 6121))
@@ -263,7 +386,22 @@ def test_sgns_loss_mistakes(seed):
     def detached(v, u, n):
         return sgns_bmm(v, u, n).detach()
 
+    def eps_in_log(v, u, n):
+        p, q = pos_neg(v, u, n)
+        return -(torch.log(torch.sigmoid(p) + 1e-10) + torch.log(torch.sigmoid(-q) + 1e-10).sum(1)).mean()
+
+    def clamped_log(v, u, n):
+        p, q = pos_neg(v, u, n)
+        return -(torch.log(torch.sigmoid(p).clamp(min=1e-7)) + torch.log(torch.sigmoid(-q).clamp(min=1e-7)).sum(1)).mean()
+
+    def noise_vs_context(v, u, n):
+        p = (u * v).sum(1)
+        return -(F.logsigmoid(p) + F.logsigmoid(-torch.bmm(n, u.unsqueeze(2)).squeeze(2)).sum(1)).mean()
+
+    _mistake("04.sgns_loss", noise_vs_context, "against the context vector", seed)
     _mistake("04.sgns_loss", naive_log, "logsigmoid", seed)
+    _mistake("04.sgns_loss", eps_in_log, "log(sigmoid(x) + eps)", seed)
+    _mistake("04.sgns_loss", clamped_log, "log(sigmoid(x) + eps)", seed)
     _mistake("04.sgns_loss", wrong_noise_sign, "wrong sign: a noise word", seed)
     _mistake("04.sgns_loss", mean_over_k, "averaged", seed)
     _mistake("04.sgns_loss", positive_only, "only the true context pair", seed)
@@ -282,3 +420,5 @@ def test_masked_mean_mistakes(seed):
              / m.to(x.dtype).sum(1, keepdim=True), "got NaN", seed)
     _mistake("04.masked_mean", lambda x, m: mm_unsqueeze(x, m).numpy(), "expected a torch tensor", seed)
     _mistake("04.masked_mean", lambda x, m: mm_unsqueeze(x.double(), m), "keep the dtype", seed)
+    _mistake("04.masked_mean", lambda x, m: (x * m.to(x.dtype).unsqueeze(-1)).sum(1), "masked SUM", seed)
+    _mistake("04.masked_mean", lambda x, m: mm_unsqueeze(x, 1 - m.to(torch.int64)), "over the padding", seed)

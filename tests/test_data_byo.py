@@ -9,7 +9,10 @@ import pytest
 from course_utils import data
 
 ROOT = Path(__file__).resolve().parents[1]
-MOSI = ROOT.parent / "shared" / "realdata" / "mosi" / "mosi_bclstm_utterances.npz"
+# ../shared next to the repository (a checkout in /work/main) or above a worktree (/work/wt/<name>).
+MOSI = next((p / "shared" / "realdata" / "mosi" / "mosi_bclstm_utterances.npz" for p in ROOT.parents
+             if (p / "shared" / "realdata" / "mosi" / "mosi_bclstm_utterances.npz").is_file()),
+            ROOT.parent / "shared" / "realdata" / "mosi" / "mosi_bclstm_utterances.npz")
 
 
 def _toy(n: int = 6) -> dict:
@@ -70,8 +73,47 @@ def test_convert_and_load_cmu_mosi(tmp_path: Path):
     vids = {s: set(fs.speaker[fs.split == s]) for s in counts}
     assert not vids["train"] & vids["valid"] and not vids["train"] & vids["test"]
     assert ((fs.label_score >= 0).astype(int) == fs.label_binary).all()
+    assert "LEAK" in fs.source and "98 %" in fs.source  # the file itself warns about its valid split
     std = data.load_features(data.convert_mosi_bclstm(MOSI, tmp_path / "std.npz", split="std"))
     assert {s: int((std.split == s).sum()) for s in counts} == {"train": 1284, "valid": 229, "test": 686}
     # a fusion-ready view: features of one split and labels
     X, y = fs.arrays("test", ["text", "audio"])
     assert X["text"].shape == (752, 100) and y.shape == (752,)
+
+
+def test_k_class_labels_round_trip(tmp_path: Path):
+    toy = _toy()
+    toy.pop("label_binary")
+    path = data.save_features(tmp_path / "emo.npz", toy.pop("features"), label_class=[0, 1, 2, 0, 1, 2],
+                              class_names=["anger", "joy", "sadness"], **toy)
+    fs = data.load_features(path)
+    assert fs.label_binary is None and fs.label_class.tolist() == [0, 1, 2, 0, 1, 2]
+    assert fs.class_names == ("anger", "joy", "sadness") and fs.n_classes == 3
+    X, y = fs.arrays("train")
+    assert y.tolist() == [0, 1, 2, 0]
+    assert fs.subset("test").label_class.tolist() == [2]
+    with np.load(path, allow_pickle=False) as z:
+        assert "label_binary" not in z.files and z["class_names"].tolist() == ["anger", "joy", "sadness"]
+
+
+@pytest.mark.parametrize("labels, message", [
+    (dict(label_class=[0, 1, 2, 0, 1, 3], class_names=["a", "b", "c"]), "label_class values"),
+    (dict(label_class=[0, -1, 2, 0, 1, 2]), "label_class values"),
+    (dict(label_class=[0, 1, 2, 0, 1, 2], label_binary=[0, 1, 0, 1, 0]), "label_binary has shape"),
+    (dict(), "no labels"),
+])
+def test_k_class_label_errors(tmp_path: Path, labels, message):
+    toy = _toy()
+    toy.pop("label_binary")
+    with pytest.raises(data.FeatureFormatError, match=message):
+        data.save_features(tmp_path / "bad.npz", toy.pop("features"), **labels, **toy)
+
+
+def test_a_file_without_labels_names_the_keys(tmp_path: Path):
+    toy = _toy()
+    path = data.save_features(tmp_path / "toy.npz", toy.pop("features"), **toy)
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files if k != "label_binary"}
+    np.savez(tmp_path / "nolabels.npz", **arrays)
+    with pytest.raises(data.FeatureFormatError, match="'label_binary'.*'label_class'"):
+        data.load_features(tmp_path / "nolabels.npz")

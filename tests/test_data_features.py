@@ -69,3 +69,11 @@ def test_tokenizer_and_vocab():
     ids = vocab.encode("the plot was awful")
     assert ids[-1] == vocab.unk_id and vocab.decode(ids) == "the plot was <unk>"
     assert data.Vocab.from_json(vocab.to_json()).tokens == vocab.tokens
+
+
+def test_tokenizer_refuses_non_text():
+    for bad in (None, 3, ["a text"]):
+        with pytest.raises(TypeError, match="one text"):
+            data.tokenize(bad)
+        with pytest.raises(TypeError, match="one text"):
+            data.build_vocab(["a b"]).encode(bad)

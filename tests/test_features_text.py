@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from course_utils.config import CourseError
 from course_utils.data import text as data_text
 from course_utils.features import text as T
 
@@ -29,9 +30,60 @@ FIT = TEXTS[:3] + ["The staff were not friendly.", "Good, good, good food."]
 
 
 # ----------------------------------------------------------------------------- tokens and padding
-def test_tokenization_is_reexported_not_duplicated():
-    assert T.tokenize is data_text.tokenize and T.Vocab is data_text.Vocab and T.build_vocab is data_text.build_vocab
+def test_tokenization_is_the_data_loaders_with_checked_input():
+    assert T.Vocab is data_text.Vocab
+    for text in TEXTS + ["", "The staff wasn't friendly, but the view was stunning."]:
+        assert T.tokenize(text) == data_text.tokenize(text)
     assert T.tokenize("Not bad at all!") == ["not", "bad", "at", "all", "!"]
+    assert T.build_vocab(FIT, min_freq=2).tokens == data_text.build_vocab(FIT, min_freq=2).tokens
+    assert T.build_vocab(FIT + [""]).tokens == data_text.build_vocab(FIT).tokens   # an empty text adds nothing
+
+
+def test_id_sequences_may_be_lists_arrays_or_tensors():
+    torch = pytest.importorskip("torch")
+    want = T.pad_batch([[5, 6, 7], [8], []], 4)
+    for seqs in ([(5, 6, 7), (8,), ()], [np.array([5, 6, 7], np.int32), np.array([8]), []],
+                 [torch.tensor([5, 6, 7]), torch.tensor([8]), torch.tensor([], dtype=torch.int64)]):
+        got = T.pad_batch(seqs, 4)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+    assert T.skipgram_pairs([torch.tensor([2, 3])])[0].tolist() == [2, 3]
+
+
+# review l04: each of these raised AttributeError/TypeError/IndexError, passed silently (a str taken as a list of
+# one-letter texts, float ids truncated, k=0) or failed deep inside torch
+@pytest.mark.parametrize("call", [
+    lambda: T.tokenize(None), lambda: T.tokenize(5), lambda: T.tokenize(["a"]),
+    lambda: T.build_vocab("the pizza"), lambda: T.build_vocab(None), lambda: T.build_vocab([1, 2]),
+    lambda: T.build_vocab([["a"]]), lambda: T.build_vocab(["a", None]), lambda: T.build_vocab(FIT, min_freq=0),
+    lambda: T.ngrams("abc"), lambda: T.ngrams(None), lambda: T.ngrams([1, 2]),
+    lambda: T.bag_of_words(FIT, "abc"), lambda: T.bag_of_words(FIT, [1, 2]), lambda: T.bag_of_words(FIT, min_df=0),
+    lambda: T.bag_of_words(FIT, min_df=0.5),
+    lambda: T.pad_batch([1, 2, 3]), lambda: T.pad_batch(np.ones((2, 2, 2), int)), lambda: T.pad_batch([[1.5, 2.0]]),
+    lambda: T.pad_batch([["a"]]), lambda: T.pad_batch([None]), lambda: T.pad_batch([[1]], 2.5),
+    lambda: T.pad_batch([[1]], "4"), lambda: T.pad_batch([[True, False]]), lambda: T.pad_batch([[2, -1]]),
+    lambda: T.tfidf_from_counts(np.eye(2), idf="ab"),
+    lambda: T.skipgram_pairs(None), lambda: T.skipgram_pairs("abc"), lambda: T.skipgram_pairs([1, 2]),
+    lambda: T.skipgram_pairs(np.ones((2, 2, 2), int)), lambda: T.skipgram_pairs([[2, 3]], 0),
+    lambda: T.negative_sampling_distribution(None), lambda: T.negative_sampling_distribution([1.0, np.nan, 2.0]),
+    lambda: T.sgns_loss(np.zeros((2, 3)), np.zeros((2, 3)), np.zeros((2, 1, 3))), lambda: T.sgns_loss(None, None, None),
+    lambda: T.masked_mean(np.zeros((2, 3, 4)), np.ones((2, 3), bool)), lambda: T.masked_mean(None, None),
+    lambda: T.average_word_vectors(np.array([[1.5]]), np.array([[True]]), np.ones((3, 2))),
+    lambda: T.average_word_vectors(np.array([[1]]), np.array([[True]]), [["a", "b"], ["c", "d"]]),
+    lambda: T.nearest_neighbours(np.ones((2, 3)), T.build_vocab(FIT), "soup"),
+    lambda: T.nearest_neighbours(np.ones(len(T.build_vocab(FIT))), T.build_vocab(FIT), "soup"),
+    lambda: T.nearest_neighbours(np.ones((len(T.build_vocab(FIT)), 3)), T.build_vocab(FIT), "soup", k=0),
+    lambda: T.nearest_neighbours(np.ones((len(T.build_vocab(FIT)), 3)), None, "soup"),
+    lambda: T.nearest_neighbours(np.ones((len(T.build_vocab(FIT)), 3)), T.build_vocab(FIT), None),
+    lambda: T.torch_gru_classifier(0), lambda: T.torch_gru_classifier("a"), lambda: T.torch_gru_classifier(10, 0),
+    lambda: T.keras_gru_classifier(0), lambda: T.keras_gru_classifier(10, hidden=2.5),
+    lambda: T.make_skipgram(0), lambda: T.make_skipgram(10, dim=0),
+    lambda: T.train_skipgram(FIT, None), lambda: T.train_skipgram(FIT, T.build_vocab(FIT), dim=0, use_cache=False),
+    lambda: T.train_skipgram(FIT, T.build_vocab(FIT), lr=-1.0, use_cache=False),
+])
+def test_bad_input_gets_a_course_error(call):
+    with pytest.raises(T.TextFeatureError) as info:
+        call()
+    assert isinstance(info.value, CourseError) and str(info.value).strip()
 
 
 def test_pad_batch_pads_truncates_and_masks():

@@ -63,3 +63,21 @@ def test_bad_inputs_get_clear_errors(records):
         probe.probe_table(predictions={"p": np.full(n, 0.5)}, records=records)
     with pytest.raises(probe.ProbeError, match="Unknown slice"):
         probe.probe_table({"x": np.zeros((n, 1))}, records=records, slices=("sarcasm",))
+
+
+def test_warm_started_path_matches_independent_fits(records):
+    """The warm-started C path gives the predictions of separate, tightly converged fits (up to rare ties)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    y = np.array([r["label_binary"] for r in records])
+    split = np.array([r["split"] for r in records])
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(len(y), 30)) + 0.5 * y[:, None] * (rng.random(30) > 0.6)
+    res = probe.linear_probe(X, y, split)
+    tr = split == "train"
+    Xs = StandardScaler().fit(X[tr]).transform(X)
+    ref = LogisticRegression(C=res.C, max_iter=10_000, tol=1e-8).fit(Xs[tr], y[tr]).predict(Xs)
+    assert (ref != res.pred).mean() <= 0.01
+    with pytest.raises(probe.ProbeError, match="both labels"):
+        probe.linear_probe(X, np.where(split == "train", 1, y), split)

@@ -39,7 +39,12 @@ def _pad_validator(seqs: list, max_len: int) -> Callable:
     def validate(got):
         if not isinstance(got, (tuple, list)) or len(got) != 2:
             return f"expected a tuple (ids, mask) of 2 arrays, got {type(got).__name__}: {describe(got)}"
-        g_ids, g_mask = (_to_numpy_if_tensor(g) for g in got)
+        for name, g in zip(("ids", "mask"), got):
+            if type(g).__module__.startswith("torch"):  # the lesson goes on with NumPy: ids[tr], mask.mean()
+                return (f"{name} is a torch tensor; this exercise returns NumPy arrays (the lesson indexes and "
+                        "averages them with NumPy, and feeds them to both frameworks): build them with NumPy, or "
+                        "convert with .numpy()")
+        g_ids, g_mask = got
         for name, g in (("ids", g_ids), ("mask", g_mask)):
             if not isinstance(g, np.ndarray):
                 return f"{name} is a {type(g).__name__}; expected a NumPy array (np.zeros / np.full build one)"
@@ -90,6 +95,21 @@ _PAD_MISTAKES = (
             "columns (truncate longer sequences, pad shorter ones)."),
     Mistake("mask inverted", lambda got, e, c: _matches(_item(got, 1), ~e.reference[1]),
             "the mask is inverted: it must be True on real tokens and False on padding."),
+    Mistake("(mask, ids) swapped", lambda got, e, c: _matches(_item(got, 0), e.reference[1])
+            and _matches(_item(got, 1), e.reference[0]),
+            "the two arrays come back in the wrong order: return (ids, mask)."),
+    Mistake("transposed", lambda got, e, c: _matches(_item(got, 0), e.reference[0].T)
+            and e.reference[0].shape[0] != e.reference[0].shape[1],
+            "the arrays are transposed: one ROW per sequence, shape (len(seqs), max_len)."),
+    Mistake("one token short", lambda got, e, c: c.args[1] > 1 and _matches(
+        _item(got, 0), np.pad(ft.pad_batch(c.args[0], c.args[1] - 1)[0], ((0, 0), (0, 1)))),
+            "a sequence of max_len tokens or more keeps only max_len - 1 of them: an off-by-one in the slice "
+            "that truncates (s[:max_len] keeps exactly max_len)."),
+    Mistake("mask off by one", lambda got, e, c: _matches(_item(got, 0), e.reference[0])
+            and _arr(_item(got, 1)) is not None and _arr(_item(got, 1)).shape == e.reference[1].shape
+            and np.abs(_arr(_item(got, 1)).sum(axis=1) - e.reference[1].sum(axis=1)).max() == 1,
+            "ids are right but some mask rows have one True too many or too few: the mask must be True exactly "
+            "on the positions that hold a token (an off-by-one in its length?)."),
 )
 
 
@@ -133,6 +153,37 @@ def _tfidf_ref(train, counts, *, smooth=True, plus_one=True, log=np.log, norm="l
         return W / np.where(length > 0, length, 1.0)[:, None]
 
 
+def _tfidf_rows(train, counts, n=None):
+    train, counts = np.asarray(train, dtype=float), np.asarray(counts, dtype=float)
+    n = train.shape[0] if n is None else n
+    return counts * (np.log((1.0 + n) / (1.0 + (train > 0).sum(axis=0))) + 1.0)
+
+
+def _tfidf_cols(train, counts):
+    W = _tfidf_rows(train, counts)
+    length = np.sqrt((W * W).sum(axis=0, keepdims=True))
+    return W / np.where(length > 0, length, 1.0)
+
+
+def _tfidf_n_terms(train, counts):
+    W = _tfidf_rows(train, counts, n=np.asarray(train).shape[1])
+    length = np.sqrt((W * W).sum(axis=1, keepdims=True))
+    return W / np.where(length > 0, length, 1.0)
+
+
+def _tfidf_sq(train, counts):
+    W = _tfidf_rows(train, counts)
+    length = (W * W).sum(axis=1, keepdims=True)
+    return W / np.where(length > 0, length, 1.0)
+
+
+def _tfidf_half(train, counts):
+    train, counts = np.asarray(train, dtype=float), np.asarray(counts, dtype=float)
+    W = counts * (np.log(train.shape[0] / (1.0 + (train > 0).sum(axis=0))) + 1.0)
+    length = np.sqrt((W * W).sum(axis=1, keepdims=True))
+    return W / np.where(length > 0, length, 1.0)
+
+
 def _tfidf_mistake(**kw) -> Callable:
     def detect(got, expected, case):
         with np.errstate(all="ignore"):
@@ -159,10 +210,39 @@ _TFIDF_MISTAKES = (
     Mistake("df from counts", _tfidf_mistake(df_kind="total"),
             "df counted every occurrence of a term; the document frequency counts the documents (rows) that "
             "contain the term at least once."),
+    Mistake("float32 inside", lambda got, e, c: isinstance(got, np.ndarray) and got.dtype == np.float64
+            and _matches(got, _tfidf_ref(*c.args), rtol=1e-5, atol=1e-7),
+            "the values are close to the formula's, but not to float64 precision although the result is float64: "
+            "part of the computation (the idf?) ran in float32 (in torch, an integer tensor divided by another gives float32; "
+            "np.float32 arrays stay float32). Compute in float64 throughout, or return a float32 array."),
+    Mistake("columns normalised", lambda got, e, c: _matches(got, _tfidf_cols(*c.args), rtol=1e-8, atol=1e-12),
+            "the columns were normalised (a norm over axis 0); each ROW (one document) must have length 1: take "
+            "the norm over axis=1."),
+    Mistake("N = number of terms", lambda got, e, c: _matches(got, _tfidf_n_terms(*c.args), rtol=1e-8, atol=1e-12)
+            and c.args[0].shape[0] != c.args[0].shape[1],
+            "N in the idf is the number of training DOCUMENTS (rows of train_counts), not the number of terms."),
+    Mistake("squared length", lambda got, e, c: _matches(got, _tfidf_sq(*c.args), rtol=1e-8, atol=1e-12),
+            "each row was divided by its squared length (the sum of squares); divide by its square root."),
+    Mistake("idf from train + counts", lambda got, e, c: _matches(
+        got, _tfidf_ref(np.vstack(c.args), c.args[1]), rtol=1e-8, atol=1e-12),
+            "the idf was computed from the training rows AND `counts` together; it must come from `train_counts` "
+            "only, so that the validation and test rows do not influence their own features."),
+    Mistake("half smoothed", lambda got, e, c: _matches(got, _tfidf_half(*c.args), rtol=1e-8, atol=1e-12),
+            "only df was smoothed (ln(N / (1 + df)) + 1): the smoothing adds one to the numerator as well, as if "
+            "one extra document contained every term."),
     Mistake("idf from the wrong rows", _tfidf_mistake(idf_from="counts"),
             "the idf was computed from `counts`; it must come from `train_counts` (the training documents), so "
             "that the validation and test rows do not influence their own features."),
 )
+
+
+def _tfidf_validator(want: np.ndarray) -> Callable:
+    """float64 results to 1e-9; a float32 result (a correct computation in single precision, e.g. torch's
+    default dtype) to float32's precision: the lesson then compares it with scikit-learn at 1e-6."""
+    def validate(got):
+        single = isinstance(got, np.ndarray) and got.dtype in (np.float32, np.float16)
+        return compare(got, want, 1e-5 if single else 1e-9, 1e-7 if single else 1e-12)
+    return validate
 
 
 @register("04.tfidf_weights", signature="tfidf_weights(train_counts, counts) -> np.ndarray", returns=np.ndarray,
@@ -176,8 +256,8 @@ def _tfidf_weights(rng: np.random.Generator):
     def case(train, counts, label, **kw):
         train, counts = np.asarray(train, dtype=float), np.asarray(counts, dtype=float)
         idf = ft.idf_weights(train)
-        return Case((train, counts), expected=ft.tfidf_from_counts(counts, idf), label=label, rtol=1e-9,
-                    atol=1e-12, **kw)
+        return Case((train, counts), expected=_tfidf_validator(ft.tfidf_from_counts(counts, idf)), label=label,
+                    **kw)
 
     train = np.array([[1, 0, 2, 0], [1, 1, 0, 0], [3, 0, 0, 1]])
     yield case(train, train, "3 documents, 4 terms (the training rows themselves)")
@@ -214,6 +294,8 @@ def _sgns_variant(case: Case, kind: str) -> float:
         return float(np.sum(-log_sig(pos) - log_sig(-neg).sum(1)))
     elif kind == "sign":
         per = log_sig(pos) + log_sig(-neg).sum(1)
+    elif kind == "noise vs context":
+        per = -log_sig(pos) - log_sig(-np.einsum("bkd,bd->bk", n, u)).sum(1)
     else:
         raise ValueError(kind)
     return float(np.mean(per))
@@ -234,7 +316,31 @@ def _sgns_not_finite(got, expected, case) -> bool:
     return g is not None and g.size == 1 and not bool(np.isfinite(g).all())
 
 
+_LOG_EPS = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15, 1e-20, 1e-30)
+
+
+def _sgns_eps_in_log(got, expected, case) -> bool:
+    """log(sigmoid(s) + eps) or log(clamp(sigmoid(s), eps)): finite, but wrong for large scores."""
+    g = _arr(got)
+    if g is None or g.size != 1 or not np.isfinite(g).all():
+        return False
+    g = float(g.reshape(()))
+    v, u, n = (np.asarray(_to_numpy_if_tensor(a), dtype=np.float64) for a in case.args)
+    pos, neg = (u * v).sum(1), np.einsum("bkd,bd->bk", n, v)
+    sig = lambda x: 0.5 * (1.0 + np.tanh(0.5 * x))  # noqa: E731 - no overflow warning
+    for eps in _LOG_EPS:
+        for f in (lambda p: np.log(p + eps), lambda p: np.log(np.maximum(p, eps))):
+            want = float(np.mean(-f(sig(pos)) - f(sig(-neg)).sum(1)))
+            if abs(g - want) <= 1e-5 * max(1.0, abs(want)) and abs(want - _sgns_ref(*case.args)) > 1e-9:
+                return True
+    return False
+
+
 _SGNS_MISTAKES = (
+    Mistake("epsilon inside the log", _sgns_eps_in_log,
+            "the loss looks like log(sigmoid(x) + eps) or log(clamp(sigmoid(x), eps)): that avoids -inf but "
+            "changes the value (slightly for every score, and a lot for large scores, where the loss is capped "
+            "near -log(eps)). Compute log sigma(x) in one stable step instead (lesson 01's log-sum-exp trick)."),
     Mistake("log of a rounded sigmoid", _sgns_not_finite,
             "the loss is infinite or NaN for large scores: sigma(-100) rounds to 0 in float32, and log(0) = -inf. "
             "Compute log sigma(x) in one stable step (torch.nn.functional.logsigmoid), never log(sigmoid(x))."),
@@ -250,6 +356,9 @@ _SGNS_MISTAKES = (
     Mistake("sum over the batch", _sgns_mistake("sum over batch"),
             "the loss is summed over the pairs of the batch; take the mean, so the learning rate does not depend "
             "on the batch size."),
+    Mistake("noise scored against the context", _sgns_mistake("noise vs context"),
+            "the noise words are scored against the context vector; every score is a dot product with the CENTER "
+            "vector: u_o . v_c for the true context, u_k . v_c for each noise word."),
     Mistake("sign of the loss", _sgns_mistake("sign"),
             "the loss has the wrong sign: you return the log-likelihood; the loss to minimise is its negative."),
 )
@@ -266,7 +375,8 @@ def _sgns_validator(args: tuple, rtol: float) -> Callable:
                     "differentiate): compute with torch operations and do not call .item()")
         if got.numel() != 1:
             return f"expected a scalar tensor (one number, the mean loss), got shape {tuple(got.shape)}"
-        problem = compare(float(got.detach().reshape(())), want, rtol, 1e-9)
+        tol = max(rtol, 1e-6) if got.dtype in (torch.float32, torch.float16, torch.bfloat16) else rtol
+        problem = compare(float(got.detach().reshape(())), want, tol, 1e-9)
         if problem:
             return problem
         if any(a.requires_grad for a in args) and got.grad_fn is None:
@@ -328,6 +438,12 @@ _MM_MISTAKES = (
         atol=1e-6),
             "the padded positions are zeroed in the sum, but you divide by T (all positions); divide by the "
             "number of real tokens of each row."),
+    Mistake("sum, not mean", lambda got, e, c: _matches(
+        got, (_mm_args(c)[0] * _mm_args(c)[1][..., None]).sum(axis=1), rtol=1e-5, atol=1e-6),
+            "this is the masked SUM; divide it by the number of real tokens of each row."),
+    Mistake("mask inverted", lambda got, e, c: _matches(got, _mm_ref(_mm_args(c)[0], 1.0 - _mm_args(c)[1]),
+                                                         rtol=1e-5, atol=1e-6),
+            "the mean is over the padding positions: the mask is True (1) on REAL tokens."),
 )
 
 

@@ -13,6 +13,9 @@ key                   shape / dtype    meaning
                       (N, T, d) float  are sequences (right-padded with zeros)
 ``len_<modality>``    (N,) int         optional, for 3-D features: valid steps per row
 ``label_binary``      (N,) int         1 = positive / non-negative, 0 = negative
+``label_class``       (N,) int         optional K-class label 0..K-1 (e.g. emotions); a file
+                                       needs ``label_binary`` or ``label_class`` (or both)
+``class_names``       (K,) str         optional names of the K classes of ``label_class``
 ``label_score``       (N,) float32     optional continuous score (NaN where unknown)
 ``split``             (N,) str         ``train`` / ``valid`` / ``test``
 ``id``                (N,) str         unique utterance ids
@@ -21,7 +24,10 @@ key                   shape / dtype    meaning
 ====================  ===============  =============================================
 
 ``label_7`` is derived as ``round(clip(label_score, -3, 3))`` when scores are
-present. :func:`save_features` writes the format (validating it),
+present. With ``label_class`` the task is K-class classification (``python -m
+course_utils.fusion benchmark`` trains K outputs and reports accuracy and
+macro-F1); without it, binary (``label_binary``, plus the score metrics when
+``label_score`` exists). :func:`save_features` writes the format (validating it),
 :func:`load_features` reads and validates it into a :class:`FeatureSet`.
 :func:`convert_mosi_bclstm` converts the CMU-MOSI bc-LSTM utterance features of
 ``../shared/realdata/mosi`` (never copy those into the repository);
@@ -58,19 +64,28 @@ class FeatureSet:
     """Per-modality features with labels, splits and ids (lesson 04)."""
 
     features: dict[str, np.ndarray]
-    label_binary: np.ndarray
+    label_binary: np.ndarray | None
     split: np.ndarray
     ids: np.ndarray
     label_score: np.ndarray | None = None
     lengths: dict[str, np.ndarray] = field(default_factory=dict)
     speaker: np.ndarray | None = None
     source: str = ""
+    label_class: np.ndarray | None = None
+    class_names: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         _validate(self)
 
     def __len__(self) -> int:
-        return int(self.label_binary.shape[0])
+        return int(self.ids.shape[0])
+
+    @property
+    def n_classes(self) -> int:
+        """K for a K-class set (``label_class``), else 2."""
+        if self.label_class is None:
+            return 2
+        return len(self.class_names) if self.class_names else int(self.label_class.max()) + 1
 
     @property
     def modalities(self) -> tuple[str, ...]:
@@ -95,28 +110,44 @@ class FeatureSet:
             raise ValueError(f"split={split!r}; use one of {SPLITS}")
         m = self.split == split
         return FeatureSet(
-            features={k: v[m] for k, v in self.features.items()}, label_binary=self.label_binary[m],
+            features={k: v[m] for k, v in self.features.items()},
+            label_binary=None if self.label_binary is None else self.label_binary[m],
             split=self.split[m], ids=self.ids[m],
             label_score=None if self.label_score is None else self.label_score[m],
             lengths={k: v[m] for k, v in self.lengths.items()},
             speaker=None if self.speaker is None else self.speaker[m], source=self.source,
+            label_class=None if self.label_class is None else self.label_class[m], class_names=self.class_names,
         )
 
     def arrays(self, split: str, modalities: Sequence[str] | None = None) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """``({modality: X}, y_binary)`` for one split (lesson 04)."""
+        """``({modality: X}, y)`` for one split (lesson 04).
+
+        ``y`` is ``label_class`` when the set has it, else ``label_binary``.
+        """
         sub = self.subset(split)
         names = modalities or self.modalities
         missing = set(names) - set(self.modalities)
         if missing:
             raise KeyError(f"no modality {sorted(missing)}; this set has {self.modalities}")
-        return {m: sub.features[m] for m in names}, sub.label_binary
+        return {m: sub.features[m] for m in names}, (sub.label_binary if sub.label_class is None else sub.label_class)
 
 
 def _validate(fs: FeatureSet) -> None:
-    n = fs.label_binary.shape[0] if fs.label_binary.ndim == 1 else -1
+    n = fs.ids.shape[0] if fs.ids.ndim == 1 else -1
     problems = []
     if n < 0:
-        problems.append("label_binary must be 1-D")
+        problems.append("id must be 1-D")
+    if fs.label_binary is None and fs.label_class is None:
+        problems.append("no labels: give label_binary (0/1) or label_class (0..K-1)")
+    if fs.label_binary is not None and fs.label_binary.shape != (n,):
+        problems.append(f"label_binary has shape {fs.label_binary.shape}; expected ({n},)")
+    if fs.label_class is not None:
+        lc = fs.label_class
+        if lc.shape != (n,) or lc.dtype.kind not in "iu":
+            problems.append(f"label_class must be ({n},) integers, found {lc.shape} {lc.dtype}")
+        elif n and (lc.min() < 0 or (fs.class_names is not None and lc.max() >= len(fs.class_names))):
+            k = "len(class_names)" if fs.class_names is not None else "K"
+            problems.append(f"label_class values must be in 0..{k}-1, found {int(lc.min())}..{int(lc.max())}")
     if not fs.features:
         problems.append("no feature block (x_<modality>)")
     for m, x in fs.features.items():
@@ -129,9 +160,10 @@ def _validate(fs: FeatureSet) -> None:
     for m, lens in fs.lengths.items():
         if m not in fs.features or fs.features[m].ndim != 3 or lens.shape != (n,):
             problems.append(f"len_{m} must be (N,) and belong to a 3-D x_{m}")
-    if n >= 0 and not set(np.unique(fs.label_binary).tolist()) <= {0, 1}:
+    if fs.label_binary is not None and fs.label_binary.shape == (n,) and not set(
+            np.unique(fs.label_binary).tolist()) <= {0, 1}:
         problems.append("label_binary must hold only 0 and 1")
-    for name, arr in (("split", fs.split), ("id", fs.ids)):
+    for name, arr in (("split", fs.split),):
         if arr.shape != (n,):
             problems.append(f"{name} has shape {arr.shape}; expected ({n},)")
     if fs.split.shape == (n,) and not set(np.unique(fs.split).tolist()) <= set(SPLITS):
@@ -146,22 +178,30 @@ def _validate(fs: FeatureSet) -> None:
         raise FeatureFormatError(
             "features do not follow the course-features-v1 format: " + "; ".join(problems),
             expected=f"{FORMAT}: x_<modality> float arrays (N, d) or (N, T, d) without NaN/inf, label_binary "
-                     "(N,) of 0/1, split (N,) in train/valid/test, unique id (N,)",
+                     "(N,) of 0/1 and/or label_class (N,) of 0..K-1, split (N,) in train/valid/test, unique id (N,)",
             fix=_FORMAT_HELP,
         )
 
 
-def save_features(path: str | os.PathLike[str], features: Mapping[str, np.ndarray], *, label_binary: Any,
+def save_features(path: str | os.PathLike[str], features: Mapping[str, np.ndarray], *, label_binary: Any = None,
                   split: Any, ids: Any, label_score: Any = None, lengths: Mapping[str, Any] | None = None,
-                  speaker: Any = None, source: str = "", compress: bool = True) -> Path:
-    """Validate and write a ``course-features-v1`` ``.npz`` file; returns its path (lesson 04)."""
+                  speaker: Any = None, source: str = "", compress: bool = True, label_class: Any = None,
+                  class_names: Sequence[str] | None = None) -> Path:
+    """Validate and write a ``course-features-v1`` ``.npz`` file; returns its path (lesson 04).
+
+    Give ``label_binary`` (0/1), or ``label_class`` (0..K-1, with optional
+    ``class_names``) for a K-class task, or both.
+    """
     fs = FeatureSet(
         features={m: np.asarray(x, dtype=np.float32) for m, x in features.items()},
-        label_binary=np.asarray(label_binary).astype(np.int8), split=np.asarray(split).astype(str),
+        label_binary=None if label_binary is None else np.asarray(label_binary).astype(np.int8),
+        split=np.asarray(split).astype(str),
         ids=np.asarray(ids).astype(str),
         label_score=None if label_score is None else np.asarray(label_score, dtype=np.float32),
         lengths={m: np.asarray(v, dtype=np.int32) for m, v in (lengths or {}).items()},
         speaker=None if speaker is None else np.asarray(speaker).astype(str), source=source,
+        label_class=None if label_class is None else np.asarray(label_class).astype(np.int64),
+        class_names=None if class_names is None else tuple(str(c) for c in class_names),
     )
     return write_feature_set(path, fs, compress=compress)
 
@@ -170,9 +210,14 @@ def write_feature_set(path: str | os.PathLike[str], fs: FeatureSet, *, compress:
     """Write a :class:`FeatureSet` in the ``course-features-v1`` format (lesson 04)."""
     arrays: dict[str, np.ndarray] = {
         "format": np.array(FORMAT), "modalities": np.array(list(fs.modalities)),
-        "label_binary": fs.label_binary.astype(np.int8), "split": fs.split.astype(str), "id": fs.ids.astype(str),
-        "source": np.array(fs.source),
+        "split": fs.split.astype(str), "id": fs.ids.astype(str), "source": np.array(fs.source),
     }
+    if fs.label_binary is not None:
+        arrays["label_binary"] = fs.label_binary.astype(np.int8)
+    if fs.label_class is not None:
+        arrays["label_class"] = fs.label_class.astype(np.int32)
+    if fs.class_names is not None:
+        arrays["class_names"] = np.array(list(fs.class_names))
     for m, x in fs.features.items():
         arrays[f"x_{m}"] = x.astype(np.float32)
     for m, v in fs.lengths.items():
@@ -220,19 +265,30 @@ def load_features(path: str | os.PathLike[str]) -> FeatureSet:
             if "format" not in keys or str(z["format"]) != FORMAT:
                 raise bad(f"key 'format' {'missing' if 'format' not in keys else repr(str(z['format']))}; "
                           f"keys: {sorted(keys)}")
-            missing = {"modalities", "label_binary", "split", "id"} - keys
+            missing = {"modalities", "split", "id"} - keys
             if missing:
                 raise bad(f"the keys {sorted(missing)} are missing")
+            if not keys & {"label_binary", "label_class"}:
+                raise bad("no labels: the keys ['label_binary'] are missing (0/1; a K-class file has 'label_class', "
+                          "0..K-1, instead)")
             mods = [str(m) for m in np.atleast_1d(z["modalities"])]
             absent = [m for m in mods if f"x_{m}" not in keys]
             if absent:
                 raise bad(f"modalities {absent} are listed without x_<modality> arrays")
-            labels = z["label_binary"]
-            if labels.dtype.kind not in "iub" and not (
-                    labels.dtype.kind == "f" and np.isfinite(labels).all() and np.all(labels == np.round(labels))):
-                raise bad(f"label_binary has dtype {labels.dtype} with non-integer values; expected 0/1 integers")
+            labels = {}
+            for key in ("label_binary", "label_class"):
+                if key not in keys:
+                    labels[key] = None
+                    continue
+                lab = z[key]
+                if lab.dtype.kind not in "iub" and not (
+                        lab.dtype.kind == "f" and np.isfinite(lab).all() and np.all(lab == np.round(lab))):
+                    raise bad(f"{key} has dtype {lab.dtype} with non-integer values; expected integers")
+                labels[key] = lab.astype(np.int64)
+            names = tuple(str(c) for c in np.atleast_1d(z["class_names"])) if "class_names" in keys else None
             return FeatureSet(
-                features={m: z[f"x_{m}"] for m in mods}, label_binary=labels.astype(np.int64),
+                features={m: z[f"x_{m}"] for m in mods}, label_binary=labels["label_binary"],
+                label_class=labels["label_class"], class_names=names,
                 split=z["split"].astype(str), ids=z["id"].astype(str),
                 label_score=z["label_score"] if "label_score" in keys else None,
                 lengths={m: z[f"len_{m}"] for m in mods if f"len_{m}" in keys},
@@ -245,6 +301,12 @@ def load_features(path: str | os.PathLike[str]) -> FeatureSet:
         raise bad(f"reading it failed: {type(exc).__name__}: {exc}") from None
 
 
+_MOSI_LEAK = ("LEAK: the text and video features were extracted by networks trained with labels on the whole "
+              "bc-LSTM training split, so a validation split carved from training videos scores far above test "
+              "(about 98 % Acc-2) and is useless for model selection: fix hyper-parameters in advance (or select "
+              "them on another data set) and evaluate once on test.")
+
+
 def convert_mosi_bclstm(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, split: str = "bclstm",
                         valid_fraction: float = 0.15, seed: int = 0) -> Path:
     """Convert ``mosi_bclstm_utterances.npz`` (CMU-MOSI, bc-LSTM features) to this format (lesson 04).
@@ -255,6 +317,12 @@ def convert_mosi_bclstm(src: str | os.PathLike[str], dst: str | os.PathLike[str]
     ``split="std"`` uses the standard CMU-SDK folds, whose test videos leak into the
     feature extractors' training data (see the source README). Write ``dst``
     outside the repository: the data must not be committed.
+
+    **Leak**: the text and video extractors were trained with labels on the
+    whole bc-LSTM training split, so ``valid`` (carved from training videos)
+    scores about 98 % and cannot select models; the file's ``source`` says so
+    and ``python -m course_utils.fusion benchmark`` warns when validation
+    accuracy is implausibly far above test.
     """
     with np.load(src, allow_pickle=False) as z:
         ids, videos = z["id"].astype(str), z["video_id"].astype(str)
@@ -272,10 +340,11 @@ def convert_mosi_bclstm(src: str | os.PathLike[str], dst: str | os.PathLike[str]
                 parts[rows] = "valid"
                 taken += int(rows.sum())
             note = (f"CMU-MOSI bc-LSTM utterance features (Poria et al. 2017), split_bclstm; "
-                    f"valid = {valid_fraction:g} of the training videos (seed {seed})")
+                    f"valid = {valid_fraction:g} of the training videos (seed {seed}). " + _MOSI_LEAK)
         elif split == "std":
             parts = z["split_std"].astype(str)
-            note = "CMU-MOSI bc-LSTM utterance features (Poria et al. 2017), CMU-SDK standard folds (optimistic)"
+            note = ("CMU-MOSI bc-LSTM utterance features (Poria et al. 2017), CMU-SDK standard folds: optimistic, "
+                    "24 of the 31 test videos were in the extractors' training data. " + _MOSI_LEAK)
         else:
             raise ValueError(f"split={split!r}; use 'bclstm' or 'std'")
         return save_features(

@@ -19,6 +19,9 @@ PAD, UNK = "<pad>", "<unk>"
 
 def tokenize(text: str) -> list[str]:
     """Lower-case word and punctuation tokens: ``"Not bad at all!"`` -> ``['not', 'bad', 'at', 'all', '!']`` (lesson 04)."""
+    if not isinstance(text, str):
+        raise TypeError(f"tokenize takes one text (a str), got {type(text).__name__}; "
+                        "for a list of texts use [tokenize(t) for t in texts].")
     return _TOKEN.findall(text.lower())
 
 
@@ -49,6 +52,9 @@ class Vocab:
 
     def encode(self, text: str) -> list[int]:
         """Token ids of ``text`` (unknown words map to 1) (lesson 04)."""
+        if not isinstance(text, str):
+            raise TypeError(f"Vocab.encode takes one text (a str), got {type(text).__name__}; "
+                            "for a list of texts use [vocab.encode(t) for t in texts].")
         return [self._index.get(t, 1) for t in tokenize(text)]
 
     def decode(self, ids: Sequence[int]) -> str:

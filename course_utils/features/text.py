@@ -2,9 +2,9 @@
 
 From the simplest to the most learned representation of an utterance's words:
 
-* tokens and a vocabulary (:func:`tokenize`, :class:`Vocab`, :func:`build_vocab`, re-exported from
-  :mod:`course_utils.data.text`, where the data loaders use them), padded id matrices with masks
-  (:func:`pad_batch`);
+* tokens and a vocabulary (:func:`tokenize`, :class:`Vocab`, :func:`build_vocab`: those of
+  :mod:`course_utils.data.text`, where the data loaders use them, with their input checked), padded id
+  matrices with masks (:func:`pad_batch`);
 * :func:`bag_of_words` counts and :func:`tfidf`, written from the formula; equal to scikit-learn's
   ``CountVectorizer`` / ``TfidfVectorizer`` with the matching settings (the tests assert 1e-12);
 * skip-gram with negative sampling (:func:`skipgram_pairs`, :func:`negative_sampling_distribution`,
@@ -26,7 +26,8 @@ from collections import Counter
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..config import CourseError
-from ..data.text import PAD, UNK, Vocab, build_vocab, tokenize
+from ..data import text as _data_text
+from ..data.text import PAD, UNK, Vocab
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -73,6 +74,90 @@ def _check_texts(texts: Any, where: str, *, allow_empty_text: bool = False) -> l
     return texts
 
 
+def _positive_int(value: Any, name: str, where: str, minimum: int = 1) -> int:
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise TextFeatureError(f"{where}: {name} must be an integer >= {minimum}.", expected=f"an int >= {minimum}",
+                               found=f"{type(value).__name__}: {value!r}"[:80], fix=f"pass e.g. {name}={max(minimum, 2)}")
+    return int(value)
+
+
+def _check_id_seqs(seqs: Any, where: str) -> list[list[int]]:
+    """A non-empty list of sequences of integer token ids >= 0 (lists, tuples, 1-D integer arrays or tensors)."""
+    import numpy as np
+
+    fix = "encode the texts first: encode_texts(texts, vocab) gives one list of ids per text"
+    if isinstance(seqs, (str, bytes)) or not hasattr(seqs, "__len__") or len(seqs) == 0:
+        raise TextFeatureError(f"{where} needs a non-empty list of id sequences.",
+                               expected="a list of lists of int token ids", found=repr(seqs)[:60], fix=fix)
+    out = []
+    for i, s in enumerate(seqs):
+        if isinstance(s, (str, bytes)) or not hasattr(s, "__len__"):
+            raise TextFeatureError(f"{where}: item #{i} is not a sequence of token ids.",
+                                   expected="a list (or 1-D array or tensor) of int ids per text",
+                                   found=f"{type(s).__name__}: {s!r}"[:80], fix=fix)
+        if len(s) == 0:
+            out.append([])
+            continue
+        try:
+            a = np.asarray(s.detach().cpu() if hasattr(s, "detach") else s)
+        except (TypeError, ValueError):
+            a = np.asarray([None])
+        if a.ndim != 1 or not np.issubdtype(a.dtype, np.integer) or (a < 0).any():
+            raise TextFeatureError(f"{where}: sequence #{i} is not a 1-D sequence of integer ids >= 0.",
+                                   expected="integer ids >= 0, one list per text",
+                                   found=f"{type(s).__name__} {str(s)[:50]} (dtype {a.dtype}, {a.ndim}-D)", fix=fix)
+        out.append(a.tolist())
+    return out
+
+
+def _check_vocab(vocab: Any, where: str) -> Vocab:
+    if not isinstance(vocab, Vocab):
+        raise TextFeatureError(f"{where} needs a Vocab.", expected="a course_utils.features.text.Vocab",
+                               found=type(vocab).__name__, fix="build one with build_vocab(train_texts)")
+    return vocab
+
+
+def _check_tensor(x: Any, name: str, where: str, ndim: int) -> Any:
+    import torch
+
+    if not isinstance(x, torch.Tensor):
+        raise TextFeatureError(f"{where}: {name} must be a torch tensor.", expected=f"a {ndim}-D torch tensor",
+                               found=type(x).__name__, fix="convert with torch.as_tensor(...)")
+    if x.ndim != ndim:
+        raise TextFeatureError(f"{where}: {name} must be {ndim}-D.", expected=f"{ndim} dimensions",
+                               found=f"shape {tuple(x.shape)}")
+    return x
+
+
+def tokenize(text: str) -> list[str]:
+    """Lower-case word and punctuation tokens of one text (lesson 04).
+
+    ``"Not bad at all!"`` -> ``['not', 'bad', 'at', 'all', '!']``; the course's tokenizer
+    (:func:`course_utils.data.text.tokenize`, one regular expression), with its input checked: raises
+    :class:`TextFeatureError` when ``text`` is not a ``str``. An empty text gives ``[]``.
+    """
+    if not isinstance(text, str):
+        raise TextFeatureError("tokenize takes one text (a str).", expected="str",
+                               found=f"{type(text).__name__}: {text!r}"[:80],
+                               fix="tokenize each text of a list: [tokenize(t) for t in texts]")
+    return _data_text.tokenize(text)
+
+
+def build_vocab(texts: Sequence[str], min_freq: int = 1, max_size: int | None = None) -> Vocab:
+    """Vocabulary of the tokens of ``texts`` seen at least ``min_freq`` times, most frequent first (lesson 04).
+
+    :func:`course_utils.data.text.build_vocab` with its input checked (a list of strings; empty texts are
+    allowed); id 0 = ``<pad>``, id 1 = ``<unk>``. Build it on the training texts only.
+    """
+    texts = _check_texts(texts, "build_vocab(texts)", allow_empty_text=True)
+    min_freq = _positive_int(min_freq, "min_freq", "build_vocab")
+    if max_size is not None:
+        max_size = _positive_int(max_size, "max_size", "build_vocab", minimum=2)
+    return _data_text.build_vocab(texts, min_freq=min_freq, max_size=max_size)
+
+
 def _check_ngram_range(ngram_range: Any) -> tuple[int, int]:
     ok = (isinstance(ngram_range, (tuple, list)) and len(ngram_range) == 2
           and all(isinstance(n, int) and not isinstance(n, bool) for n in ngram_range)
@@ -87,9 +172,7 @@ def _check_ngram_range(ngram_range: Any) -> tuple[int, int]:
 def encode_texts(texts: Sequence[str], vocab: Vocab) -> list[list[int]]:
     """Token ids of each text (unknown words -> 1 ``<unk>``) (lesson 04)."""
     texts = _check_texts(texts, "encode_texts(texts, vocab)")
-    if not isinstance(vocab, Vocab):
-        raise TextFeatureError("encode_texts needs a Vocab.", expected="a course_utils.features.text.Vocab",
-                               found=type(vocab).__name__, fix="build one with build_vocab(train_texts)")
+    _check_vocab(vocab, "encode_texts")
     return [vocab.encode(t) for t in texts]
 
 
@@ -104,18 +187,11 @@ def pad_batch(seqs: Sequence[Sequence[int]], max_len: int | None = None, *, pad_
     """
     import numpy as np
 
-    if isinstance(seqs, str) or not hasattr(seqs, "__len__") or len(seqs) == 0:
-        raise TextFeatureError("pad_batch needs a non-empty list of id sequences.",
-                               expected="a list of lists of int token ids, e.g. encode_texts(texts, vocab)",
-                               found=repr(seqs)[:60], fix="encode the texts first")
+    seqs = _check_id_seqs(seqs, "pad_batch(seqs)")
     if truncating not in ("post", "pre"):
         raise TextFeatureError("truncating must be 'post' or 'pre'.", found=repr(truncating))
-    seqs = [list(map(int, s)) for s in seqs]
     longest = max(len(s) for s in seqs)
-    T = longest if max_len is None else max_len
-    if not isinstance(T, (int, np.integer)) or T < 1:
-        raise TextFeatureError("max_len must be a positive integer.", found=repr(max_len),
-                               fix="e.g. max_len=32, or None for the longest sequence")
+    T = _positive_int(max(longest, 1) if max_len is None else max_len, "max_len", "pad_batch")
     ids = np.full((len(seqs), T), pad_id, dtype=np.int64)
     mask = np.zeros((len(seqs), T), dtype=bool)
     for i, s in enumerate(seqs):
@@ -133,6 +209,10 @@ def pad_batch(seqs: Sequence[Sequence[int]], max_len: int | None = None, *, pad_
 def ngrams(tokens: Sequence[str], ngram_range: tuple[int, int] = (1, 1)) -> list[str]:
     """The n-grams of ``tokens`` for n in ``ngram_range``, joined by one space, as scikit-learn does (lesson 04)."""
     lo, hi = _check_ngram_range(ngram_range)
+    if isinstance(tokens, str) or not hasattr(tokens, "__iter__") or not all(isinstance(t, str) for t in tokens):
+        raise TextFeatureError("ngrams takes a list of tokens (strings).", expected="e.g. tokenize(text)",
+                               found=f"{type(tokens).__name__}: {tokens!r}"[:80],
+                               fix="tokenize the text first: ngrams(tokenize(text), (1, 2))")
     tokens = list(tokens)
     out: list[str] = []
     for n in range(lo, hi + 1):
@@ -155,6 +235,13 @@ def bag_of_words(texts: Sequence[str], vocabulary: Sequence[str] | None = None, 
     import numpy as np
 
     texts = _check_texts(texts, "bag_of_words(texts)")
+    min_df = _positive_int(min_df, "min_df", "bag_of_words (a number of texts)")
+    if vocabulary is not None and (isinstance(vocabulary, str) or not hasattr(vocabulary, "__iter__")
+                                   or not all(isinstance(t, str) for t in vocabulary)):
+        raise TextFeatureError("bag_of_words: vocabulary must be a list of terms (strings).",
+                               expected="e.g. the terms returned by bag_of_words(train_texts)",
+                               found=f"{type(vocabulary).__name__}: {vocabulary!r}"[:80],
+                               fix="pass the second return value of bag_of_words on the training texts")
     grams = [Counter(ngrams(tokenize(t), ngram_range)) for t in texts]
     if vocabulary is None:
         df = Counter(g for c in grams for g in c)
@@ -221,7 +308,14 @@ def tfidf_from_counts(counts: "np.ndarray", idf: "np.ndarray" | None = None, *, 
     X = _check_counts(counts, "tfidf_from_counts(counts)")
     if norm not in ("l2", "l1", None):
         raise TextFeatureError("norm must be 'l2', 'l1' or None.", found=repr(norm))
-    idf = idf_weights(X, smooth_idf=smooth_idf) if idf is None else np.asarray(idf, dtype=np.float64)
+    if idf is None:
+        idf = idf_weights(X, smooth_idf=smooth_idf)
+    else:
+        idf = np.asarray(idf)
+        if not np.issubdtype(idf.dtype, np.number) or not np.isfinite(idf.astype(np.float64)).all():
+            raise TextFeatureError("tfidf_from_counts: idf must be finite numbers.", found=f"dtype {idf.dtype}",
+                                   fix="compute it with idf_weights(train_counts)")
+        idf = idf.astype(np.float64)
     if idf.shape != (X.shape[1],):
         raise TextFeatureError("tfidf_from_counts: idf does not match the count matrix.",
                                expected=f"shape ({X.shape[1]},)", found=f"shape {idf.shape}",
@@ -264,12 +358,12 @@ def skipgram_pairs(seqs: Sequence[Sequence[int]], window: int = 2) -> tuple["np.
     """
     import numpy as np
 
-    if not isinstance(window, int) or window < 1:
-        raise TextFeatureError("skipgram_pairs: window must be a positive integer.", found=repr(window))
+    window = _positive_int(window, "window", "skipgram_pairs")
+    seqs = _check_id_seqs(seqs, "skipgram_pairs(seqs)")
     centers: list[int] = []
     contexts: list[int] = []
     for s in seqs:
-        s = [int(t) for t in s if int(t) != 0]
+        s = [t for t in s if t != 0]
         for t, w in enumerate(s):
             for u in range(max(0, t - window), min(len(s), t + window + 1)):
                 if u != t:
@@ -285,8 +379,12 @@ def negative_sampling_distribution(counts: Sequence[float], power: float = 0.75)
     """Noise distribution ``P(w) ∝ count(w)^power`` ``(V,)`` of word2vec (lesson 04); ids 0/1 get 0."""
     import numpy as np
 
-    c = np.asarray(counts, dtype=np.float64).copy()
-    if c.ndim != 1 or c.size < 3 or (c < 0).any():
+    try:
+        c = np.asarray(counts, dtype=np.float64).copy()
+    except (TypeError, ValueError):
+        raise TextFeatureError("negative_sampling_distribution takes one count per vocabulary id.",
+                               found=type(counts).__name__, fix="count the training tokens per id") from None
+    if c.ndim != 1 or c.size < 3 or (c < 0).any() or not np.isfinite(c).all():
         raise TextFeatureError("negative_sampling_distribution takes one count >= 0 per vocabulary id.",
                                found=f"shape {c.shape}", fix="count the training tokens per id")
     c[:2] = 0.0  # never sample <pad> or <unk>
@@ -305,6 +403,8 @@ def sgns_loss(center: Any, context: Any, negatives: Any) -> Any:
     """
     import torch.nn.functional as F
 
+    for name, x, nd in (("center", center, 2), ("context", context, 2), ("negatives", negatives, 3)):
+        _check_tensor(x, name, "sgns_loss", nd)
     if center.ndim != 2 or context.shape != center.shape or negatives.ndim != 3 \
             or negatives.shape[0] != center.shape[0] or negatives.shape[2] != center.shape[1]:
         raise TextFeatureError("sgns_loss: shapes do not fit.", expected="center (B, d), context (B, d), negatives (B, K, d)",
@@ -320,6 +420,9 @@ def make_skipgram(vocab_size: int, dim: int = 50) -> Any:
     ``inp`` starts uniform in ±0.5/dim (word2vec's choice), ``out`` at zero.
     """
     import torch
+
+    vocab_size = _positive_int(vocab_size, "vocab_size", "make_skipgram", minimum=3)
+    dim = _positive_int(dim, "dim", "make_skipgram")
 
     class SkipGram(torch.nn.Module):
         def __init__(self) -> None:
@@ -348,6 +451,12 @@ def train_skipgram(texts: Sequence[str], vocab: Vocab, *, dim: int = 50, window:
     import numpy as np
 
     texts = _check_texts(texts, "train_skipgram(texts, vocab)")
+    _check_vocab(vocab, "train_skipgram")
+    for name, value in (("dim", dim), ("window", window), ("negatives", negatives), ("epochs", epochs),
+                        ("batch_size", batch_size)):
+        _positive_int(value, name, "train_skipgram")
+    if not (isinstance(lr, (int, float)) and lr > 0):
+        raise TextFeatureError("train_skipgram: lr must be a positive number.", found=repr(lr))
     seqs = encode_texts(texts, vocab)
     params = {"texts": _digest(texts), "vocab": _digest(vocab.tokens), "dim": dim, "window": window,
               "negatives": negatives, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed}
@@ -395,6 +504,12 @@ def average_word_vectors(ids: "np.ndarray", mask: "np.ndarray", vectors: "np.nda
     import numpy as np
 
     ids, mask, vectors = np.asarray(ids), np.asarray(mask), np.asarray(vectors)
+    if not np.issubdtype(ids.dtype, np.integer) or not np.issubdtype(vectors.dtype, np.number) \
+            or not (mask.dtype == bool or np.issubdtype(mask.dtype, np.number)):
+        raise TextFeatureError("average_word_vectors: wrong dtypes.",
+                               expected="integer ids, a boolean (or 0/1) mask, numeric vectors",
+                               found=f"ids {ids.dtype}, mask {mask.dtype}, vectors {vectors.dtype}",
+                               fix="use pad_batch(...) for ids and mask")
     if ids.ndim != 2 or mask.shape != ids.shape or vectors.ndim != 2:
         raise TextFeatureError("average_word_vectors: shapes do not fit.",
                                expected="ids (N, T), mask (N, T), vectors (V, d)",
@@ -413,6 +528,8 @@ def masked_mean(x: Any, mask: Any) -> Any:
     Returns ``(N, d)`` in ``x``'s dtype; a row without any real token gives the zero vector. Mean pooling of a
     sentence encoder (MiniLM, §5 of lesson 04) is this function applied to its last layer.
     """
+    _check_tensor(x, "x", "masked_mean", 3)
+    _check_tensor(mask, "mask", "masked_mean", 2)
     if x.ndim != 3 or tuple(mask.shape) != tuple(x.shape[:2]):
         raise TextFeatureError("masked_mean: shapes do not fit.", expected="x (N, T, d) and mask (N, T)",
                                found=f"x {tuple(x.shape)}, mask {tuple(mask.shape)}")
@@ -424,10 +541,17 @@ def nearest_neighbours(vectors: "np.ndarray", vocab: Vocab, word: str, k: int = 
     """The ``k`` words whose vectors have the highest cosine similarity with ``word``'s (lesson 04)."""
     import numpy as np
 
-    if word not in vocab:
+    _check_vocab(vocab, "nearest_neighbours")
+    k = _positive_int(k, "k", "nearest_neighbours")
+    if not isinstance(word, str) or word not in vocab:
         raise TextFeatureError(f"nearest_neighbours: {word!r} is not in the vocabulary.",
                                fix="pick a word of the training texts (vocab.tokens)")
-    V = np.asarray(vectors, dtype=np.float64)
+    V = np.asarray(vectors)
+    if V.ndim != 2 or V.shape[0] != len(vocab) or not np.issubdtype(V.dtype, np.number):
+        raise TextFeatureError("nearest_neighbours: vectors must be one row per vocabulary id.",
+                               expected=f"a numeric array ({len(vocab)}, d)", found=f"shape {V.shape}, dtype {V.dtype}",
+                               fix="pass the word-vector table trained with this vocabulary")
+    V = V.astype(np.float64)
     U = V / np.maximum(np.linalg.norm(V, axis=1, keepdims=True), 1e-12)
     i = vocab.encode(word)[0]
     sims = U @ U[i]
@@ -437,6 +561,12 @@ def nearest_neighbours(vectors: "np.ndarray", vocab: Vocab, word: str, k: int = 
 
 
 # ----------------------------------------------------------------------------- sequence encoders
+def _check_sizes(vocab_size: Any, emb_dim: Any, hidden: Any, where: str) -> None:
+    _positive_int(vocab_size, "vocab_size", where, minimum=3)   # <pad>, <unk> and at least one word
+    _positive_int(emb_dim, "emb_dim", where)
+    _positive_int(hidden, "hidden", where)
+
+
 def torch_gru_classifier(vocab_size: int, emb_dim: int = 32, hidden: int = 32, *, masked: bool = True) -> Any:
     """Embedding -> bidirectional GRU -> Linear(2 hidden, 1) logit, in PyTorch (lesson 04).
 
@@ -448,6 +578,8 @@ def torch_gru_classifier(vocab_size: int, emb_dim: int = 32, hidden: int = 32, *
     """
     import torch
     from torch.nn.utils.rnn import pack_padded_sequence
+
+    _check_sizes(vocab_size, emb_dim, hidden, "torch_gru_classifier")
 
     class GRUClassifier(torch.nn.Module):
         def __init__(self) -> None:
@@ -480,6 +612,7 @@ def keras_gru_classifier(vocab_size: int, emb_dim: int = 32, hidden: int = 32, *
     :func:`torch_gru_classifier`'s (two bias vectors per gate). ``model.get_layer("encoder")`` is the
     bidirectional layer, whose output is the ``(N, 2 hidden)`` state.
     """
+    _check_sizes(vocab_size, emb_dim, hidden, "keras_gru_classifier")
     import keras
 
     inp = keras.Input((None,), dtype="int64", name="ids")
