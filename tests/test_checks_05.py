@@ -88,6 +88,37 @@ def conv_torch(x, w, b, stride=1, padding=0):
                                       stride=stride, padding=padding).numpy()
 
 
+def conv_float32(x, w, b, stride=1, padding=0):
+    """Correct, computed in float32 (what a learner gets from torch's default dtype or np.float32)."""
+    return conv_einsum(*(np.asarray(a, dtype=np.float32) for a in (x, w, b)), stride, padding)
+
+
+def conv_torch_float32(x, w, b, stride=1, padding=0):
+    torch = pytest.importorskip("torch")
+    t = [torch.tensor(a, dtype=torch.float32) for a in (x, w, b)]
+    return torch.nn.functional.conv2d(*t, stride=stride, padding=padding).numpy()
+
+
+def conv_as_strided(x, w, b, stride=1, padding=0):
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    n, c, h, wd = xp.shape
+    kh, kw = w.shape[2:]
+    ho, wo = (h - kh) // stride + 1, (wd - kw) // stride + 1
+    s0, s1, s2, s3 = xp.strides
+    win = np.lib.stride_tricks.as_strided(xp, (n, c, ho, wo, kh, kw), (s0, s1, s2 * stride, s3 * stride, s2, s3))
+    return np.tensordot(win, w, axes=([1, 4, 5], [1, 2, 3])).transpose(0, 3, 1, 2) + b[None, :, None, None]
+
+
+def conv_nested_lists(x, w, b, stride=1, padding=0):
+    """Pure Python sums into nested lists, converted to an array at the end."""
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    o, c, kh, kw = w.shape
+    ho, wo = (xp.shape[2] - kh) // stride + 1, (xp.shape[3] - kw) // stride + 1
+    return np.array([[[[sum(w[f, ch, u, v] * xp[i, ch, r * stride + u, q * stride + v]
+                            for ch in range(c) for u in range(kh) for v in range(kw)) + b[f]
+                        for q in range(wo)] for r in range(ho)] for f in range(o)] for i in range(xp.shape[0])])
+
+
 def pool_reshape(x, size):
     n, c, h, w = x.shape
     ho, wo = h // size, w // size
@@ -116,6 +147,23 @@ def pool_strided_max(x, size):
 def pool_torch(x, size):
     torch = pytest.importorskip("torch")
     return torch.nn.functional.max_pool2d(torch.from_numpy(x), size).numpy()
+
+
+def pool_float32(x, size):
+    return pool_reshape(np.asarray(x, dtype=np.float32), size)
+
+
+def pool_torch_float32(x, size):
+    torch = pytest.importorskip("torch")
+    return torch.nn.functional.max_pool2d(torch.tensor(x, dtype=torch.float32), size).numpy()
+
+
+def pool_via_nhwc(x, size):
+    """Correct: transposes to channels-last, pools there, transposes back."""
+    t = x.transpose(0, 2, 3, 1)
+    n, h, w, c = t.shape
+    t = t[:, :h // size * size, :w // size * size].reshape(n, h // size, size, w // size, size, c).max(axis=(2, 4))
+    return t.transpose(0, 3, 1, 2)
 
 
 def block_sequential(c_in, c_out):
@@ -148,8 +196,10 @@ def block_module(c_in, c_out):
 
 CORRECT = {
     "05.conv_output_size": [size_floor, size_math_floor, size_count, size_package],
-    "05.conv2d": [conv_loops, conv_einsum, conv_im2col, conv_shift_add, conv_torch],
-    "05.max_pool2d": [pool_reshape, pool_loops, pool_strided_max, pool_torch],
+    "05.conv2d": [conv_loops, conv_einsum, conv_im2col, conv_shift_add, conv_torch, conv_float32, conv_torch_float32,
+                  conv_as_strided, conv_nested_lists],
+    "05.max_pool2d": [pool_reshape, pool_loops, pool_strided_max, pool_torch, pool_float32, pool_torch_float32,
+                      pool_via_nhwc],
     "05.conv_block": [block_sequential, block_pool_then_relu, block_module],
 }
 
@@ -221,6 +271,20 @@ def test_conv2d_mistakes(seed):
              "its bias", seed)
     _mistake(ex, lambda x, w, b, stride=1, padding=0: conv_einsum(x, w, b, stride, 0), "padding is ignored", seed)
     _mistake(ex, lambda x, w, b, stride=1, padding=0: conv_einsum(x, w, b, 1, padding), "stride is ignored", seed)
+    _mistake(ex, lambda x, w, b, stride=1, padding=0: conv_einsum(x, w.transpose(0, 1, 3, 2), b, stride, padding),
+             "rows and columns of the kernel are swapped", seed)
+    _mistake(ex, lambda x, w, b, stride=1, padding=0: conv_einsum(
+        np.pad(x, ((0, 0), (0, 0), (2 * padding, 0), (2 * padding, 0))), w, b, stride, 0), "on *each* side", seed)
+
+
+def test_conv2d_in_place_edit_is_rejected():
+    def scribbles_on_x(x, w, b, stride=1, padding=0):
+        out = conv_einsum(x, w, b, stride, padding)
+        x[...] = 0.0
+        return out
+
+    result = run_check("05.conv2d", scribbles_on_x)
+    assert not result.passed and "modified" in result.message
 
 
 @pytest.mark.parametrize("seed", SEEDS[:2])
@@ -265,6 +329,15 @@ def test_conv_block_mistakes(seed):
                                               nn.ReLU(), nn.MaxPool2d(2)), "c_out features", seed)
     _mistake(ex, lambda ci, co: nn.Sequential(nn.Conv2d(ci, co, 3, padding=1, bias=False), nn.ReLU(),
                                               nn.MaxPool2d(2)), "needs a torch.nn.BatchNorm2d", seed)
+    # the order matters once BatchNorm is trained (scales of both signs); the check sets such a state
+    _mistake(ex, lambda ci, co: nn.Sequential(nn.Conv2d(ci, co, 3, padding=1, bias=False), nn.ReLU(),
+                                              nn.BatchNorm2d(co), nn.MaxPool2d(2)), "ReLU before BatchNorm", seed)
+    _mistake(ex, lambda ci, co: nn.Sequential(nn.Conv2d(ci, co, 3, padding=1, bias=False), nn.MaxPool2d(2),
+                                              nn.BatchNorm2d(co), nn.ReLU()), "pooling before BatchNorm", seed)
+    _mistake(ex, lambda ci, co: nn.Sequential(nn.Conv2d(ci, co, 5, padding=2, bias=False), nn.BatchNorm2d(co),
+                                              nn.ReLU(), nn.MaxPool2d(2)), "trainable parameters", seed)
+    _mistake(ex, lambda ci, co: nn.Sequential(nn.Conv2d(ci, co, 3, padding=1, bias=False), nn.BatchNorm2d(co),
+                                              nn.ReLU(), nn.MaxPool2d(3, stride=2, padding=1)), "other numbers", seed)
     # right shapes and counts, wrong computation: the activation before BatchNorm is not the block asked for
     result = _mistake(ex, lambda ci, co: nn.Sequential(nn.Conv2d(ci, co, 3, padding=1, bias=False), nn.Tanh(),
                                                        nn.BatchNorm2d(co), nn.MaxPool2d(2)), "other numbers", seed)

@@ -246,3 +246,21 @@ def test_dataset_fer_features_are_cached(tmp_path, monkeypatch):
     assert list(first["split"][:3]) and set(first["split"]) == {"train", "valid", "test"}
     files = list((tmp_path / "sentiment").glob("image_fer-*"))
     assert len(files) == 1
+
+
+def test_more_bad_inputs_get_course_errors():
+    """Found by a review: these raised numpy's own errors or passed silently."""
+    x = np.zeros((2, 3, 8, 8))
+    _raises(lambda: fi.conv2d([[[[1.0, 2.0]], [[3.0]]]], np.ones((1, 2, 1, 1))), "not a rectangular array")
+    _raises(lambda: fi.conv2d(x, np.zeros((0, 3, 3, 3))), "at least one filter")
+    _raises(lambda: fi.conv2d(np.zeros((2, 0, 8, 8)), np.zeros((4, 0, 3, 3))), "at least one filter")
+    _raises(lambda: fi.fer_features(np.zeros((2, 64, 64, 3), np.uint8), batch_size=0), "batch_size")
+    _raises(lambda: fi.conv_output_size(8, True), "kernel_size")
+    # NumPy integers are integers (sizes often come from array arithmetic)
+    assert fi.conv_output_size(np.int64(64), np.int32(3), np.int64(2), np.int64(1)) == 32
+    assert type(fi.conv_output_size(np.int64(7), 3)) is int
+
+
+def test_fer_preprocess_accepts_grey_with_a_channel_axis():
+    grey = np.random.default_rng(1).uniform(size=(2, 64, 64))
+    np.testing.assert_array_equal(fi.fer_preprocess(grey[..., None]), fi.fer_preprocess(grey))

@@ -138,12 +138,20 @@ def _conv_variant(case: Case, kind: str) -> np.ndarray:
         return fi.conv2d(x, w, b, s, 0)
     if kind == "no stride":
         return fi.conv2d(x, w, b, 1, p)
+    if kind == "kernel transposed":
+        return fi.conv2d(x, w.transpose(0, 1, 3, 2), b, s, p) if w.shape[2] == w.shape[3] else None
+    if kind == "padding one side":
+        xp = np.pad(x, ((0, 0), (0, 0), (2 * p, 0), (2 * p, 0)))
+        return fi.conv2d(xp, w, b, s, 0)
     raise ValueError(kind)
 
 
 def _conv_mistake(kind: str, needs=lambda c: True):
     def detect(got, expected, case):
-        return needs(case) and _matches(got, _conv_variant(case, kind), rtol=1e-6, atol=1e-8)
+        if not needs(case):
+            return False
+        want = _conv_variant(case, kind)
+        return want is not None and _matches(got, want, rtol=1e-5, atol=1e-5)
     return detect
 
 
@@ -157,6 +165,12 @@ _CONV_MISTAKES = (
     Mistake("padding ignored", _conv_mistake("no padding", lambda c: c.kwargs.get("padding", 0) > 0),
             "the padding is ignored: surround each image with `padding` rows and columns of zeros on every "
             "side before sliding the window (np.pad with a pad width per axis)."),
+    Mistake("kernel transposed", _conv_mistake("kernel transposed"),
+            "rows and columns of the kernel are swapped: w[o, c, u, v] is the weight of row offset u and "
+            "column offset v (w has shape (C_out, C_in, kh, kw)), not the other way round."),
+    Mistake("padding on one side", _conv_mistake("padding one side", lambda c: c.kwargs.get("padding", 0) > 0),
+            "all the padding went before the image (top and left): `padding` rows and columns go on *each* "
+            "side, half of the 2 * padding before and half after."),
     Mistake("stride ignored", _conv_mistake("no stride", lambda c: c.kwargs.get("stride", 1) > 1),
             "the stride is ignored: the window moves `stride` pixels at a time, so output (i, j) starts at "
             "row i * stride and column j * stride of the padded input."),
@@ -176,7 +190,9 @@ _CONV_MISTAKES = (
 def _conv2d_cases(rng: np.random.Generator):
     def case(x, w, b, label, stride=1, padding=0):
         return Case((x, w, b), {"stride": stride, "padding": padding},
-                    expected=fi.conv2d(x, w, b, stride, padding), label=label, rtol=1e-7, atol=1e-9)
+                    expected=fi.conv2d(x, w, b, stride, padding), label=label, rtol=1e-5, atol=1e-5)
+    # tolerance: an answer computed in float32 (torch's default, or np.float32) is correct; it is off by float32
+    # rounding (~1e-6 for sums of 27 products of numbers of order 1), while every named mistake is off by O(0.1)
 
     x = np.arange(16.0).reshape(1, 1, 4, 4)
     w = np.array([[[[1.0, 0.0], [0.0, -1.0]]]])          # not symmetric: a flipped kernel gives another result
@@ -253,7 +269,8 @@ _POOL_MISTAKES = (
           mistakes=_POOL_MISTAKES)
 def _max_pool_cases(rng: np.random.Generator):
     def case(x, size, label):
-        return Case((x, size), expected=fi.max_pool2d(x, size), label=label, rtol=0, atol=0)
+        # a maximum has no rounding in its own dtype, but a float32 answer rounds the float64 inputs: tolerate that
+        return Case((x, size), expected=fi.max_pool2d(x, size), label=label, rtol=1e-6, atol=1e-7)
 
     yield case(np.arange(16.0).reshape(1, 1, 4, 4), 2, "one 4x4 image, 2x2 windows")
     yield case(-1.0 - rng.uniform(size=(1, 2, 4, 6)), 2, "all values negative")
@@ -316,17 +333,41 @@ def _block_validator(c_in: int, c_out: int, seed: int):
         gen = torch.Generator().manual_seed(seed)
         x = torch.randn(3, c_in, 6, 8, generator=gen)
         wgt = torch.randn(c_out, c_in, 3, 3, generator=gen)
-        conv = convs[0]
+        # BatchNorm in a trained-like state (scales of both signs, shifts, running statistics): with its initial
+        # state (scale 1, shift 0) it is an increasing map that commutes with ReLU and pooling, and a block with
+        # ReLU or pooling before BatchNorm would compute the same numbers
+        gamma = torch.randn(c_out, generator=gen)
+        beta, mean = torch.randn(c_out, generator=gen), 0.5 * torch.randn(c_out, generator=gen)
+        var = 0.5 + 1.5 * torch.rand(c_out, generator=gen)
+        conv, bn = convs[0], bns[0]
+        F = torch.nn.functional
         with torch.no_grad():
             conv.weight.copy_(wgt)
-            for bn in bns:
-                bn.reset_running_stats()
-                bn.reset_parameters()
+            for m in bns:
+                m.reset_running_stats()
+                m.reset_parameters()
+            bn.weight.copy_(gamma)
+            bn.bias.copy_(beta)
+            bn.running_mean.copy_(mean)
+            bn.running_var.copy_(var)
             got.eval()
             out = got(x)
-            ref = torch.nn.functional.max_pool2d(torch.relu(
-                torch.nn.functional.conv2d(x, wgt, padding=1) / (1 + bns[0].eps) ** 0.5), 2)
+
+            def norm(z):
+                return (z - mean[:, None, None]) / torch.sqrt(var[:, None, None] + bn.eps) * gamma[:, None, None] \
+                    + beta[:, None, None]
+
+            c = F.conv2d(x, wgt, padding=1)
+            ref = F.max_pool2d(torch.relu(norm(c)), 2)
+            variants = {"ReLU before BatchNorm": F.max_pool2d(norm(torch.relu(c)), 2),
+                        "pooling before BatchNorm": torch.relu(norm(F.max_pool2d(c, 2))),
+                        "pooling and ReLU before BatchNorm": norm(F.max_pool2d(torch.relu(c), 2))}
         if not torch.allclose(out, ref, rtol=1e-4, atol=1e-5):
+            for what, alt in variants.items():
+                if out.shape == alt.shape and torch.allclose(out, alt, rtol=1e-4, atol=1e-5):
+                    return (f"the layers are in the wrong order ({what}): BatchNorm normalizes the convolution's "
+                            "raw output; the non-linearity and the pooling come after it. With a trained "
+                            "BatchNorm (negative scales, shifts) the order changes the numbers.")
             return ("with the same filters the block computes other numbers than conv (3x3, padding 1) -> "
                     "BatchNorm -> ReLU -> 2x2 max pooling")
         return None

