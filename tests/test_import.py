@@ -29,3 +29,11 @@ def test_setup_pulls_in_no_heavy_framework():
     out = _run("import sys, json, course_utils as cu; cu.setup(seed=0, report=False); "
                f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
     assert json.loads(out) == []
+
+
+def test_feature_modules_import_light():
+    # Lessons 04-06 import these at the top; librosa, sklearn, opensmile, sentence-transformers load on first use.
+    heavy = HEAVY + ["opensmile", "sentence_transformers", "vaderSentiment", "resemblyzer"]
+    out = _run("import sys, json, course_utils.features as f, course_utils.probe, course_utils.models, course_utils.fusion; f.text, f.image, f.audio; "
+               f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))")
+    assert json.loads(out) == []
