@@ -258,6 +258,26 @@ def _to_numpy_if_tensor(x: Any) -> Any:
     return x
 
 
+def as_float_array(x: Any) -> np.ndarray | None:
+    """``x`` as a float array (torch/TF tensors converted), or None when it is not numeric (lesson 00).
+
+    For lesson modules' mistake detectors. A complex array is not numeric here (its
+    imaginary part would be dropped silently).
+    """
+    try:
+        a = np.asarray(_to_numpy_if_tensor(x))
+        return None if np.iscomplexobj(a) else np.asarray(a, dtype=float)
+    except (TypeError, ValueError):
+        return None
+
+
+def close_to(got: Any, value: Any, rtol: float = 1e-7, atol: float = 1e-12) -> bool:
+    """Does ``got`` equal ``value`` (same shape, ``allclose``)? False for anything not numeric (lesson 00)."""
+    g = as_float_array(got)
+    v = np.asarray(value, dtype=float)
+    return g is not None and g.shape == v.shape and bool(np.allclose(g, v, rtol=rtol, atol=atol))
+
+
 def describe(x: Any, limit: int = 160) -> str:
     """Short, readable rendering of a value for feedback (lesson 00)."""
     x = _to_numpy_if_tensor(x)

@@ -16,23 +16,16 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import mlp
-from ._core import Case, Mistake, _to_numpy_if_tensor, compare, describe, register
+from ._core import Case, as_float_array, close_to, Mistake, _to_numpy_if_tensor, compare, describe, register
 
 
 # ----------------------------------------------------------------------------- helpers
-def _arr(x: Any) -> np.ndarray | None:
-    """``x`` as a float array (tensors converted), or None when it is not numeric."""
-    try:
-        return np.asarray(_to_numpy_if_tensor(x), dtype=float)
-    except (TypeError, ValueError):
-        return None
+_arr = as_float_array  # ``x`` as a float array (tensors converted), or None when not numeric
 
 
-def _matches(got: Any, value: np.ndarray, rtol: float = 1e-7, atol: float = 1e-12) -> bool:
+def _matches(got: Any, value: Any, rtol: float = 1e-7, atol: float = 1e-12) -> bool:
     """Does ``got`` equal ``value`` (same shape, close)? False for anything that is not numeric."""
-    g = _arr(got)
-    v = np.asarray(value, dtype=float)
-    return g is not None and g.shape == v.shape and bool(np.allclose(g, v, rtol=rtol, atol=atol))
+    return close_to(got, value, rtol=rtol, atol=atol)
 
 
 def _item(got: Any, i: int) -> Any:
