@@ -580,10 +580,12 @@ def _smile(task: str, y: Any = None, sr: int = SAMPLE_RATE) -> Any:
     tensorflow``), so opensmile never enters the lesson's (or the test's) process.
     """
     global _SMILE_POOL
+    import atexit
     import multiprocessing
 
     if _SMILE_POOL is None:
         _SMILE_POOL = multiprocessing.get_context("spawn").Pool(1)
+        atexit.register(_close_smile_worker)
     status, value = _SMILE_POOL.apply(_smile_in_worker, (task, y, sr))
     if status == "missing":
         raise AudioInputError(
@@ -592,6 +594,15 @@ def _smile(task: str, y: Any = None, sr: int = SAMPLE_RATE) -> Any:
             fix="pip install opensmile (free for research and education only, see "
                 "course_utils.features.audio.OPENSMILE_LICENCE), then restart the kernel")
     return value
+
+
+def _close_smile_worker() -> None:
+    """Stop the eGeMAPS worker (at exit; a pool left to the garbage collector prints an error then)."""
+    global _SMILE_POOL
+    pool, _SMILE_POOL = _SMILE_POOL, None
+    if pool is not None and hasattr(pool, "terminate"):
+        pool.terminate()
+        pool.join()
 
 
 def egemaps(y: Any, sr: int = SAMPLE_RATE) -> "np.ndarray":
