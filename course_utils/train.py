@@ -216,7 +216,7 @@ def fit_torch(model, train_data, val_data=None, *, loss_fn: Callable, optimizer,
               restore_best: bool = True, shuffle: bool = True, seed: int = 0,
               grad_clip: float | None = None, scheduler=None, batch_fn: Callable | None = None,
               desc: str = "training", log_every: int = 0,
-              on_epoch_end: Callable[[int, dict], Any] | None = None) -> History:
+              on_epoch_end: Callable[[int, dict], Any] | None = None, show_progress: bool | None = None) -> History:
     """Train a PyTorch model with mini-batches; return the per-epoch :class:`History` (lesson 03).
 
     Each epoch: shuffle (seeded by ``seed``), for every batch
@@ -235,6 +235,10 @@ def fit_torch(model, train_data, val_data=None, *, loss_fn: Callable, optimizer,
     by more than ``min_delta`` for ``k`` epochs; with ``restore_best`` the
     weights of the best epoch are put back (Keras'
     ``EarlyStopping(restore_best_weights=True)``).
+
+    ``show_progress``: the per-epoch bar; ``None`` follows
+    :func:`course_utils.progress.progress` (hidden in fast mode, CI and headless
+    runs), ``False`` hides it (e.g. inside a loop that shows its own bar).
     """
     import torch
 
@@ -252,7 +256,8 @@ def fit_torch(model, train_data, val_data=None, *, loss_fn: Callable, optimizer,
     sign = 1.0 if mode == "min" else -1.0
     best, best_state, waited = math.inf, None, 0
 
-    for epoch in progress(range(1, int(epochs) + 1), desc=desc, total=int(epochs)):
+    for epoch in progress(range(1, int(epochs) + 1), desc=desc, total=int(epochs),
+                          disable=None if show_progress is None else not show_progress):
         model.train()
         total, n, outs, targets = 0.0, 0, [], []
         for batch in loader:

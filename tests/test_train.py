@@ -156,3 +156,20 @@ def test_history_from_keras_dict_and_object():
     assert history_from_keras(FakeHistory()) == h
     with pytest.raises(TypeError):
         history_from_keras([1, 2])
+
+
+def test_fit_torch_show_progress_false_hides_the_epoch_bar(monkeypatch):
+    """show_progress=False hides the per-epoch bar whatever the mode (the fusion benchmark shows its own bar)."""
+    import torch
+
+    from course_utils import train
+
+    seen = []
+    real = train.progress
+    monkeypatch.setattr(train, "progress", lambda it, **kw: (seen.append(kw.get("disable")), real(it, **kw))[1])
+    model = torch.nn.Linear(2, 1)
+    data = (torch.zeros(8, 2), torch.zeros(8, 1))
+    for flag, expected in ((False, True), (True, False), (None, None)):
+        train.fit_torch(model, data, loss_fn=torch.nn.functional.mse_loss,
+                        optimizer=torch.optim.SGD(model.parameters(), lr=0.1), epochs=1, show_progress=flag)
+        assert seen[-1] is expected

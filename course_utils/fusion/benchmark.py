@@ -38,10 +38,8 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -249,7 +247,7 @@ def _train_one(p: Prepared, short: str, mods: tuple[str, ...], seed: int, *, epo
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     hist = fit_torch(model, data("train"), None if fixed_epochs else data("valid"), loss_fn=_loss_fn(p), optimizer=opt,
               epochs=fixed_epochs or epochs, batch_size=batch_size, patience=None if fixed_epochs else patience,
-              seed=seed, batch_fn=batch_fn, desc=f"{short} epochs")
+              seed=seed, batch_fn=batch_fn, desc=f"{short} epochs", show_progress=False)
 
     class _Dict(torch.nn.Module):  # predict_torch passes positional tensors
         def __init__(self, inner):
@@ -322,10 +320,9 @@ def run_benchmark(data=None, models: Sequence[str] = DEFAULT_MODELS, seeds: int 
         fixed = fixed_epochs.get(name) if isinstance(fixed_epochs, dict) else fixed_epochs
         tried = {}
         for config in configs:  # one entry without a grid
-            with _no_epoch_bars():
-                model, outs_c, n_ep = _train_one(p, name, mods, seed, epochs=epochs, patience=patience,
-                                                 fixed_epochs=fixed, lr=config.get("lr", lr), batch_size=batch_size,
-                                                 overrides={k: v for k, v in config.items() if k != "lr"})
+            model, outs_c, n_ep = _train_one(p, name, mods, seed, epochs=epochs, patience=patience,
+                                             fixed_epochs=fixed, lr=config.get("lr", lr), batch_size=batch_size,
+                                             overrides={k: v for k, v in config.items() if k != "lr"})
             tried[_config_name(config)] = (model.selection_loss, outs_c, n_ep, config)
         # the configuration with the lowest validation loss (the only one without a grid)
         chosen = min(tried, key=lambda c: tried[c][0] if tried[c][0] is not None else 0.0)
@@ -358,20 +355,6 @@ def _grid_configs(grid) -> list[dict]:
 
 def _config_name(config: dict) -> str:
     return ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in config.items()) or "default"
-
-
-@contextmanager
-def _no_epoch_bars():
-    """fit_torch's per-epoch bar stays hidden (the benchmark shows one bar over the runs)."""
-    old = os.environ.get("COURSE_HEADLESS")
-    os.environ["COURSE_HEADLESS"] = "1"
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop("COURSE_HEADLESS", None)
-        else:
-            os.environ["COURSE_HEADLESS"] = old
 
 
 def _warn_leak(rows: list[dict], gap: float) -> None:
