@@ -512,3 +512,17 @@ def test_time_limit_counts_cpu_time_with_a_wall_backstop():
     with pytest.raises(TimeLimitExceeded):          # uses no CPU: ended by the wall-clock backstop
         call_with_time_limit(_time.sleep, (30,), {}, 0.2)
     assert call_with_time_limit(spin, (0.05,), {}, 2.0) == "done"
+
+
+def test_compare_names_complex_results_without_a_numpy_warning():
+    import warnings
+
+    import numpy as np
+
+    from course_utils.checks import compare
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        msg = compare(np.array([1 + 2j, 3 + 0j]), np.array([1.0, 3.0]))
+    assert msg is not None and "complex" in msg
+    assert compare(np.array([1 + 2j]), np.array([1 + 2j])) is None

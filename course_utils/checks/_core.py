@@ -339,10 +339,15 @@ def compare(got: Any, expected: Any, rtol: float = 1e-6, atol: float = 1e-8, whe
         if got is None:
             return f"got None{at}: did the function forget to `return` its result?"
         try:
-            g = np.asarray(got, dtype=float)
+            raw = np.asarray(got)
+            if np.iscomplexobj(raw) and not np.iscomplexobj(expected):
+                return (f"got complex numbers{at} where real ones were expected: keep the real quantity the "
+                        "exercise asks for (a magnitude, a power or a real part), not the complex values")
+            kind = complex if np.iscomplexobj(expected) else float
+            g = np.asarray(raw, dtype=kind)
         except (TypeError, ValueError):
             return f"expected a number or array{at}, got {type(got).__name__}: {describe(got)}"
-        e = np.asarray(expected, dtype=float)
+        e = np.asarray(expected, dtype=kind)
         if g.shape != e.shape:
             return f"wrong shape{at}: expected {e.shape}, got {g.shape}"
         bad = np.isnan(g) & ~np.isnan(e)
