@@ -48,9 +48,8 @@ def _attention(Q, K, V, mask=None, *, scale: str = "sqrt", axis: int = -1, inver
     s = Q @ np.swapaxes(K, -1, -2) / div
     if mask is not None:
         m = np.asarray(mask, dtype=bool)
-        s = np.where(~m if invert else m, s, -np.inf)
+        s = np.where(~m if invert else m, s, NEG)
     w = _softmax(s, axis=axis)
-    w = np.nan_to_num(w)
     return w @ V, w
 
 
@@ -121,7 +120,9 @@ def _att_case(rng, lead, Tq, Tk, dk, dv, label, mask=None, scale=1.0, **kw):
     K = rng.normal(size=(*lead, Tk, dk)) * scale
     V = rng.normal(size=(*lead, Tk, dv))
     args = (Q, K, V) if mask is None else (Q, K, V, mask)
-    return Case(args, expected=_attention(*args), rtol=1e-6, atol=1e-9, label=label, **kw)
+    # float32 answers are correct too: their scores carry a relative rounding of ~1e-7 of |score|
+    tol = 1e-5 if scale == 1.0 else 1e-3
+    return Case(args, expected=_attention(*args), rtol=tol, atol=tol, label=label, **kw)
 
 
 @register("07.attention", signature="attention(Q, K, V, mask=None) -> (output, weights)", returns=(tuple, list),
