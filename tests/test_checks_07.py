@@ -248,6 +248,11 @@ def test_attention_mistakes():
 
     _mistake("07.attention", variant(scale=lambda d: 1.0), "not scaled")
     _mistake("07.attention", variant(scale=lambda d: d), "divided by d_k")
+
+    def by_dv(Q, K, V, mask=None):
+        return variant(scale=lambda d: np.sqrt(V.shape[-1]))(Q, K, V, mask)
+
+    _mistake("07.attention", by_dv, "VALUES' width")
     _mistake("07.attention", variant(axis=-2), "wrong axis")
     _mistake("07.attention", variant(invert=True), "mask is inverted")
     _mistake("07.attention", variant(ignore=True), "mask has no effect")
@@ -278,6 +283,14 @@ def test_padding_mask_mistakes():
         return np.where(allowed, 0.0, -1e9)
 
     _mistake("07.padding_mask", future, "wrong way round")
+
+    def strict(km, causal=False):
+        allowed = np.asarray(km, bool)[:, None, :]
+        if causal:
+            allowed = allowed & np.tril(np.ones((km.shape[1],) * 2, bool), -1)
+        return np.where(allowed, 0.0, -1e9)
+
+    _mistake("07.padding_mask", strict, "diagonal is masked")
     _mistake("07.padding_mask", lambda km, causal=False: mask_where(km, False), "depends on the query too")
 
 
@@ -365,3 +378,13 @@ def test_lesson_structure():
         assert parity in text, parity
     seeds = [i for i, c in enumerate(cells) if "manual_seed(0)" in "".join(c["source"])]
     assert len(seeds) >= 3
+
+
+def test_recipes_do_not_spell_out_the_solution():
+    # the fuller hint of the 3rd failure is in words: no line of code that can be pasted as the answer
+    import course_utils.checks.lesson07  # noqa: F401  (registers the checks)
+    from course_utils.checks._core import REGISTRY as registry
+    for exercise in CORRECT:
+        recipe = registry[exercise].recipe
+        for code in ("np.where(allowed, 0.0, -1e9)", ".transpose(0, 2, 1, 3)", "Q @ np.swapaxes", "self.o((weights"):
+            assert code not in recipe, (exercise, code)

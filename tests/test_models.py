@@ -19,7 +19,7 @@ pytest.importorskip("keras")
 
 import course_utils.models.keras as K  # noqa: E402
 import course_utils.models.torch as T  # noqa: E402
-from course_utils.models import MODEL_NAMES, param_count_tfn_lmf  # noqa: E402
+from course_utils.models import MODEL_NAMES, param_count_tfn_lmf, sinusoidal_positions  # noqa: E402
 from course_utils.models._spec import ModelInputError  # noqa: E402
 
 DIMS = {"text": 7, "audio": 5, "vision": 6}
@@ -215,3 +215,16 @@ def test_keras_twin_trains_with_fit():
     y = (x["text"][:, 0] > 0).astype(np.float32)[:, None]
     hist = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
     assert np.isfinite(hist.history["loss"]).all()
+
+
+def test_sinusoidal_positions_is_public_and_follows_the_formula():
+    # PE[p, 2i] = sin(p / 10000^(2i/E)), PE[p, 2i+1] = cos(p / 10000^(2i/E)) (Vaswani et al. 2017; lesson 07)
+    length, width = 24, 32
+    pe = sinusoidal_positions(length, width)
+    assert pe.shape == (length, width) and pe.dtype == np.float32
+    expected = np.zeros((length, width))
+    for p in range(length):
+        for i in range(width // 2):
+            angle = p / 10000.0 ** (2 * i / width)
+            expected[p, 2 * i], expected[p, 2 * i + 1] = np.sin(angle), np.cos(angle)
+    np.testing.assert_allclose(pe, expected, atol=1e-6)

@@ -44,7 +44,7 @@ def _attention(Q, K, V, mask=None, *, scale: str = "sqrt", axis: int = -1, inver
     """softmax(Q K^T / sqrt(d_k)) V; the keyword arguments produce the predictable wrong variants."""
     Q, K, V = (np.asarray(a, dtype=float) for a in (Q, K, V))
     d = Q.shape[-1]
-    div = {"sqrt": np.sqrt(d), "none": 1.0, "d": float(d)}[scale]
+    div = {"sqrt": np.sqrt(d), "none": 1.0, "d": float(d), "sqrt_dv": np.sqrt(V.shape[-1])}[scale]
     s = Q @ np.swapaxes(K, -1, -2) / div
     if mask is not None:
         m = np.asarray(mask, dtype=bool)
@@ -53,7 +53,7 @@ def _attention(Q, K, V, mask=None, *, scale: str = "sqrt", axis: int = -1, inver
     return w @ V, w
 
 
-def _additive(key_mask, causal=False, *, invert=False, flip=False):
+def _additive(key_mask, causal=False, *, invert=False, flip=False, strict=False):
     m = np.asarray(key_mask, dtype=bool)
     if invert:
         m = ~m
@@ -61,7 +61,7 @@ def _additive(key_mask, causal=False, *, invert=False, flip=False):
     allowed = m[:, None, :]
     if causal:
         i, j = np.arange(T)[:, None], np.arange(T)[None, :]
-        tri = (j >= i) if flip else (j <= i)
+        tri = (j >= i) if flip else (j < i) if strict else (j <= i)
         allowed = allowed & tri[None]
     return np.where(allowed, 0.0, NEG)
 
@@ -98,6 +98,9 @@ _ATT_MISTAKES = (
             "the scores are not scaled: divide Q K^T by sqrt(d_k), where d_k = Q.shape[-1] (§2 says why)."),
     Mistake("divided by d_k", _att_variant(scale="d"),
             "the scores are divided by d_k; the scale is 1/sqrt(d_k)."),
+    Mistake("scaled by the value width", _att_variant(scale="sqrt_dv"),
+            "the scores are divided by the square root of the VALUES' width (V.shape[-1]); the scale comes from "
+            "the width of the queries and keys, d_k = Q.shape[-1] (§2: the variance of q·k grows with d_k)."),
     Mistake("softmax over queries", _att_variant(axis=-2),
             "the softmax runs over the wrong axis: each query's weights over the keys must sum to 1, i.e. "
             "normalise along the last axis of the (..., Tq, Tk) score matrix."),
@@ -128,9 +131,10 @@ def _att_case(rng, lead, Tq, Tk, dk, dv, label, mask=None, scale=1.0, **kw):
 @register("07.attention", signature="attention(Q, K, V, mask=None) -> (output, weights)", returns=(tuple, list),
           hint="weights = softmax over the keys of (Q K^T / sqrt(d_k)), with the masked scores removed first; "
                "output = weights V. Work on the last two axes so that any leading (batch, head) axes ride along.",
-          recipe="scores = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1]); where the mask is False set the "
-                 "score to -1e9 (np.where); subtract the row maximum, exponentiate, divide by the row sum "
-                 "(axis=-1); return (weights @ V, weights).",
+          recipe="Multiply Q by K with K's last two axes swapped (np.swapaxes) to get the (..., Tq, Tk) scores and "
+                 "divide them by the square root of the key width; replace the scores where the mask is False by "
+                 "-1e9 (np.where); take a softmax along the last axis, made stable by subtracting each row's "
+                 "maximum before exponentiating; the output is the weights times V. Return both, output first.",
           mistakes=_ATT_MISTAKES)
 def _attention_cases(rng: np.random.Generator):
     yield _att_case(rng, (), 3, 4, 2, 3, "one sequence: 3 queries, 4 keys, d_k=2, no mask")
@@ -194,6 +198,9 @@ _MASK_MISTAKES = (
     Mistake("future allowed", lambda got, e, c: c.kwargs.get("causal") and _mask_variant(flip=True)(got, e, c),
             "the causal triangle is the wrong way round: query i may attend to keys j <= i (itself and the past), "
             "never to j > i (the future)."),
+    Mistake("diagonal masked", lambda got, e, c: c.kwargs.get("causal") and _mask_variant(strict=True)(got, e, c),
+            "the diagonal is masked too: query i may attend to itself (j == i) as well as to the past; only keys "
+            "j > i are hidden."),
     Mistake("no query axis", lambda got, e, c: _arr(got) is not None and _arr(got).shape == e.value.shape[::2],
             "the result has shape (B, T): insert the query axis, (B, 1, T), so that the mask broadcasts over "
             "the queries of the (B, Tq, Tk) score matrix."),
@@ -208,8 +215,9 @@ _MASK_MISTAKES = (
           returns=np.ndarray,
           hint="0.0 where a query may look at a key, -1e9 where it may not; a padded key is hidden from every "
                "query, and with causal=True so is every key after the query.",
-          recipe="allowed = key_mask[:, None, :] (shape (B, 1, T)); with causal=True combine it (&) with "
-                 "np.tril(np.ones((T, T), bool)); return np.where(allowed, 0.0, -1e9).",
+          recipe="Give the key mask a query axis of length 1 (index it with None), which makes it (B, 1, T); for "
+                 "causal=True combine it with a lower-triangular boolean (T, T) matrix (np.tril), broadcasting to "
+                 "(B, T, T); finally turn the booleans into floats: 0.0 where allowed, -1e9 elsewhere.",
           mistakes=_MASK_MISTAKES)
 def _padding_mask_cases(rng: np.random.Generator):
     km = np.array([[True, True, True, False], [True, True, False, False]])
@@ -254,7 +262,9 @@ _SPLIT_MISTAKES = (
 @register("07.split_heads", signature="split_heads(x, heads) -> np.ndarray (B, heads, T, E // heads)",
           hint="Each head takes a contiguous block of E // heads columns; the heads axis comes right after the "
                "batch axis.",
-          recipe="x.reshape(B, T, heads, E // heads).transpose(0, 2, 1, 3)",
+          recipe="Reshape the last axis E into two axes (heads, d_head) — this keeps each head's columns "
+                 "contiguous — then reorder the axes so that the heads axis comes right after the batch axis "
+                 "(np.transpose or np.moveaxis).",
           mistakes=_SPLIT_MISTAKES)
 def _split_heads_cases(rng: np.random.Generator):
     x = np.arange(2 * 3 * 4, dtype=float).reshape(2, 3, 4)
@@ -400,10 +410,11 @@ def _xattn_width_scale(e) -> bool:
           time_limit=20.0,
           hint="Project the queries with self.q and the keys/values with self.k/self.v, split each into heads "
                "(B, heads, T, d_head), attend per head with the key mask, merge the heads and apply self.o.",
-          recipe="q = self.q(x_q).reshape(B, Tq, h, dh).transpose(1, 2) (k, v likewise from x_kv); scores = q @ "
-                 "k.transpose(-1, -2) / math.sqrt(dh); scores = scores.masked_fill(~key_mask[:, None, None, :], "
-                 "-1e9); weights = scores.softmax(-1); out = self.o((weights @ v).transpose(1, 2).reshape(B, Tq, "
-                 "width)).",
+          recipe="Apply self.q to x_q and self.k, self.v to x_kv; split each (B, T, width) result into heads "
+                 "(B, heads, T, d_head) as in exercise 3 (torch: reshape, then transpose); per head, multiply q by "
+                 "k with its last two axes swapped and divide by sqrt(d_head); fill the scores of padded keys "
+                 "(the key mask broadcast to (B, 1, 1, Tk)) with -1e9 (masked_fill); softmax over the keys; "
+                 "multiply the weights by v, merge the heads back (the inverse of the split) and apply self.o.",
           mistakes=_XATTN_MISTAKES)
 def _cross_attention_cases(rng: np.random.Generator):
     yield _xattn_case(rng, 3, 5, 4, 2, 2, 3, 4, None, "d_q=3, d_kv=5, width=4, 2 heads, no mask")

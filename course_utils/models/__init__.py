@@ -39,9 +39,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._spec import MODEL_NAMES, REGISTRY, ModelInputError, param_count_tfn_lmf
+from ._spec import MODEL_NAMES, REGISTRY, ModelInputError, param_count_tfn_lmf, sinusoidal_positions
 
-__all__ = ["MODEL_NAMES", "REGISTRY", "ModelInputError", "param_count_tfn_lmf", "torch", "keras"]
+__all__ = ["MODEL_NAMES", "REGISTRY", "ModelInputError", "param_count_tfn_lmf", "sinusoidal_positions", "torch",
+           "keras"]
 
 
 def __getattr__(name: str) -> Any:
