@@ -70,6 +70,8 @@ LESSON_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "05": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "fer"),
     "06": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "opensmile",
            "resemblyzer", "webrtcvad"),
+    "09": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa",
+           "sentence_transformers", "vaderSentiment", "fer"),
 }
 
 
