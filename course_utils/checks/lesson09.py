@@ -368,7 +368,8 @@ def _recall(sim, k: int, *, transpose: bool = False, ascending: bool = False, of
 
 
 def _recall_case(sim: np.ndarray, k: int, label: str) -> Case:
-    return Case((sim, k), expected=_recall(sim, k), label=label, rtol=1e-9, atol=1e-9)
+    # a fraction of N <= 1000 queries: 1e-6 separates different answers and accepts float32 means (torch)
+    return Case((sim, k), expected=_recall(sim, k), label=label, rtol=1e-6, atol=1e-6)
 
 
 def _rec_mistake(**kw):
