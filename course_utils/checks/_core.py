@@ -611,9 +611,9 @@ def _has_list_arg(case: Case) -> bool:
 def _works_on_arrays(spec: Spec, answer: Any, case: Case) -> bool:
     """Does ``answer`` pass ``case`` once its plain-list arguments are converted to arrays?"""
     conv = lambda a: np.asarray(a) if isinstance(a, (list, tuple)) and a and all(_is_numeric(v) for v in a) else a  # noqa: E731
-    args = tuple(conv(a) for a in copy.deepcopy(case.args))
-    kwargs = {k: conv(v) for k, v in copy.deepcopy(case.kwargs).items()}
-    try:
+    try:  # inside the try: a list of arrays of different shapes cannot become one array ("not this mistake")
+        args = tuple(conv(a) for a in copy.deepcopy(case.args))
+        kwargs = {k: conv(v) for k, v in copy.deepcopy(case.kwargs).items()}
         got = call_with_time_limit(answer, args, kwargs, spec.time_limit)
         return compare(got, case.expected, case.rtol, case.atol) is None
     except Exception:  # noqa: BLE001 - any failure just means "not this mistake"

