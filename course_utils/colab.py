@@ -70,6 +70,7 @@ LESSON_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "05": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "fer"),
     "06": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "opensmile",
            "resemblyzer", "webrtcvad"),
+    "08": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "fer"),
 }
 
 

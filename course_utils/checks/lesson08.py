@@ -135,8 +135,8 @@ _LATE_MISTAKES = (
                "probabilities; with weights (1, 1, 2) the third modality counts twice as much as each other one.",
           mistakes=_LATE_MISTAKES)
 def _late_average(rng: np.random.Generator):
-    p = [np.array([0.9, 0.2, 0.6]), np.array([0.7, 0.4, 0.2]), np.array([0.5, 0.0, 1.0])]
-    yield Case((p,), expected=_late_ref(p), label="3 modalities, 3 utterances, no weights", rtol=1e-9, atol=1e-12)
+    p = [np.array([0.9, 0.2, 0.6, 0.3]), np.array([0.7, 0.4, 0.2, 0.3]), np.array([0.5, 0.0, 1.0, 0.9])]
+    yield Case((p,), expected=_late_ref(p), label="3 modalities, 4 utterances, no weights", rtol=1e-9, atol=1e-12)
     yield Case((p, [1.0, 1.0, 2.0]), expected=_late_ref(p, [1.0, 1.0, 2.0]),
                label="weights (1, 1, 2): normalised to (0.25, 0.25, 0.5)", rtol=1e-9, atol=1e-12)
     M, N = int(rng.integers(2, 5)), int(rng.integers(5, 30))
@@ -179,6 +179,10 @@ _BIL_MISTAKES = (
                "batch in one line.",
           mistakes=_BIL_MISTAKES)
 def _bilinear_fusion(rng: np.random.Generator):
+    d = int(rng.integers(3, 8))
+    args = (rng.normal(size=(5, d)), rng.normal(size=(5, d)), rng.normal(size=(d + 1, d, d)), rng.normal(size=d + 1))
+    yield Case(args, expected=_bil_ref(*args), label=f"square W (p = q = {d}): which side does x go?",
+               rtol=1e-5, atol=1e-7)
     x = np.array([[1.0, 0.0], [0.0, 2.0]])
     y = np.array([[1.0, 1.0, 0.0], [0.0, 1.0, 3.0]])
     W = np.arange(12.0).reshape(2, 2, 3)
@@ -188,10 +192,6 @@ def _bilinear_fusion(rng: np.random.Generator):
     B, p, q, K = (int(v) for v in rng.integers(2, 7, size=4))
     args = (rng.normal(size=(B, p)), rng.normal(size=(B, q)), rng.normal(size=(K, p, q)), rng.normal(size=K))
     yield Case(args, expected=_bil_ref(*args), label=f"random B={B}, p={p}, q={q}, K={K}", rtol=1e-5, atol=1e-7)
-    d = int(rng.integers(3, 8))
-    args = (rng.normal(size=(5, d)), rng.normal(size=(5, d)), rng.normal(size=(d + 1, d, d)), rng.normal(size=d + 1))
-    yield Case(args, expected=_bil_ref(*args), label=f"square W (p = q = {d}): which side does x go?",
-               rtol=1e-5, atol=1e-7)
     args32 = tuple(a.astype(np.float32) for a in args)
     yield Case(args32, expected=_bil_ref(*args32), label="float32 inputs", rtol=1e-4, atol=1e-5)
 
