@@ -254,6 +254,15 @@ def test_block_mistakes(answer, needle):
     _mistake("08.block_normalize", answer, needle)
 
 
+def block_float32(X, train):   # right formula, but computed and returned in float32
+    X = np.asarray(X, dtype=np.float32)
+    return (X - X[train].mean(axis=0)) / np.sqrt(X[train].var(axis=0).sum())
+
+
+def test_block_float32_named():
+    _mistake("08.block_normalize", block_float32, "float64")
+
+
 def test_block_wrong_shape():
     result = run_check("08.block_normalize", lambda X, train: block_vectorised(X, train)[:, :1], record=False)
     assert not result.passed and "shape" in result.message

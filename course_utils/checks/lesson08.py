@@ -68,6 +68,9 @@ def _block_case(X: np.ndarray, train: np.ndarray, label: str) -> Case:
         g = as_float_array(got)
         if g is None:
             return f"expected a float NumPy array of shape {e.shape}, got {type(got).__name__}: {describe(got)}"
+        if isinstance(got, np.ndarray) and got.dtype != np.float64 and got.shape == e.shape:
+            return (f"the result has dtype {got.dtype}; the exercise asks for float64 whatever the input dtype "
+                    "(a float32 block, like the TF-IDF one, must be converted before the statistics are computed)")
         problem = compare(g, e, 1e-6, 1e-9 * max(1.0, float(np.abs(e).max())))
         if problem:
             return problem
