@@ -67,10 +67,11 @@ LESSON_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "03": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa"),
     "04": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa",
            "sentence_transformers", "vaderSentiment"),
-    "05": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "fer"),
+    "05": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "fer", "vaderSentiment"),
     "06": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "opensmile",
            "resemblyzer", "webrtcvad"),
     "07": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "fer", "vaderSentiment"),
+    "08": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "fer", "vaderSentiment"),
     "09": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa",
            "sentence_transformers", "vaderSentiment", "fer"),
 }

@@ -1,0 +1,291 @@
+"""Lesson 08 self-checks: several independent correct formulations pass (public and instructor seeds),
+the stub gets "not implemented", and predictable wrong answers fail with their named feedback."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from course_utils.checks import run_check
+
+SEEDS = (0, 5821, 2694, 3147, 7310, 11)   # the public self-check, the four hidden-test seeds and one more
+
+
+def _mistake(exercise, answer, needle):
+    result = run_check(exercise, answer, record=False)
+    assert not result.passed, f"{answer.__name__} passed"
+    assert needle in result.message, result.message
+    return result
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError()
+
+
+def _none(*args, **kwargs):
+    return None
+
+
+# ----------------------------------------------------------------------------- 08.block_normalize
+def block_vectorised(X, train):
+    X = np.asarray(X, dtype=np.float64)
+    ref = X[np.asarray(train, dtype=bool)]
+    return (X - ref.mean(axis=0)) / np.sqrt(ref.var(axis=0).sum())
+
+
+def block_trace(X, train):   # the total variance as the trace of the covariance matrix
+    X = np.asarray(X, dtype=np.float64)
+    Xc = X - X[train].mean(axis=0)
+    cov = Xc[train].T @ Xc[train] / train.sum()
+    return Xc / np.sqrt(np.trace(cov))
+
+
+def block_frobenius(X, train):   # sqrt(total variance) = Frobenius norm of the centred training rows / sqrt(n)
+    X = np.asarray(X, dtype=np.float64)
+    Xc = X - X[train].mean(axis=0)
+    return Xc * np.sqrt(train.sum()) / np.linalg.norm(Xc[train])
+
+
+def block_zscore(X, train):
+    X = np.asarray(X, dtype=np.float64)
+    sd = X[train].std(axis=0)
+    return (X - X[train].mean(axis=0)) / np.where(sd > 0, sd, 1.0)
+
+
+def block_all_rows(X, train):
+    X = np.asarray(X, dtype=np.float64)
+    return (X - X.mean(axis=0)) / np.sqrt(X.var(axis=0).sum())
+
+
+def block_ddof1(X, train):
+    X = np.asarray(X, dtype=np.float64)
+    return (X - X[train].mean(axis=0)) / np.sqrt(X[train].var(axis=0, ddof=1).sum())
+
+
+def block_by_variance(X, train):
+    X = np.asarray(X, dtype=np.float64)
+    return (X - X[train].mean(axis=0)) / X[train].var(axis=0).sum()
+
+
+def block_not_centred(X, train):
+    X = np.asarray(X, dtype=np.float64)
+    return X / np.sqrt(X[train].var(axis=0).sum())
+
+
+# ----------------------------------------------------------------------------- 08.late_average
+def late_tensordot(probs, weights=None):
+    P = np.asarray(probs, dtype=np.float64)
+    w = np.ones(len(P)) if weights is None else np.asarray(weights, dtype=np.float64)
+    return np.tensordot(w / w.sum(), P, axes=1)
+
+
+def late_np_average(probs, weights=None):
+    return np.average(np.asarray(probs, dtype=float), axis=0, weights=weights)
+
+
+def late_loop(probs, weights=None):
+    weights = [1.0] * len(probs) if weights is None else list(weights)
+    total = sum(weights)
+    out = 0.0
+    for w, p in zip(weights, probs):
+        out = out + (w / total) * np.asarray(p, dtype=float)
+    return np.asarray(out)
+
+
+def late_unnormalised(probs, weights=None):
+    P = np.asarray(probs, dtype=float)
+    return P.mean(axis=0) if weights is None else np.tensordot(np.asarray(weights, float), P, axes=1)
+
+
+def late_rows(probs, weights=None):
+    return np.asarray(probs, dtype=float).mean(axis=1)
+
+
+def late_ignore_weights(probs, weights=None):
+    return np.asarray(probs, dtype=float).mean(axis=0)
+
+
+# ----------------------------------------------------------------------------- 08.bilinear_fusion
+def bil_einsum(x, y, W, b):
+    return np.einsum("bi,kij,bj->bk", x, W, y) + b
+
+
+def bil_matmul(x, y, W, b):
+    return ((x[:, None, None, :] @ W[None]) @ y[:, None, :, None])[..., 0, 0] + b
+
+
+def bil_torch(x, y, W, b):
+    import torch
+    return torch.nn.functional.bilinear(torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64),
+                                        torch.as_tensor(W, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64))
+
+
+def bil_loop(x, y, W, b):
+    out = np.zeros((x.shape[0], W.shape[0]))
+    for n in range(x.shape[0]):
+        for k in range(W.shape[0]):
+            out[n, k] = x[n] @ W[k] @ y[n] + b[k]
+    return out
+
+
+def bil_transposed(x, y, W, b):
+    return np.einsum("bj,kij,bi->bk", x, W, y) + b
+
+
+def bil_no_bias(x, y, W, b):
+    return np.einsum("bi,kij,bj->bk", x, W, y)
+
+
+def bil_kb(x, y, W, b):
+    return (np.einsum("bi,kij,bj->bk", x, W, y) + b).T
+
+
+# ----------------------------------------------------------------------------- 08.softmax_fusion
+def _fusion_classes():
+    import torch
+    from torch import nn
+
+    class Sol(nn.Module):
+        def __init__(self, dims, hidden):
+            super().__init__()
+            self.modalities = list(dims)
+            self.proj = nn.ModuleDict({m: nn.Linear(d, hidden) for m, d in dims.items()})
+            self.logits = nn.Parameter(torch.zeros(len(dims)))
+
+        def forward(self, inputs):
+            w = torch.softmax(self.logits, dim=0)
+            return sum(w[i] * torch.tanh(self.proj[m](inputs[m])) for i, m in enumerate(self.modalities))
+
+        def weights(self):
+            w = torch.softmax(self.logits.detach(), dim=0)
+            return {m: float(w[i]) for i, m in enumerate(self.modalities)}
+
+    class Stacked(Sol):   # another correct formulation: stack, then a weighted sum with einsum
+        def forward(self, inputs):
+            h = torch.stack([torch.tanh(self.proj[m](inputs[m])) for m in self.modalities], dim=1)  # (B, M, H)
+            return torch.einsum("m,bmh->bh", torch.softmax(self.logits, 0), h)
+
+        def weights(self):
+            return dict(zip(self.modalities, torch.softmax(self.logits, 0).tolist()))
+
+    class ExpNormalised(Sol):   # softmax written out
+        def forward(self, inputs):
+            e = torch.exp(self.logits - self.logits.max())
+            w = e / e.sum()
+            out = 0
+            for i, m in enumerate(self.modalities):
+                out = out + w[i] * torch.tanh(self.proj[m](inputs[m]))
+            return out
+
+    class Equal(Sol):
+        def forward(self, inputs):
+            return sum(torch.tanh(self.proj[m](inputs[m])) for m in self.modalities) / len(self.modalities)
+
+    class RawLogits(Sol):
+        def forward(self, inputs):
+            return sum(self.logits[i] * torch.tanh(self.proj[m](inputs[m])) for i, m in enumerate(self.modalities))
+
+    class NoTanh(Sol):
+        def forward(self, inputs):
+            w = torch.softmax(self.logits, dim=0)
+            return sum(w[i] * self.proj[m](inputs[m]) for i, m in enumerate(self.modalities))
+
+    class Detached(Sol):
+        def forward(self, inputs):
+            w = torch.softmax(self.logits, dim=0).detach()
+            return sum(w[i] * torch.tanh(self.proj[m](inputs[m])) for i, m in enumerate(self.modalities))
+
+    class BadNames(nn.Module):
+        def __init__(self, dims, hidden):
+            super().__init__()
+            self.layers = nn.ModuleList(nn.Linear(d, hidden) for d in dims.values())
+
+    class StubModule(nn.Module):
+        def __init__(self, dims, hidden):
+            raise NotImplementedError()
+
+    return dict(Sol=Sol, Stacked=Stacked, ExpNormalised=ExpNormalised, Equal=Equal, RawLogits=RawLogits,
+                NoTanh=NoTanh, Detached=Detached, BadNames=BadNames, StubModule=StubModule)
+
+
+CORRECT = {
+    "08.block_normalize": (block_vectorised, block_trace, block_frobenius),
+    "08.late_average": (late_tensordot, late_np_average, late_loop),
+    "08.bilinear_fusion": (bil_einsum, bil_matmul, bil_torch, bil_loop),
+}
+
+
+@pytest.mark.parametrize("exercise", sorted(CORRECT))
+@pytest.mark.parametrize("seed", SEEDS)
+def test_correct_formulations_pass(exercise, seed):
+    for fn in CORRECT[exercise]:
+        result = run_check(exercise, fn, seed=seed, record=False)
+        assert result.passed, (fn.__name__, result.message)
+
+
+@pytest.mark.parametrize("seed", SEEDS[:3])
+def test_softmax_fusion_correct_formulations(seed):
+    cls = _fusion_classes()
+    for name in ("Sol", "Stacked", "ExpNormalised"):
+        result = run_check("08.softmax_fusion", cls[name], seed=seed, record=False)
+        assert result.passed, (name, result.message)
+
+
+@pytest.mark.parametrize("exercise", sorted(CORRECT))
+def test_stub_and_none(exercise):
+    result = run_check(exercise, _stub, record=False)
+    assert not result.passed and "not implemented" in result.message
+    result = run_check(exercise, _none, record=False)
+    assert not result.passed and "None" in result.message, result.message
+
+
+def test_softmax_fusion_stub_and_structure():
+    cls = _fusion_classes()
+    result = run_check("08.softmax_fusion", cls["StubModule"], record=False)
+    assert not result.passed and "not implemented" in result.message
+    result = run_check("08.softmax_fusion", cls["BadNames"], record=False)
+    assert not result.passed and "self.proj" in result.message, result.message
+
+
+@pytest.mark.parametrize("answer, needle", [
+    (block_zscore, "standardised on its own"), (block_all_rows, "training rows only"), (block_ddof1, "ddof=1"),
+    (block_by_variance, "square root"), (block_not_centred, "not centred"),
+])
+def test_block_mistakes(answer, needle):
+    _mistake("08.block_normalize", answer, needle)
+
+
+def block_float32(X, train):   # right formula, but computed and returned in float32
+    X = np.asarray(X, dtype=np.float32)
+    return (X - X[train].mean(axis=0)) / np.sqrt(X[train].var(axis=0).sum())
+
+
+def test_block_float32_named():
+    _mistake("08.block_normalize", block_float32, "float64")
+
+
+def test_block_wrong_shape():
+    result = run_check("08.block_normalize", lambda X, train: block_vectorised(X, train)[:, :1], record=False)
+    assert not result.passed and "shape" in result.message
+
+
+@pytest.mark.parametrize("answer, needle", [
+    (late_unnormalised, "divide them by their sum"), (late_rows, "averaged over the utterances"),
+    (late_ignore_weights, "plain mean"),
+])
+def test_late_mistakes(answer, needle):
+    _mistake("08.late_average", answer, needle)
+
+
+@pytest.mark.parametrize("answer, needle", [
+    (bil_transposed, "swapped"), (bil_no_bias, "bias b"), (bil_kb, "transpose"),
+])
+def test_bilinear_mistakes(answer, needle):
+    _mistake("08.bilinear_fusion", answer, needle)
+
+
+@pytest.mark.parametrize("name, needle", [
+    ("Equal", "equal weights"), ("RawLogits", "raw logits"), ("NoTanh", "tanh is missing"),
+    ("Detached", "no gradient reaches self.logits"),
+])
+def test_softmax_fusion_mistakes(name, needle):
+    _mistake("08.softmax_fusion", _fusion_classes()[name], needle)
