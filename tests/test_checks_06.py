@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +11,9 @@ import pytest
 
 from course_utils.checks import run_check
 
+from checkhelp import mistake, stub
+
 SEEDS = (0, 4127, 8813)   # the public self-check and two instructor (hidden-test) seeds
-
-
-def _mistake(exercise, answer, needle):
-    result = run_check(exercise, answer, record=False)
-    assert not result.passed, f"{answer.__name__} passed"
-    assert needle in result.message, result.message
-    return result
-
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
 
 
 # ----------------------------------------------------------------------------- 06.hz_to_mel
@@ -270,21 +260,21 @@ def test_correct_formulations_pass(exercise, answer, seed):
 
 @pytest.mark.parametrize("exercise", sorted(CORRECT))
 def test_stub_says_not_implemented_without_hint(exercise):
-    result = run_check(exercise, _stub, record=False)
+    result = run_check(exercise, stub, record=False)
     assert not result.passed and "not implemented yet" in result.message
     assert "Hint" not in result.message and "Likely mistake" not in result.message
 
 
 def test_hz_to_mel_mistakes():
-    _mistake("06.hz_to_mel", lambda f: 2595.0 * np.log(1 + np.asarray(f) / 700.0), "base-10 logarithm")
-    _mistake("06.hz_to_mel", lambda f: 700.0 * np.log10(1 + np.asarray(f) / 2595.0), "constants are swapped")
+    mistake("06.hz_to_mel", lambda f: 2595.0 * np.log(1 + np.asarray(f) / 700.0), "base-10 logarithm")
+    mistake("06.hz_to_mel", lambda f: 700.0 * np.log10(1 + np.asarray(f) / 2595.0), "constants are swapped")
 
     def slaney(f):
         from course_utils.features import audio
         return audio.hz_to_mel(f)
 
-    _mistake("06.hz_to_mel", slaney, "Slaney")
-    _mistake("06.hz_to_mel", lambda f: (2595.0 * np.log10(1 + np.asarray(f) / 700.0)).tolist(), "expected")
+    mistake("06.hz_to_mel", slaney, "Slaney")
+    mistake("06.hz_to_mel", lambda f: (2595.0 * np.log10(1 + np.asarray(f) / 700.0)).tolist(), "expected")
 
 
 def test_power_spectrogram_mistakes():
@@ -316,21 +306,21 @@ def test_power_spectrogram_mistakes():
     def frames_first(y, n_fft=512, hop_length=160):
         return pow_loop(y, n_fft, hop_length).T
 
-    _mistake("06.power_spectrogram", magnitude, "its square")
-    _mistake("06.power_spectrogram", no_window, "Hann window")
-    _mistake("06.power_spectrogram", symmetric, "symmetric Hann")
-    _mistake("06.power_spectrogram", not_centred, "not centred")
-    _mistake("06.power_spectrogram", full_fft, "n_fft // 2 + 1")
-    _mistake("06.power_spectrogram", frames_first, "frequencies on the rows")
+    mistake("06.power_spectrogram", magnitude, "its square")
+    mistake("06.power_spectrogram", no_window, "Hann window")
+    mistake("06.power_spectrogram", symmetric, "symmetric Hann")
+    mistake("06.power_spectrogram", not_centred, "not centred")
+    mistake("06.power_spectrogram", full_fft, "n_fft // 2 + 1")
+    mistake("06.power_spectrogram", frames_first, "frequencies on the rows")
 
 
 def test_mfcc_mistakes():
     from scipy.fft import dct, idct
 
-    _mistake("06.mfcc_from_log_mel", lambda S, n: dct(S, axis=0)[:n], "orthonormal")
-    _mistake("06.mfcc_from_log_mel", lambda S, n: dct(S, axis=1, norm="ortho")[:n], "time axis")
-    _mistake("06.mfcc_from_log_mel", lambda S, n: dct(S, axis=0, norm="ortho"), "first n_mfcc rows")
-    _mistake("06.mfcc_from_log_mel", lambda S, n: idct(S, axis=0, norm="ortho")[:n], "DCT-III")
+    mistake("06.mfcc_from_log_mel", lambda S, n: dct(S, axis=0)[:n], "orthonormal")
+    mistake("06.mfcc_from_log_mel", lambda S, n: dct(S, axis=1, norm="ortho")[:n], "time axis")
+    mistake("06.mfcc_from_log_mel", lambda S, n: dct(S, axis=0, norm="ortho"), "first n_mfcc rows")
+    mistake("06.mfcc_from_log_mel", lambda S, n: idct(S, axis=0, norm="ortho")[:n], "DCT-III")
 
 
 def test_delta_mistakes():
@@ -353,16 +343,16 @@ def test_delta_mistakes():
     def reversed_sign(X, N=2):
         return -delta_slices(X, N)
 
-    _mistake("06.delta", zero_pad, "padded with zeros")
-    _mistake("06.delta", no_pad, "lost 2 N frames")
-    _mistake("06.delta", no_two, "2 * sum of n^2")
-    _mistake("06.delta", reversed_sign, "sign")
+    mistake("06.delta", zero_pad, "padded with zeros")
+    mistake("06.delta", no_pad, "lost 2 N frames")
+    mistake("06.delta", no_two, "2 * sum of n^2")
+    mistake("06.delta", reversed_sign, "sign")
 
     def wrong_axis(X, N=2):
         X = np.asarray(X, dtype=float)
         return delta_slices(X.T, N).T if X.ndim == 2 else delta_slices(X, N)
 
-    _mistake("06.delta", wrong_axis, "feature axis")
+    mistake("06.delta", wrong_axis, "feature axis")
 
 
 def test_gru_mistakes():
@@ -386,12 +376,12 @@ def test_gru_mistakes():
     def sorted_only(gru, x, lengths):
         return gru(torch.nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True))[1][-1]
 
-    _mistake("06.gru_last_state", over_padding, "padded zeros")
-    _mistake("06.gru_last_state", last_output, "padded zeros")
-    _mistake("06.gru_last_state", with_layer_axis, "(1, B, H)")
-    _mistake("06.gru_last_state", detached, "requires_grad")
-    _mistake("06.gru_last_state", as_numpy, "expected a torch.Tensor")
-    result = _mistake("06.gru_last_state", sorted_only, "sorted")      # torch's own error, then the hint
+    mistake("06.gru_last_state", over_padding, "padded zeros")
+    mistake("06.gru_last_state", last_output, "padded zeros")
+    mistake("06.gru_last_state", with_layer_axis, "(1, B, H)")
+    mistake("06.gru_last_state", detached, "requires_grad")
+    mistake("06.gru_last_state", as_numpy, "expected a torch.Tensor")
+    result = mistake("06.gru_last_state", sorted_only, "sorted")      # torch's own error, then the hint
     assert "enforce_sorted" in result.message or "Hint" in result.message
 
 
@@ -439,19 +429,6 @@ def _lesson_cells():
     return nb["cells"]
 
 
-def test_hidden_tests_are_the_same_checks_with_another_seed():
-    sources = ["".join(c["source"]) for c in _lesson_cells()]
-    cells = [s for s in sources if "### BEGIN HIDDEN TESTS" in s]
-    assert len(cells) == len(CORRECT)
-    for s in cells:
-        public = re.search(r'^check\("(06\.\w+)", (\w+)\)$', s, re.M)
-        hidden = s.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0].strip()
-        assert public, s
-        match = re.fullmatch(r'check\("(06\.\w+)", (\w+), seed=(\d+)\)', hidden)
-        assert match and match.group(1) == public.group(1) and match.group(2) == public.group(2), hidden
-        assert int(match.group(3)) != 0
-
-
 def test_lesson_structure():
     cells = _lesson_cells()
     text = "\n".join("".join(c["source"]) for c in cells)
@@ -476,10 +453,10 @@ def test_mistakes_found_in_learner_trials():
     """Wrong answers a learner typed in the review's trials: each gets its named mistake, not the generic hint."""
     from scipy.fft import dct
 
-    _mistake("06.hz_to_mel", lambda f: 2595.0 * np.log2(1 + np.asarray(f) / 700.0), "not log2")
-    _mistake("06.hz_to_mel", lambda f: 2595.0 * np.log10(np.maximum(np.asarray(f, dtype=float), 1e-12) / 700.0),
+    mistake("06.hz_to_mel", lambda f: 2595.0 * np.log2(1 + np.asarray(f) / 700.0), "not log2")
+    mistake("06.hz_to_mel", lambda f: 2595.0 * np.log10(np.maximum(np.asarray(f, dtype=float), 1e-12) / 700.0),
              "1 + f / 700")
-    _mistake("06.hz_to_mel", lambda f: (2595.0 * np.log(1 + np.asarray(f, dtype=np.float32) / 700.0)
+    mistake("06.hz_to_mel", lambda f: (2595.0 * np.log(1 + np.asarray(f, dtype=np.float32) / 700.0)
                                         ).astype(np.float32), "base-10 logarithm")
 
     def reflect(y, n_fft=512, hop_length=160):
@@ -488,7 +465,7 @@ def test_mistakes_found_in_learner_trials():
         idx = np.arange(n_fft)[None, :] + hop_length * np.arange(1 + (len(y) - n_fft) // hop_length)[:, None]
         return (np.abs(np.fft.rfft(y[idx] * w, axis=1)) ** 2).T
 
-    _mistake("06.power_spectrogram", reflect, "pad_mode='constant'")
+    mistake("06.power_spectrogram", reflect, "pad_mode='constant'")
 
     def complex_stft(y, n_fft=512, hop_length=160):
         y = np.pad(np.asarray(y, dtype=float), n_fft // 2)
@@ -496,12 +473,12 @@ def test_mistakes_found_in_learner_trials():
         idx = np.arange(n_fft)[None, :] + hop_length * np.arange(1 + (len(y) - n_fft) // hop_length)[:, None]
         return np.fft.rfft(y[idx] * w, axis=1).T
 
-    _mistake("06.power_spectrogram", complex_stft, "the result is complex")
-    _mistake("06.power_spectrogram", lambda y, n_fft=512, hop_length=160: complex_stft(y, n_fft, hop_length) ** 2,
+    mistake("06.power_spectrogram", complex_stft, "the result is complex")
+    mistake("06.power_spectrogram", lambda y, n_fft=512, hop_length=160: complex_stft(y, n_fft, hop_length) ** 2,
              "the result is complex")
-    _mistake("06.power_spectrogram", lambda y, n_fft=512, hop_length=160: pow_loop(y, n_fft, hop_length) / n_fft,
+    mistake("06.power_spectrogram", lambda y, n_fft=512, hop_length=160: pow_loop(y, n_fft, hop_length) / n_fft,
              "no normalization")
-    _mistake("06.power_spectrogram",
+    mistake("06.power_spectrogram",
              lambda y, n_fft=512, hop_length=160: 10 * np.log10(pow_loop(y, n_fft, hop_length) + 1e-10), "never negative")
 
     def c0_like_others(S, n):
@@ -509,9 +486,9 @@ def test_mistakes_found_in_learner_trials():
         k, m = np.arange(n)[:, None], np.arange(M)[None, :]
         return (np.sqrt(2.0 / M) * np.cos(np.pi * k * (2 * m + 1) / (2 * M))) @ S
 
-    _mistake("06.mfcc_from_log_mel", c0_like_others, "sqrt(1/M)")
-    _mistake("06.mfcc_from_log_mel", lambda S, n: dct(S, axis=0, norm="ortho")[1: n + 1], "starts at c1")
-    _mistake("06.mfcc_from_log_mel", lambda S, n: dct(np.asarray(S, np.float32), axis=1, norm="ortho")[:n],
+    mistake("06.mfcc_from_log_mel", c0_like_others, "sqrt(1/M)")
+    mistake("06.mfcc_from_log_mel", lambda S, n: dct(S, axis=0, norm="ortho")[1: n + 1], "starts at c1")
+    mistake("06.mfcc_from_log_mel", lambda S, n: dct(np.asarray(S, np.float32), axis=1, norm="ortho")[:n],
              "time axis")
 
     def reflect_delta(X, N=2):
@@ -526,10 +503,10 @@ def test_mistakes_found_in_learner_trials():
         return sum(n * (np.roll(X, -n, -1) - np.roll(X, n, -1)) for n in range(1, N + 1)) / (
             2 * sum(n * n for n in range(1, N + 1)))
 
-    _mistake("06.delta", reflect_delta, "first and last N are not")
-    _mistake("06.delta", wrap_delta, "first and last N are not")
-    _mistake("06.delta", lambda X, N=2: np.gradient(np.asarray(X, dtype=float), axis=-1), "first and last N")
-    _mistake("06.delta", lambda X, N=2: delta_slices(X, 2), "N argument")
+    mistake("06.delta", reflect_delta, "first and last N are not")
+    mistake("06.delta", wrap_delta, "first and last N are not")
+    mistake("06.delta", lambda X, N=2: np.gradient(np.asarray(X, dtype=float), axis=-1), "first and last N")
+    mistake("06.delta", lambda X, N=2: delta_slices(X, 2), "N argument")
 
 
 def test_gru_mistakes_found_in_learner_trials():
@@ -544,5 +521,5 @@ def test_gru_mistakes_found_in_learner_trials():
         out, _ = torch.nn.utils.rnn.pad_packed_sequence(gru(packed)[0], batch_first=True, total_length=x.shape[1])
         return out[:, -1]
 
-    _mistake("06.gru_last_state", one_late, "off by one")
-    _mistake("06.gru_last_state", unpacked_last, "pad_packed_sequence")
+    mistake("06.gru_last_state", one_late, "off by one")
+    mistake("06.gru_last_state", unpacked_last, "pad_packed_sequence")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -12,18 +11,9 @@ import pytest
 
 from course_utils.checks import run_check
 
+from checkhelp import mistake, stub
+
 SEEDS = (0, 3071, 5519, 8264, 6402)   # the public self-check and the lesson's instructor (hidden-test) seeds
-
-
-def _mistake(exercise, answer, needle):
-    result = run_check(exercise, answer, record=False)
-    assert not result.passed, f"{getattr(answer, '__name__', answer)} passed"
-    assert needle in result.message, result.message
-    return result
-
-
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
 
 
 # ----------------------------------------------------------------------------- 07.attention
@@ -220,7 +210,7 @@ def test_correct_formulations_pass(exercise, answer, seed):
 def test_stub_says_not_implemented_without_hint(exercise):
     if exercise == "07.cross_attention":
         pytest.importorskip("torch")
-    result = run_check(exercise, _stub, record=False)
+    result = run_check(exercise, stub, record=False)
     assert not result.passed and "not implemented yet" in result.message
     assert "Hint" not in result.message and "Likely mistake" not in result.message
 
@@ -246,17 +236,17 @@ def test_attention_mistakes():
             return (w, w @ V) if swap else (w @ V, w)
         return f
 
-    _mistake("07.attention", variant(scale=lambda d: 1.0), "not scaled")
-    _mistake("07.attention", variant(scale=lambda d: d), "divided by d_k")
+    mistake("07.attention", variant(scale=lambda d: 1.0), "not scaled")
+    mistake("07.attention", variant(scale=lambda d: d), "divided by d_k")
 
     def by_dv(Q, K, V, mask=None):
         return variant(scale=lambda d: np.sqrt(V.shape[-1]))(Q, K, V, mask)
 
-    _mistake("07.attention", by_dv, "VALUES' width")
-    _mistake("07.attention", variant(axis=-2), "wrong axis")
-    _mistake("07.attention", variant(invert=True), "mask is inverted")
-    _mistake("07.attention", variant(ignore=True), "mask has no effect")
-    _mistake("07.attention", variant(swap=True), "swapped")
+    mistake("07.attention", by_dv, "VALUES' width")
+    mistake("07.attention", variant(axis=-2), "wrong axis")
+    mistake("07.attention", variant(invert=True), "mask is inverted")
+    mistake("07.attention", variant(ignore=True), "mask has no effect")
+    mistake("07.attention", variant(swap=True), "swapped")
 
     def naive(Q, K, V, mask=None):          # no max subtraction: overflows on the large-score case
         s = Q @ np.swapaxes(K, -1, -2) / np.sqrt(Q.shape[-1])
@@ -271,10 +261,10 @@ def test_attention_mistakes():
 
 
 def test_padding_mask_mistakes():
-    _mistake("07.padding_mask", lambda km, causal=False: np.where(mask_where(km, causal) == 0, -1e9, 0.0), "inverted")
-    _mistake("07.padding_mask", lambda km, causal=False: np.where(mask_where(km, causal) == 0, 0.0, -np.inf), "-inf")
-    _mistake("07.padding_mask", lambda km, causal=False: np.where(km, 0.0, -1e9), "(B, T)")
-    _mistake("07.padding_mask", lambda km, causal=False: np.asarray(km)[:, None, :], "boolean array")
+    mistake("07.padding_mask", lambda km, causal=False: np.where(mask_where(km, causal) == 0, -1e9, 0.0), "inverted")
+    mistake("07.padding_mask", lambda km, causal=False: np.where(mask_where(km, causal) == 0, 0.0, -np.inf), "-inf")
+    mistake("07.padding_mask", lambda km, causal=False: np.where(km, 0.0, -1e9), "(B, T)")
+    mistake("07.padding_mask", lambda km, causal=False: np.asarray(km)[:, None, :], "boolean array")
 
     def future(km, causal=False):
         allowed = np.asarray(km, bool)[:, None, :]
@@ -282,7 +272,7 @@ def test_padding_mask_mistakes():
             allowed = allowed & np.triu(np.ones((km.shape[1],) * 2, bool))
         return np.where(allowed, 0.0, -1e9)
 
-    _mistake("07.padding_mask", future, "wrong way round")
+    mistake("07.padding_mask", future, "wrong way round")
 
     def strict(km, causal=False):
         allowed = np.asarray(km, bool)[:, None, :]
@@ -290,22 +280,22 @@ def test_padding_mask_mistakes():
             allowed = allowed & np.tril(np.ones((km.shape[1],) * 2, bool), -1)
         return np.where(allowed, 0.0, -1e9)
 
-    _mistake("07.padding_mask", strict, "diagonal is masked")
-    _mistake("07.padding_mask", lambda km, causal=False: mask_where(km, False), "depends on the query too")
+    mistake("07.padding_mask", strict, "diagonal is masked")
+    mistake("07.padding_mask", lambda km, causal=False: mask_where(km, False), "depends on the query too")
 
 
 def test_split_heads_mistakes():
-    _mistake("07.split_heads", lambda x, h: x.reshape(x.shape[0], h, x.shape[1], -1), "reshaped straight")
-    _mistake("07.split_heads", lambda x, h: x.reshape(*x.shape[:2], -1, h).transpose(0, 3, 1, 2), "interleaved")
-    _mistake("07.split_heads", lambda x, h: x.reshape(*x.shape[:2], h, -1), "heads axis")
+    mistake("07.split_heads", lambda x, h: x.reshape(x.shape[0], h, x.shape[1], -1), "reshaped straight")
+    mistake("07.split_heads", lambda x, h: x.reshape(*x.shape[:2], -1, h).transpose(0, 3, 1, 2), "interleaved")
+    mistake("07.split_heads", lambda x, h: x.reshape(*x.shape[:2], h, -1), "heads axis")
 
 
 def test_cross_attention_mistakes():
     pytest.importorskip("torch")
-    _mistake("07.cross_attention", _xattn_class(scale="none"), "not scaled")
-    _mistake("07.cross_attention", _xattn_class(scale="width"), "sqrt(width)")
-    _mistake("07.cross_attention", _xattn_class(softmax_axis=-2), "over the queries")
-    _mistake("07.cross_attention", _xattn_class(out_proj=False), "not projected")
+    mistake("07.cross_attention", _xattn_class(scale="none"), "not scaled")
+    mistake("07.cross_attention", _xattn_class(scale="width"), "sqrt(width)")
+    mistake("07.cross_attention", _xattn_class(softmax_axis=-2), "over the queries")
+    mistake("07.cross_attention", _xattn_class(out_proj=False), "not projected")
     r = run_check("07.cross_attention", _xattn_class(invert=True), record=False)
     assert not r.passed and "inverted" in r.message, r.message
 
@@ -347,19 +337,6 @@ def test_lesson07_checks_import_only_numpy():
 def _lesson_cells():
     nb = json.loads((Path(__file__).resolve().parents[1] / "solutions" / "07_attention.ipynb").read_text())
     return nb["cells"]
-
-
-def test_hidden_tests_are_the_same_checks_with_another_seed():
-    sources = ["".join(c["source"]) for c in _lesson_cells()]
-    cells = [s for s in sources if "### BEGIN HIDDEN TESTS" in s]
-    assert len(cells) == len(CORRECT)
-    for s in cells:
-        public = re.search(r'^check\("(07\.\w+)", (\w+)\)$', s, re.M)
-        hidden = s.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0].strip()
-        assert public, s
-        match = re.fullmatch(r'check\("(07\.\w+)", (\w+), seed=(\d+)\)', hidden)
-        assert match and match.group(1) == public.group(1) and match.group(2) == public.group(2), hidden
-        assert int(match.group(3)) in SEEDS[1:]
 
 
 def test_lesson_structure():

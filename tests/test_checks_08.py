@@ -7,18 +7,13 @@ import pytest
 
 from course_utils.checks import run_check
 
+from checkhelp import mistake, stub
+
 SEEDS = (0, 5821, 2694, 3147, 7310, 11)   # the public self-check, the four hidden-test seeds and one more
 
 
-def _mistake(exercise, answer, needle):
-    result = run_check(exercise, answer, record=False)
-    assert not result.passed, f"{answer.__name__} passed"
-    assert needle in result.message, result.message
-    return result
 
 
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
 
 
 def _none(*args, **kwargs):
@@ -232,7 +227,7 @@ def test_softmax_fusion_correct_formulations(seed):
 
 @pytest.mark.parametrize("exercise", sorted(CORRECT))
 def test_stub_and_none(exercise):
-    result = run_check(exercise, _stub, record=False)
+    result = run_check(exercise, stub, record=False)
     assert not result.passed and "not implemented" in result.message
     result = run_check(exercise, _none, record=False)
     assert not result.passed and "None" in result.message, result.message
@@ -251,7 +246,7 @@ def test_softmax_fusion_stub_and_structure():
     (block_by_variance, "square root"), (block_not_centred, "not centred"),
 ])
 def test_block_mistakes(answer, needle):
-    _mistake("08.block_normalize", answer, needle)
+    mistake("08.block_normalize", answer, needle)
 
 
 def block_float32(X, train):   # right formula, but computed and returned in float32
@@ -260,7 +255,7 @@ def block_float32(X, train):   # right formula, but computed and returned in flo
 
 
 def test_block_float32_named():
-    _mistake("08.block_normalize", block_float32, "float64")
+    mistake("08.block_normalize", block_float32, "float64")
 
 
 def test_block_wrong_shape():
@@ -273,14 +268,14 @@ def test_block_wrong_shape():
     (late_ignore_weights, "plain mean"),
 ])
 def test_late_mistakes(answer, needle):
-    _mistake("08.late_average", answer, needle)
+    mistake("08.late_average", answer, needle)
 
 
 @pytest.mark.parametrize("answer, needle", [
     (bil_transposed, "swapped"), (bil_no_bias, "bias b"), (bil_kb, "transpose"),
 ])
 def test_bilinear_mistakes(answer, needle):
-    _mistake("08.bilinear_fusion", answer, needle)
+    mistake("08.bilinear_fusion", answer, needle)
 
 
 @pytest.mark.parametrize("name, needle", [
@@ -288,4 +283,4 @@ def test_bilinear_mistakes(answer, needle):
     ("Detached", "no gradient reaches self.logits"),
 ])
 def test_softmax_fusion_mistakes(name, needle):
-    _mistake("08.softmax_fusion", _fusion_classes()[name], needle)
+    mistake("08.softmax_fusion", _fusion_classes()[name], needle)

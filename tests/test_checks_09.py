@@ -13,20 +13,15 @@ import pytest
 
 from course_utils.checks import run_check
 
+from checkhelp import mistake, stub
+
 SEEDS = (0, 5171, 2237, 8606)   # the public self-check, the lesson's hidden seeds and one more
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 
-def _mistake(exercise, answer, needle):
-    result = run_check(exercise, answer, record=False)
-    assert not result.passed, f"{answer.__name__} passed"
-    assert needle in result.message, result.message
-    return result
 
 
-def _stub(*args, **kwargs):
-    raise NotImplementedError()
 
 
 def _ones(h):
@@ -198,7 +193,7 @@ def test_correct_formulations_pass(exercise, answer, seed):
 
 @pytest.mark.parametrize("exercise", sorted(CORRECT))
 def test_stub_says_not_implemented_without_hint(exercise):
-    result = run_check(exercise, _stub, record=False)
+    result = run_check(exercise, stub, record=False)
     assert not result.passed and "not implemented yet" in result.message
     assert "Hint" not in result.message and "Likely mistake" not in result.message
 
@@ -232,12 +227,12 @@ def test_tfn_mistakes():
             z = e if z is None else np.einsum("bi,bj->bij", z, e).reshape(len(z), -1)
         return z
 
-    _mistake("09.tfn_fuse", no_ones, "append a 1")
-    _mistake("09.tfn_fuse", one_first, "put in front")
-    _mistake("09.tfn_fuse", lambda hs: tfn_einsum(hs[::-1]), "reverse order")
-    _mistake("09.tfn_fuse", lambda hs: np.einsum("ai,bj->abij", _ones(hs[0]), _ones(hs[-1])), "mixes examples")
-    _mistake("09.tfn_fuse", lambda hs: tfn_einsum(hs).reshape(len(hs[0]), -1, 1), "not flattened")
-    _mistake("09.tfn_fuse", lambda hs: tfn_einsum(hs)[:, :-1], "wrong shape")
+    mistake("09.tfn_fuse", no_ones, "append a 1")
+    mistake("09.tfn_fuse", one_first, "put in front")
+    mistake("09.tfn_fuse", lambda hs: tfn_einsum(hs[::-1]), "reverse order")
+    mistake("09.tfn_fuse", lambda hs: np.einsum("ai,bj->abij", _ones(hs[0]), _ones(hs[-1])), "mixes examples")
+    mistake("09.tfn_fuse", lambda hs: tfn_einsum(hs).reshape(len(hs[0]), -1, 1), "not flattened")
+    mistake("09.tfn_fuse", lambda hs: tfn_einsum(hs)[:, :-1], "wrong shape")
 
 
 def test_lmf_mistakes():
@@ -245,9 +240,9 @@ def test_lmf_mistakes():
         s = sum(np.einsum("bi,rio->rbo", _ones(h), W) for h, W in zip(hs, factors))
         return np.einsum("r,rbo->bo", lam, s) + bias
 
-    _mistake("09.lmf_fuse", summed, "added")
-    _mistake("09.lmf_fuse", lambda hs, fa, lam, b: lmf_einsum(hs, fa, np.ones_like(lam), b), "lambda_i are missing")
-    _mistake("09.lmf_fuse", lambda hs, fa, lam, b: lmf_einsum(hs, fa, lam, 0.0 * b), "bias b is missing")
+    mistake("09.lmf_fuse", summed, "added")
+    mistake("09.lmf_fuse", lambda hs, fa, lam, b: lmf_einsum(hs, fa, np.ones_like(lam), b), "lambda_i are missing")
+    mistake("09.lmf_fuse", lambda hs, fa, lam, b: lmf_einsum(hs, fa, lam, 0.0 * b), "bias b is missing")
 
     def no_ones(hs, factors, lam, bias):
         prod = 1.0
@@ -255,7 +250,7 @@ def test_lmf_mistakes():
             prod = prod * np.einsum("bi,rio->rbo", h, W[:, :-1])
         return np.einsum("r,rbo->bo", lam, prod) + bias
 
-    _mistake("09.lmf_fuse", no_ones, "1 appended")
+    mistake("09.lmf_fuse", no_ones, "1 appended")
 
     def rank_kept(hs, factors, lam, bias):
         prod = 1.0
@@ -263,7 +258,7 @@ def test_lmf_mistakes():
             prod = prod * np.einsum("bi,rio->rbo", _ones(h), W)
         return lam[:, None, None] * prod + bias
 
-    _mistake("09.lmf_fuse", rank_kept, "rank axis")
+    mistake("09.lmf_fuse", rank_kept, "rank axis")
 
 
 def test_gmu_mistakes():
@@ -290,13 +285,13 @@ def test_gmu_mistakes():
         h, z = gmu_stack(xs, projections, gate)
         return h.detach(), z
 
-    _mistake("09.gmu", softmax, "softmax over the modalities")
-    _mistake("09.gmu", no_tanh, "without their tanh")
-    _mistake("09.gmu", layout, "wrong order")
-    _mistake("09.gmu", no_sigmoid, "outside (0, 1)")
-    _mistake("09.gmu", detached, "cut off from the graph")
-    _mistake("09.gmu", lambda xs, p, g: gmu_stack(xs, p, g)[0], "tuple (h, z)")
-    _mistake("09.gmu", lambda xs, p, g: tuple(t.detach().numpy() for t in gmu_stack(xs, p, g)), "torch.Tensor")
+    mistake("09.gmu", softmax, "softmax over the modalities")
+    mistake("09.gmu", no_tanh, "without their tanh")
+    mistake("09.gmu", layout, "wrong order")
+    mistake("09.gmu", no_sigmoid, "outside (0, 1)")
+    mistake("09.gmu", detached, "cut off from the graph")
+    mistake("09.gmu", lambda xs, p, g: gmu_stack(xs, p, g)[0], "tuple (h, z)")
+    mistake("09.gmu", lambda xs, p, g: tuple(t.detach().numpy() for t in gmu_stack(xs, p, g)), "torch.Tensor")
 
 
 def test_info_nce_mistakes():
@@ -315,20 +310,20 @@ def test_info_nce_mistakes():
     def summed(a, b, temperature):
         return nce_cross_entropy(a, b, temperature) * len(a)
 
-    _mistake("09.info_nce", raw, "not L2-normalised")
-    _mistake("09.info_nce", rows_only, "only the a -> b direction")
-    _mistake("09.info_nce", times, "multiplied by the temperature")
-    _mistake("09.info_nce", summed, "B times too large")
-    _mistake("09.info_nce", lambda a, b, t: nce_cross_entropy(a, b, t).item(), "scalar torch.Tensor")
-    _mistake("09.info_nce", lambda a, b, t: nce_cross_entropy(a, b, t).detach(), "cut off from the graph")
+    mistake("09.info_nce", raw, "not L2-normalised")
+    mistake("09.info_nce", rows_only, "only the a -> b direction")
+    mistake("09.info_nce", times, "multiplied by the temperature")
+    mistake("09.info_nce", summed, "B times too large")
+    mistake("09.info_nce", lambda a, b, t: nce_cross_entropy(a, b, t).item(), "scalar torch.Tensor")
+    mistake("09.info_nce", lambda a, b, t: nce_cross_entropy(a, b, t).detach(), "cut off from the graph")
 
 
 def test_recall_mistakes():
-    _mistake("09.recall_at_k", lambda sim, k: recall_rank(np.asarray(sim).T, k), "queries are the ROWS")
-    _mistake("09.recall_at_k", lambda sim, k: recall_rank(-np.asarray(sim), k), "lowest similarity")
-    _mistake("09.recall_at_k", lambda sim, k: recall_rank(sim, k + 1), "k + 1 candidates")
-    _mistake("09.recall_at_k", lambda sim, k: float(recall_rank(sim, k) * len(sim)), "number of hits")
-    _mistake("09.recall_at_k", lambda sim, k: np.array([recall_rank(sim, k)]), "expected")
+    mistake("09.recall_at_k", lambda sim, k: recall_rank(np.asarray(sim).T, k), "queries are the ROWS")
+    mistake("09.recall_at_k", lambda sim, k: recall_rank(-np.asarray(sim), k), "lowest similarity")
+    mistake("09.recall_at_k", lambda sim, k: recall_rank(sim, k + 1), "k + 1 candidates")
+    mistake("09.recall_at_k", lambda sim, k: float(recall_rank(sim, k) * len(sim)), "number of hits")
+    mistake("09.recall_at_k", lambda sim, k: np.array([recall_rank(sim, k)]), "expected")
 
 
 # ----------------------------------------------------------------------------- references == package models

@@ -533,3 +533,17 @@ def test_list_of_ragged_arrays_does_not_crash_the_list_probe():
     case = Case(([np.ones((2, 3)), np.ones((2, 4))],), expected=5.0)
     spec = _core.Spec(exercise="t.ragged", cases=lambda rng: [case])
     assert _core._works_on_arrays(spec, lambda hs: 0.0, case) is False
+
+
+def test_float_helpers_for_mistake_detectors():
+    from course_utils.checks._core import as_float_array, close_to_float32
+
+    assert as_float_array([[1, 2], [3]]) is None                  # ragged: not numeric
+    assert as_float_array(np.array([1 + 2j])) is None               # an imaginary part is never dropped
+    assert as_float_array([1, None]) is None
+    assert as_float_array([1, 2]).dtype == np.float64
+    value = np.array([1000.0, -2.0, np.nan])
+    assert close_to_float32(value.astype(np.float32), value)      # float32 rounding of a wrong answer
+    assert not close_to_float32(value + 0.1, value)                 # a different answer
+    assert not close_to_float32(value[:2], value)                   # another shape
+    assert not close_to_float32("1000", value)

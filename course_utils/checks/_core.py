@@ -266,8 +266,10 @@ def as_float_array(x: Any) -> np.ndarray | None:
     """
     try:
         a = np.asarray(_to_numpy_if_tensor(x))
-        return None if np.iscomplexobj(a) else np.asarray(a, dtype=float)
-    except (TypeError, ValueError):
+        if np.iscomplexobj(a) or a.dtype == object:   # ragged lists, None entries, complex values
+            return None
+        return np.asarray(a, dtype=float)
+    except (TypeError, ValueError, RuntimeError):
         return None
 
 
@@ -276,6 +278,18 @@ def close_to(got: Any, value: Any, rtol: float = 1e-7, atol: float = 1e-12) -> b
     g = as_float_array(got)
     v = np.asarray(value, dtype=float)
     return g is not None and g.shape == v.shape and bool(np.allclose(g, v, rtol=rtol, atol=atol))
+
+
+def close_to_float32(got: Any, value: Any, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
+    """Does ``got`` equal ``value`` up to float32 rounding (same shape; ``atol`` relative to the largest
+    ``|value|``; NaN equals NaN)? For mistake detectors, so that a wrong answer computed in float32 is still
+    recognised; False for anything not numeric (lesson 06)."""
+    g = as_float_array(got)
+    v = np.asarray(value, dtype=float)
+    if g is None or g.shape != v.shape:
+        return False
+    scale = float(np.nanmax(np.abs(v))) if v.size and np.isfinite(v).any() else 1.0
+    return bool(np.allclose(g, v, rtol=rtol, atol=atol * max(scale, 1.0), equal_nan=True))
 
 
 def describe(x: Any, limit: int = 160) -> str:

@@ -14,28 +14,12 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._core import Case, Mistake, _to_numpy_if_tensor, compare, describe, register
+from ._core import (Case, Mistake, _to_numpy_if_tensor, as_float_array, close_to_float32, compare, describe,
+                    register)
 
 
-def _arr(x: Any) -> np.ndarray | None:
-    try:
-        a = np.asarray(_to_numpy_if_tensor(x))
-        if np.iscomplexobj(a):      # never silently drop an imaginary part (named by the "complex" mistakes)
-            return None
-        return np.asarray(a, dtype=float)
-    except (TypeError, ValueError):
-        return None
-
-
-def _matches(got: Any, value: Any, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
-    """``got`` equals ``value`` up to float32 rounding (``atol`` is relative to the largest ``|value|``), so a
-    wrong answer computed in float32 is still recognised."""
-    g = _arr(got)
-    v = np.asarray(value, dtype=float)
-    if g is None or g.shape != v.shape:
-        return False
-    scale = float(np.nanmax(np.abs(v))) if v.size and np.isfinite(v).any() else 1.0
-    return bool(np.allclose(g, v, rtol=rtol, atol=atol * max(scale, 1.0), equal_nan=True))
+_arr = as_float_array
+_matches = close_to_float32
 
 
 # ----------------------------------------------------------------------------- NumPy references

@@ -13,24 +13,16 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Case, Mistake, _to_numpy_if_tensor, compare, describe, register
+from ._core import Case, Mistake, _to_numpy_if_tensor, as_float_array, close_to, compare, describe, register
 
 NEG = -1e9      # the additive mask value the lesson uses (finite: a fully masked row gives no NaN)
 
 
-def _arr(x: Any) -> np.ndarray | None:
-    try:
-        a = np.asarray(_to_numpy_if_tensor(x))
-        if np.iscomplexobj(a) or a.dtype == object:
-            return None
-        return np.asarray(a, dtype=float)
-    except (TypeError, ValueError):
-        return None
+_arr = as_float_array
 
 
 def _matches(got: Any, value: Any, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
-    g, v = _arr(got), np.asarray(value, dtype=float)
-    return g is not None and g.shape == v.shape and bool(np.allclose(g, v, rtol=rtol, atol=atol))
+    return close_to(got, value, rtol=rtol, atol=atol)
 
 
 # ----------------------------------------------------------------------------- NumPy references

@@ -11,13 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Case, Mistake, as_float_array, close_to, compare, describe, register
+from ._core import Case, Mistake, as_float_array, close_to, close_to_float32, compare, describe, register
 
 
 def _matches(got: Any, value: Any, rtol: float = 1e-5, atol: float = 1e-7) -> bool:
-    v = np.asarray(value, dtype=float)
-    scale = float(np.abs(v).max()) if v.size else 1.0
-    return close_to(got, v, rtol=rtol, atol=atol * max(scale, 1.0))
+    return close_to_float32(got, value, rtol=rtol, atol=atol)
 
 
 # ----------------------------------------------------------------------------- 08.block_normalize

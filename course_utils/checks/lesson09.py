@@ -10,31 +10,13 @@ PyTorch exercises (``09.gmu``, ``09.info_nce``).
 """
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
-from ._core import Case, Mistake, _to_numpy_if_tensor, compare, describe, register
+from ._core import Case, Mistake, as_float_array, close_to_float32, compare, describe, register
 
 
-def _arr(x: Any) -> np.ndarray | None:
-    try:
-        a = np.asarray(_to_numpy_if_tensor(x))
-        if np.iscomplexobj(a) or a.dtype == object:
-            return None
-        return np.asarray(a, dtype=float)
-    except (TypeError, ValueError, RuntimeError):
-        return None
-
-
-def _matches(got: Any, value: Any, rtol: float = 1e-5, atol: float = 1e-6) -> bool:
-    """``got`` equals ``value`` up to float32 rounding (same shape)."""
-    g = _arr(got)
-    v = np.asarray(value, dtype=float)
-    if g is None or g.shape != v.shape:
-        return False
-    scale = float(np.nanmax(np.abs(v))) if v.size else 1.0
-    return bool(np.allclose(g, v, rtol=rtol, atol=atol * max(scale, 1.0)))
+_arr = as_float_array
+_matches = close_to_float32
 
 
 # ----------------------------------------------------------------------------- NumPy references

@@ -1,0 +1,36 @@
+"""Every lesson's instructor (hidden) tests are the public self-check run on other data: the same
+``check(id, fn)`` with a non-zero seed, one per auto-checked exercise (the rule of the exercise design:
+a self-check enforces every property its hidden test enforces)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils.authoring import exercises, lessons
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", [p.name for p in lessons(ROOT)])
+def test_hidden_tests_are_the_public_check_with_another_seed(name):
+    nb = nbformat.read(ROOT / "solutions" / name, as_version=4)
+    lesson = name[:2]
+    hidden_of = {}
+    for cell in nb.cells:
+        if "### BEGIN HIDDEN TESTS" not in cell.source:
+            continue
+        public = re.search(rf'^check\("({lesson}\.\w+)", (\w+)\)$', cell.source, re.M)
+        assert public, f"{name}: a hidden-test cell without a public check: {cell.source!r}"
+        hidden = cell.source.split("### BEGIN HIDDEN TESTS")[1].split("### END HIDDEN TESTS")[0].strip()
+        match = re.fullmatch(rf'check\("({lesson}\.\w+)", (\w+), seed=(\d+)\)', hidden)
+        assert match, f"{name}: the hidden test of {public.group(1)} is not check(id, fn, seed=N): {hidden!r}"
+        assert match.group(1, 2) == public.group(1, 2), f"{name}: {hidden!r} does not repeat {public.group(0)!r}"
+        assert int(match.group(3)) != 0, f"{name}: {hidden!r} uses seed 0, the learner's own data"
+        assert public.group(1) not in hidden_of, f"{name}: two hidden tests for {public.group(1)}"
+        hidden_of[public.group(1)] = int(match.group(3))
+    checked = {e.id for e in exercises(nb, name) if e.kind == "code"}
+    assert set(hidden_of) == checked, (f"{name}: code exercises without a hidden test: {sorted(checked - set(hidden_of))}; "
+                                       f"hidden tests of no exercise: {sorted(set(hidden_of) - checked)}")
