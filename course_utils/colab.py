@@ -48,6 +48,8 @@ REQUIREMENTS: dict[str, str] = {
     "fer": "fer>=25",
     "resemblyzer": "resemblyzer>=0.1.4",
     "webrtcvad": "webrtcvad-wheels>=2.0.14",
+    "onnx": "onnx>=1.16",                # 11: course_utils.deploy (Colab preinstalls neither)
+    "onnxruntime": "onnxruntime>=1.18",  # 11
 }
 
 #: Requirements installed with ``pip install --no-deps``: the course needs only the files
