@@ -1,6 +1,6 @@
-"""Every lesson's instructor (hidden) tests are the public self-check run on other data: the same
-``check(id, fn)`` with a non-zero seed, one per auto-checked exercise (the rule of the exercise design:
-a self-check enforces every property its hidden test enforces)."""
+"""Rules of the exercise design, for every lesson: the instructor (hidden) test of each auto-checked exercise is
+its public self-check run on other data (the same ``check(id, fn)`` with a non-zero seed), and the untouched
+student stub gets "not implemented yet" without a hint."""
 from __future__ import annotations
 
 import re
@@ -34,3 +34,21 @@ def test_hidden_tests_are_the_public_check_with_another_seed(name):
     checked = {e.id for e in exercises(nb, name) if e.kind == "code"}
     assert set(hidden_of) == checked, (f"{name}: code exercises without a hidden test: {sorted(checked - set(hidden_of))}; "
                                        f"hidden tests of no exercise: {sorted(set(hidden_of) - checked)}")
+
+
+def _code_exercises():
+    return [(name, e.id) for name in (p.name for p in lessons(ROOT))
+            for e in exercises(nbformat.read(ROOT / "solutions" / name, as_version=4), name) if e.kind == "code"]
+
+
+@pytest.mark.parametrize("name,exercise", _code_exercises(), ids=lambda v: v)
+def test_a_student_stub_is_told_it_is_not_implemented_and_given_no_hint(name, exercise):
+    """What the student version does before it is solved (``raise NotImplementedError()``) gets a plain
+    "not implemented yet", never a hint or a named mistake (they would give the answer away for free)."""
+    from course_utils.checks import run_check
+
+    from checkhelp import stub
+
+    result = run_check(exercise, stub, record=False)
+    assert not result.passed and "not implemented yet" in result.message, (name, result.message)
+    assert "Hint" not in result.message and "Likely mistake" not in result.message, (name, result.message)
