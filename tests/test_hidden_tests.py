@@ -52,3 +52,22 @@ def test_a_student_stub_is_told_it_is_not_implemented_and_given_no_hint(name, ex
     result = run_check(exercise, stub, record=False)
     assert not result.passed and "not implemented yet" in result.message, (name, result.message)
     assert "Hint" not in result.message and "Likely mistake" not in result.message, (name, result.message)
+
+
+# A statement that can be pasted as the answer: a name assigned a call (``z = torch.cat(``) or ``return`` followed
+# by code. Formulas in words ("divide by the square root of d_k") and single names (np.swapaxes) are allowed.
+_PASTEABLE = re.compile(r"\b[a-z_]\w*\s*=\s*[\w.]+\(|\breturn\s+[^\s,.]*[()\[\]@*/+]")
+
+
+def test_hints_and_recipes_never_spell_out_the_solution():
+    """The hint after a failure and the fuller recipe from the third failure describe the steps in words; neither
+    may hold a line of code that can be pasted as the answer (register's rule)."""
+    import importlib
+
+    from course_utils.checks._core import REGISTRY
+
+    for name in (p.name for p in lessons(ROOT)):
+        importlib.import_module(f"course_utils.checks.lesson{name[:2]}")
+    found = [(exercise, text) for exercise, spec in sorted(REGISTRY.items()) if exercise[:2].isdigit()
+             for text in (spec.hint, spec.recipe) if _PASTEABLE.search(text)]
+    assert not found, found

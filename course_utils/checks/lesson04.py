@@ -112,9 +112,9 @@ _PAD_MISTAKES = (
 @register("04.pad_and_mask", signature="pad_and_mask(seqs, max_len) -> (ids, mask)",
           hint="Every row has exactly max_len entries: the sequence's first tokens, then the padding id 0. The "
                "mask marks the real tokens. Check an empty sequence and one longer than max_len.",
-          recipe="Start from ids = np.zeros((len(seqs), max_len), dtype=np.int64) and a boolean mask of the same "
-                 "shape filled with False; for each sequence, cut it to at most max_len tokens and write it (and "
-                 "True in the mask) at the start of its row.",
+          recipe="Start from an int64 array of zeros with one row per sequence and max_len columns, and a boolean "
+                 "mask of the same shape filled with False; for each sequence, cut it to at most max_len tokens "
+                 "and write it (and True in the mask) at the start of its row.",
           mistakes=_PAD_MISTAKES)
 def _pad_and_mask(rng: np.random.Generator):
     def case(seqs, max_len, label):
@@ -244,9 +244,10 @@ def _tfidf_validator(want: np.ndarray) -> Callable:
 @register("04.tfidf_weights", signature="tfidf_weights(train_counts, counts) -> np.ndarray", returns=np.ndarray,
           hint="Three steps: document frequencies and the smoothed idf from the training rows only; weight the "
                "counts; normalise each row. What happens to a row without any known term?",
-          recipe="df[j] = number of training rows with train_counts[i, j] > 0, N = number of training rows; "
-                 "idf = ln((1 + N) / (1 + df)) + 1; W = counts * idf (broadcast over rows); divide each row of W "
-                 "by its Euclidean length, using 1 instead of 0 for an all-zero row.",
+          recipe="df of a term: the number of training rows where its count is positive; N: the number of training "
+                 "rows; the idf is the natural log of (1 + N) / (1 + df), plus 1; multiply every row of counts by "
+                 "the idf; divide each weighted row by its Euclidean length, using 1 instead of 0 for an all-zero "
+                 "row.",
           mistakes=_TFIDF_MISTAKES)
 def _tfidf_weights(rng: np.random.Generator):
     def case(train, counts, label, **kw):
@@ -467,8 +468,9 @@ def _mm_validator(x_t, m_t, want, rtol) -> Callable:
 @register("04.masked_mean", signature="masked_mean(x, mask) -> tensor (N, d)", time_limit=10.0,
           hint="Only the positions where the mask is True count, in the sum and in the count you divide by. "
                "Check a row whose mask is all False (its mean should be the zero vector) and a 0/1 mask.",
-          recipe="Turn the mask into x's dtype with a trailing axis, m = mask.to(x.dtype).unsqueeze(-1), of shape "
-                 "(N, T, 1); sum x * m over dim=1 and divide by m.sum(dim=1) clamped to at least 1.",
+          recipe="Turn the mask into x's dtype with a trailing axis of length 1, shape (N, T, 1); multiply x by it, "
+                 "sum over the time axis, and divide by the number of valid steps per row (the mask's sum over "
+                 "time), clamped to at least 1.",
           mistakes=_MM_MISTAKES)
 def _masked_mean(rng: np.random.Generator):
     import torch

@@ -87,7 +87,9 @@ def _block_value_mistake(m: Mistake) -> Mistake:
           returns=np.ndarray,
           hint="After your function, X_out[train].var(axis=0).sum() must be 1 and every column mean over the "
                "training rows 0, while the ratio of two columns' spreads is unchanged.",
-          recipe="mu = X[train].mean(axis=0); total = X[train].var(axis=0).sum(); return (X - mu) / sqrt(total).",
+          recipe="Take the column means of the TRAINING rows only and subtract them from every row; add up the "
+                 "training columns' variances (population variance, ddof=0) into one total; divide the whole "
+                 "centred block by the square root of that total.",
           mistakes=tuple(_block_value_mistake(m) for m in _BLOCK_MISTAKES))
 def _block_normalize(rng: np.random.Generator):
     X = np.array([[1.0, 10.0], [3.0, 30.0], [5.0, 50.0], [100.0, -7.0]])

@@ -65,8 +65,7 @@ _TFN_MISTAKES = (
             "end, [h_m; 1], so that the last entry of the result is the constant 1."),
     Mistake("reversed order", lambda got, e, c: _matches(got, _tfn(c.args[0], reverse=True)),
             "the modalities were multiplied in reverse order: the first modality's index must vary slowest "
-            "(row-major flattening of the tensor [h_1;1] ⊗ [h_2;1] ⊗ ..., as np.einsum('bi,bj->bij').reshape(B, -1) "
-            "gives)."),
+            "(row-major flattening of the tensor [h_1;1] ⊗ [h_2;1] ⊗ ..., with modality 1 on the first axis)."),
     Mistake("batch mixed", lambda got, e, c: _arr(got) is not None and _arr(got).ndim >= 2
             and _arr(got).shape[0] == e.shape[0] and _arr(got).shape[1] == e.shape[0] and e.shape[0] > 1,
             "the result mixes examples of the batch (an outer product over the batch axis too): the outer product "
@@ -81,8 +80,10 @@ _TFN_MISTAKES = (
 @register("09.tfn_fuse", signature="tfn_fuse(hs) -> np.ndarray (B, prod(d_m + 1))", returns=np.ndarray,
           hint="For every example, append a 1 to each h_m, take the outer product of the M vectors and flatten "
                "it row-major; check the width: (d_1 + 1) (d_2 + 1) ...",
-          recipe="Start with z = [h_1; 1] of shape (B, d_1 + 1). For each next modality e = [h_m; 1], set "
-                 "z = (z[:, :, None] * e[:, None, :]).reshape(B, -1). Return z.",
+          recipe="Append a column of ones to every modality. Start from the first extended block; for each next "
+                 "one, form the outer product of the running result and the new block separately for every row "
+                 "of the batch (broadcast one with a trailing new axis against the other with a middle new axis), "
+                 "then flatten each row's product back into a vector, row-major.",
           mistakes=_TFN_MISTAKES)
 def _tfn_fuse(rng: np.random.Generator):
     yield Case(([np.array([[2.0], [-1.0]]), np.array([[3.0], [0.5]])],),
@@ -131,8 +132,9 @@ _LMF_MISTAKES = (
 @register("09.lmf_fuse", signature="lmf_fuse(hs, factors, lam, bias) -> np.ndarray (B, f)", returns=np.ndarray,
           hint="For every rank i and modality m, project [h_m; 1] with W_m^(i); multiply the M projections "
                "element-wise; weight the r products by lambda_i and add them; add the bias.",
-          recipe="For each modality: e = concatenate([h_m, ones((B, 1))], 1); p_m = einsum('bi,rio->rbo', e, W_m) "
-                 "(shape (r, B, f)). prod = p_1 * p_2 * ... ; return einsum('r,rbo->bo', lam, prod) + bias.",
+          recipe="Extend every modality with a column of ones, and project it with each of its r factors to get an "
+                 "(r, B, f) array per modality; multiply these arrays element-wise across the modalities; weight "
+                 "the r rank slices by lam, sum over the rank axis, and add the bias.",
           mistakes=_LMF_MISTAKES)
 def _lmf_fuse(rng: np.random.Generator):
     hs = [np.array([[1.0]]), np.array([[2.0]])]
@@ -235,11 +237,13 @@ _GMU_MISTAKES = (
 
 
 @register("09.gmu", signature="gmu(xs, projections, gate) -> (h (B, hidden), z (B, M, hidden))", time_limit=10.0,
-          hint="Two paths: h_m = tanh(projections[m](x_m)) for each modality; z = sigmoid(gate(concatenation of "
-               "all x_m)) reshaped to (B, M, hidden). Then h = sum over m of z[:, m] * h_m.",
-          recipe="cat = torch.cat(xs, dim=1); z = torch.sigmoid(gate(cat)).reshape(B, len(xs), -1); "
-                 "hm = torch.stack([torch.tanh(p(x)) for p, x in zip(projections, xs)], dim=1); "
-                 "return (z * hm).sum(dim=1), z.",
+          hint="Two paths: a tanh projection of each modality on its own, and sigmoid gates computed from all "
+               "modalities together, one gate vector per modality: z has shape (B, M, hidden). The output "
+               "weights each projected modality by its gates and sums over the modalities.",
+          recipe="The gate reads ALL modalities at once: concatenate the inputs along the features, apply the gate "
+                 "layer and a sigmoid, and view the result as one gate vector per modality (B, M, H). Each "
+                 "modality gets its own projection followed by tanh; stack those as (B, M, H). The fused vector "
+                 "is the gate-weighted sum over the modality axis; return it together with the gates.",
           mistakes=_GMU_MISTAKES)
 def _gmu(rng: np.random.Generator):
     yield _gmu_case(rng, [3, 2], 4, 5, "two modalities of widths 3 and 2, hidden 4")
@@ -322,9 +326,9 @@ _NCE_MISTAKES = (
 @register("09.info_nce", signature="info_nce(a, b, temperature) -> scalar torch.Tensor", time_limit=10.0,
           hint="Normalise the rows of a and b, logits = a_n @ b_n.T / temperature; the matching pairs are on the "
                "diagonal. Average the cross-entropy of the rows (a -> b) and of the columns (b -> a).",
-          recipe="a = F.normalize(a, dim=1); b = F.normalize(b, dim=1); logits = a @ b.T / temperature; "
-                 "target = torch.arange(len(a)); return (F.cross_entropy(logits, target) + "
-                 "F.cross_entropy(logits.T, target)) / 2.",
+          recipe="L2-normalise every row of both batches; the logits are all pairwise dot products divided by the "
+                 "temperature, so row i's correct column is i. Take the mean cross-entropy of the rows against "
+                 "those targets, the same for the columns (the transposed logits), and average the two.",
           mistakes=_NCE_MISTAKES)
 def _info_nce(rng: np.random.Generator):
     yield _nce_case(rng, 4, 3, 1.0, "batch 4, width 3, temperature 1")
@@ -382,8 +386,9 @@ _REC_MISTAKES = (
 @register("09.recall_at_k", signature="recall_at_k(sim, k) -> float", returns=(float, np.floating),
           hint="For every row i, the correct candidate is column i; it is a hit when fewer than k candidates of "
                "that row score higher than sim[i, i]. Return the fraction of rows that are hits.",
-          recipe="correct = np.diag(sim)[:, None]; rank = (sim > correct).sum(axis=1); "
-                 "return float(np.mean(rank < k)).",
+          recipe="For each row, count the candidates that score strictly higher than the correct one (the diagonal "
+                 "entry of that row); a query is a hit when fewer than k candidates beat it. Return the share of "
+                 "hits as a Python float.",
           mistakes=_REC_MISTAKES)
 def _recall_at_k(rng: np.random.Generator):
     sim = np.array([[0.9, 0.1, 0.3, 0.2], [0.8, 0.5, 0.2, 0.1], [0.1, 0.7, 0.4, 0.3], [0.2, 0.3, 0.1, 0.6]])
