@@ -9,6 +9,10 @@ and one output ``"output"`` of shape ``(batch, n_outputs)``.
 * :func:`export_onnx`, :func:`onnx_session`, :func:`run_onnx`: export and run;
 * :func:`quantize_dynamic_torch`, :func:`quantize_onnx`: dynamic int8
   quantization (weights int8, activations quantized on the fly);
+* :func:`prune_magnitude`, :func:`sparsity`: unstructured magnitude pruning
+  of the ``nn.Linear`` weights;
+* :func:`distillation_loss`, :func:`distill`: knowledge distillation of a
+  (fused) teacher into a small student;
 * :func:`model_size_mb`, :func:`measure_latency`: what deployment trades.
 
 ``torch``, ``onnx`` and ``onnxruntime`` are imported inside the functions, so
@@ -30,7 +34,8 @@ import numpy as np
 from .config import CourseError
 
 __all__ = ["DeployError", "export_onnx", "onnx_session", "run_onnx", "torch_runner", "model_size_mb",
-           "measure_latency", "quantize_dynamic_torch", "quantize_onnx"]
+           "measure_latency", "quantize_dynamic_torch", "quantize_onnx", "prune_magnitude", "sparsity",
+           "distillation_loss", "distill"]
 
 
 class DeployError(CourseError, ValueError):
@@ -333,3 +338,140 @@ def quantize_onnx(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
 class _DropPreprocessHint(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("Please consider")
+
+
+def _linear_modules(model: Any) -> list:
+    import torch
+
+    return [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+
+
+def prune_magnitude(model: Any, amount: float, *, mask_fn: Callable[[np.ndarray, float], np.ndarray] | None = None):
+    """Unstructured magnitude pruning of every ``nn.Linear`` weight, layer by layer (lesson 11).
+
+    Returns a pruned copy in eval mode (the original is untouched): in each
+    Linear weight the ``round(amount * n)`` entries of smallest ``|w|`` become
+    exactly 0 (``torch.nn.utils.prune.l1_unstructured``, then
+    ``prune.remove`` makes the zeros permanent: plain weights, no mask
+    buffers). Biases and other parameters are kept. With ``mask_fn`` (a
+    function ``(w: float array (out, in), amount) -> pruned array`` such as
+    lesson 11's ``magnitude_prune``) its zeros define the mask instead
+    (``prune.custom_from_mask``). The stored size does not change (dense
+    float32 zeros); only sparse storage or compression would shrink it.
+
+    Raises :class:`DeployError` for a non-module, a model without Linear
+    layers, ``amount`` outside ``[0, 1)`` or a ``mask_fn`` result of the wrong shape.
+    """
+    torch = _check_module(model, "prune_magnitude")
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)) or not 0.0 <= float(amount) < 1.0:
+        raise DeployError("prune_magnitude: bad amount", expected="a fraction of weights to zero in [0, 1)",
+                          found=repr(amount), fix="e.g. amount=0.5 (half of each layer's weights)")
+    from torch.nn.utils import prune
+
+    m = copy.deepcopy(model).eval()
+    layers = _linear_modules(m)
+    if not layers:
+        raise DeployError("prune_magnitude: the model has no nn.Linear layer", expected="a model with Linear layers",
+                          found=type(model).__name__, fix="prune a course fusion model (EarlyFusion, ...)")
+    for layer in layers:
+        if mask_fn is None:
+            prune.l1_unstructured(layer, name="weight", amount=float(amount))
+        else:
+            w = layer.weight.detach().cpu().numpy().copy()
+            pruned = np.asarray(mask_fn(w, float(amount)))
+            if pruned.shape != w.shape:
+                raise DeployError("prune_magnitude: mask_fn returned the wrong shape", expected=str(w.shape),
+                                  found=str(pruned.shape), fix="return the pruned weight, same shape as its input")
+            prune.custom_from_mask(layer, name="weight", mask=torch.from_numpy(pruned != 0))
+        prune.remove(layer, "weight")
+    return m
+
+
+def sparsity(model: Any) -> float:
+    """Fraction of exact zeros among the model's ``nn.Linear`` weights (lesson 11).
+
+    Raises :class:`DeployError` for a non-module or a model without Linear layers.
+    """
+    _check_module(model, "sparsity")
+    layers = _linear_modules(model)
+    if not layers:
+        raise DeployError("sparsity: the model has no nn.Linear layer", expected="a model with Linear layers",
+                          found=type(model).__name__, fix="pass a course fusion model")
+    zeros = sum(int((layer.weight == 0).sum()) for layer in layers)
+    return zeros / sum(layer.weight.numel() for layer in layers)
+
+
+def distillation_loss(student_logits: Any, teacher_logits: Any, targets: Any, temperature: float = 4.0,
+                      alpha: float = 0.5):
+    """Knowledge-distillation loss (Hinton et al., 2015) (lesson 11).
+
+    ``alpha * T**2 * KL(softmax(teacher / T) || softmax(student / T))``
+    ``+ (1 - alpha) * cross_entropy(student, targets)``; logits ``(B, K)``
+    torch tensors, ``targets`` int64 ``(B,)``; KL and cross-entropy averaged
+    over the batch. ``T**2`` keeps the soft term's gradients on the scale of
+    the hard term's when ``T`` changes. Returns a scalar tensor (differentiable
+    in the student's logits; the teacher's are treated as constants).
+    Raises :class:`DeployError` for ``temperature <= 0`` or ``alpha`` outside ``[0, 1]``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if not float(temperature) > 0 or not 0.0 <= float(alpha) <= 1.0:
+        raise DeployError("distillation_loss: bad temperature or alpha", expected="temperature > 0, 0 <= alpha <= 1",
+                          found=f"temperature={temperature!r}, alpha={alpha!r}", fix="e.g. temperature=4, alpha=0.5")
+    T = float(temperature)
+    log_p_student = F.log_softmax(student_logits / T, dim=-1)
+    log_p_teacher = F.log_softmax(teacher_logits.detach() / T, dim=-1)
+    soft = F.kl_div(log_p_student, log_p_teacher, reduction="batchmean", log_target=True) * T * T
+    hard = F.cross_entropy(student_logits, torch.as_tensor(targets, dtype=torch.int64))
+    return alpha * soft + (1.0 - alpha) * hard
+
+
+def distill(teacher: Any, student: Any, inputs: Mapping[str, np.ndarray], targets: Any, *, temperature: float = 4.0,
+            alpha: float = 0.5, epochs: int = 10, lr: float = 2e-3, batch_size: int = 64, seed: int = 0,
+            loss_fn: Callable | None = None):
+    """Train ``student`` to imitate ``teacher`` on ``inputs`` (mini-batch Adam) (lesson 11).
+
+    ``inputs``: ``{modality: array (N, d_m)}`` (the student may use a subset of
+    the teacher's modalities: each model gets the inputs it knows);
+    ``targets``: int class labels ``(N,)``; both models output ``(B, K)``
+    logits. The teacher's logits are computed once, in eval mode, without
+    gradients. ``loss_fn(student_logits, teacher_logits, targets, temperature,
+    alpha)`` defaults to :func:`distillation_loss` (``alpha=0``: plain
+    training on the labels). Seeded shuffling (``seed``). Returns the student
+    in eval mode (trained in place).
+
+    Raises :class:`DeployError` for non-modules, bad inputs, targets of
+    another length, or non-positive ``epochs`` / ``batch_size``.
+    """
+    torch = _check_module(teacher, "distill")
+    _check_module(student, "distill")
+    arrays = _check_inputs(inputs, "distill")
+    y = np.asarray(targets)
+    n = next(iter(arrays.values())).shape[0]
+    if y.ndim != 1 or len(y) != n or y.dtype.kind not in "iu":
+        raise DeployError("distill: bad targets", expected=f"int class labels of shape ({n},)",
+                          found=f"dtype {y.dtype}, shape {y.shape}", fix="pass the training labels")
+    if not (isinstance(epochs, int) and epochs >= 1 and isinstance(batch_size, int) and batch_size >= 1):
+        raise DeployError("distill: bad counts", expected="epochs >= 1 and batch_size >= 1 (ints)",
+                          found=f"epochs={epochs!r}, batch_size={batch_size!r}", fix="e.g. epochs=10, batch_size=64")
+    loss_fn = distillation_loss if loss_fn is None else loss_fn
+
+    def feed(model, idx=None):
+        mods = getattr(model, "modalities", None) or list(arrays)
+        return {m: torch.from_numpy(arrays[m] if idx is None else arrays[m][idx]) for m in mods}
+
+    teacher.eval()
+    with torch.no_grad():
+        t_logits = teacher(feed(teacher))
+    yt = torch.from_numpy(y.astype(np.int64))
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(student.parameters(), lr=lr)
+    for _ in range(epochs):
+        student.train()
+        for idx in torch.randperm(n, generator=gen).split(batch_size):
+            opt.zero_grad()
+            loss = loss_fn(student(feed(student, idx.numpy())), t_logits[idx], yt[idx], temperature, alpha)
+            loss.backward()
+            opt.step()
+    return student.eval()

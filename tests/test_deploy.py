@@ -137,3 +137,96 @@ def test_import_stays_light():
                           "print(json.dumps([m for m in ('torch', 'onnx', 'onnxruntime') if m in sys.modules]))"],
                          check=True, capture_output=True, text=True).stdout
     assert json.loads(out) == []
+
+
+# ----------------------------------------------------------------------------- pruning and distillation
+def test_prune_magnitude_zeroes_the_smallest_weights_of_each_layer():
+    torch.manual_seed(0)
+    model = EarlyFusion(DIMS3, n_outputs=3, hidden=32).eval()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    pruned = deploy.prune_magnitude(model, 0.6)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # original untouched
+    assert set(pruned.state_dict()) == set(before)  # prune.remove: no weight_orig / weight_mask left
+    for name, layer in pruned.named_modules():
+        if isinstance(layer, torch.nn.Linear):
+            w, w0 = layer.weight.detach(), before[f"{name}.weight"]
+            k = round(0.6 * w.numel())
+            assert int((w == 0).sum()) == k
+            kept = w != 0
+            assert torch.equal(w[kept], w0[kept])  # survivors unchanged
+            assert w0[~kept].abs().max() <= w0[kept].abs().min()  # the zeroed ones are the smallest
+            assert torch.equal(layer.bias, before[f"{name}.bias"])
+    assert deploy.sparsity(pruned) == pytest.approx(0.6, abs=0.01)
+    assert deploy.sparsity(model) == 0.0
+    assert deploy.sparsity(deploy.prune_magnitude(model, 0.0)) == 0.0
+
+
+def test_prune_magnitude_with_a_numpy_mask_function_matches_torch():
+    def numpy_prune(w, amount):
+        k = round(amount * w.size)
+        out = w.copy().ravel()
+        out[np.argsort(np.abs(out), kind="stable")[:k]] = 0.0
+        return out.reshape(w.shape)
+
+    torch.manual_seed(1)
+    model = EarlyFusion(DIMS2, n_outputs=2, hidden=16)
+    a = deploy.prune_magnitude(model, 0.5)
+    b = deploy.prune_magnitude(model, 0.5, mask_fn=numpy_prune)
+    for (ka, va), (kb, vb) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert ka == kb and torch.equal(va, vb)
+    x = _inputs(DIMS2, 4)
+    np.testing.assert_array_equal(deploy.torch_runner(a)(x), deploy.torch_runner(b)(x))
+    with pytest.raises(deploy.DeployError, match="wrong shape"):
+        deploy.prune_magnitude(model, 0.5, mask_fn=lambda w, a: w.ravel())
+
+
+def test_distillation_loss_formula():
+    F = torch.nn.functional
+    g = torch.Generator().manual_seed(0)
+    s = torch.randn(6, 3, generator=g, requires_grad=True)
+    t = torch.randn(6, 3, generator=g)
+    y = torch.tensor([0, 1, 2, 2, 1, 0])
+    T, alpha = 3.0, 0.7
+    p_t = F.softmax(t / T, dim=1)
+    kl = (p_t * (p_t.log() - F.log_softmax(s / T, dim=1))).sum(1).mean()
+    want = alpha * T * T * kl + (1 - alpha) * F.cross_entropy(s, y)
+    got = deploy.distillation_loss(s, t, y, temperature=T, alpha=alpha)
+    assert got.item() == pytest.approx(want.item(), rel=1e-5)
+    assert float(deploy.distillation_loss(s, t, y, alpha=0.0)) == pytest.approx(float(F.cross_entropy(s, y)), rel=1e-6)
+    assert float(deploy.distillation_loss(t, t, y, alpha=1.0)) == pytest.approx(0.0, abs=1e-6)  # student = teacher
+    got.backward()
+    assert s.grad is not None and s.grad.abs().sum() > 0
+    for bad in (dict(temperature=0.0), dict(alpha=1.5)):
+        with pytest.raises(deploy.DeployError):
+            deploy.distillation_loss(s, t, y, **bad)
+
+
+def test_distill_trains_a_small_student_to_agree_with_its_teacher():
+    x = _inputs(DIMS2, 400, seed=3)
+    y = (x["text"][:, 0] + x["audio"][:, 1] > 0).astype(np.int64)
+    torch.manual_seed(0)
+    teacher = EarlyFusion(DIMS2, n_outputs=2, hidden=64)
+    deploy.distill(teacher, teacher.__class__(DIMS2, n_outputs=2, hidden=64), x, y, epochs=1)  # teacher untouched
+    deploy.distill(EarlyFusion(DIMS2, n_outputs=2, hidden=64), teacher, x, y, alpha=0.0, epochs=15)  # = plain training
+    t_pred = deploy.torch_runner(teacher)(x).argmax(1)
+    assert np.mean(t_pred == y) > 0.9
+    students = []
+    for _ in range(2):
+        torch.manual_seed(1)
+        students.append(deploy.distill(teacher, EarlyFusion(DIMS2, n_outputs=2, hidden=8), x, y, epochs=15,
+                                       temperature=2.0, alpha=0.9, seed=5))
+    assert not students[0].training
+    out = [deploy.torch_runner(s)(x) for s in students]
+    np.testing.assert_array_equal(out[0], out[1])  # seeded: reproducible
+    torch.manual_seed(1)
+    untrained = deploy.torch_runner(EarlyFusion(DIMS2, n_outputs=2, hidden=8))(x).argmax(1)
+    agree = float(np.mean(out[0].argmax(1) == t_pred))
+    assert agree > 0.75 and agree > float(np.mean(untrained == t_pred)) + 0.15, agree  # measured 0.82 vs ~0.5
+    text_only = deploy.distill(teacher, EarlyFusion({"text": 24}, n_outputs=2, hidden=8), x, y, epochs=2)
+    assert deploy.torch_runner(text_only)({"text": x["text"][:3]}).shape == (3, 2)  # a student on fewer modalities
+    for bad in (lambda: deploy.distill(teacher, "student", x, y), lambda: deploy.distill(teacher, teacher, x, y[:5]),
+                lambda: deploy.distill(teacher, teacher, x, y, epochs=0),
+                lambda: deploy.prune_magnitude(teacher, 1.0), lambda: deploy.prune_magnitude(teacher, -0.1),
+                lambda: deploy.sparsity(torch.nn.ReLU())):
+        with pytest.raises(deploy.DeployError):
+            bad()
