@@ -2,16 +2,20 @@
 
 Trains a small ``EarlyFusion`` (hidden 256, so its Linear weights dominate) for
 a few epochs on the bundled features (``course_utils.fusion.benchmark.prepare()``,
-every modality), then compares four ways to serve it on the CPU with
-``course_utils.deploy``: float PyTorch, int8 dynamic PyTorch
-(``quantize_dynamic_torch``), ONNX Runtime float (``export_onnx``) and ONNX
-Runtime int8 (``quantize_onnx``). For each: size (MB = 1e6 bytes; PyTorch: its
-serialized state_dict, ONNX: the file), batch-1 latency p50/p95 (ms), batch-64
-throughput (items/s), test Acc-2 and its change against float PyTorch (points).
-One torch / ONNX Runtime thread each. Prints a markdown table and the load
-average (wall-clock numbers depend on the machine and its load). Exits non-zero
-when a quantized model loses more than 2 points of Acc-2 or is not smaller
-than 0.6x its float version. Measured numbers are recorded at the end of this file.
+every modality), then compares the ways to serve and compress it on the CPU with
+``course_utils.deploy`` (the compression table of lesson 11): float PyTorch, int8
+dynamic PyTorch (``quantize_dynamic_torch``), ONNX Runtime float (``export_onnx``),
+ONNX Runtime int8 (``quantize_onnx``), magnitude pruning of every Linear weight
+(``prune_magnitude``; the largest sparsity of a grid whose *validation* Acc-2 is
+within 1 point of the unpruned model's), and a distilled student (``distill``:
+``EarlyFusion`` with 16 hidden units, T = 4, alpha = 0.7) in PyTorch and as ONNX
+int8. For each: size (MB = 1e6 bytes; PyTorch: its serialized state_dict, ONNX:
+the file), batch-1 latency p50/p95 (ms), batch-64 throughput (items/s), test Acc-2
+and its change against float PyTorch (points). One torch / ONNX Runtime thread
+each. Prints a markdown table and the load average (wall-clock numbers depend on
+the machine and its load). Exits non-zero when a quantized model loses more than
+2 points of Acc-2 or is not smaller than 0.6x its float version. Measured numbers
+are recorded at the end of this file.
 """
 from __future__ import annotations
 
@@ -56,11 +60,13 @@ def main() -> int:
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--student-hidden", type=int, default=16)
     args = ap.parse_args()
     import torch
 
     from course_utils import deploy
     from course_utils.fusion.benchmark import prepare
+    from course_utils.models.torch import EarlyFusion
 
     torch.set_num_threads(1)
     t0 = time.perf_counter()
@@ -74,11 +80,26 @@ def main() -> int:
         q_path = deploy.quantize_onnx(f_path, Path(tmp) / "int8.onnx")
         q_model = deploy.quantize_dynamic_torch(model)
         f_sess, q_sess = deploy.onnx_session(f_path, threads=1), deploy.onnx_session(q_path, threads=1)
+        valid = {m: p.x["valid"][m] for m in p.modalities}
+        base_valid = float(np.mean(deploy.torch_runner(model)(valid).argmax(1) == p.y["valid"]))
+        sparsity = max(s for s in (0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.98) if np.mean(
+            deploy.torch_runner(deploy.prune_magnitude(model, s))(valid).argmax(1) == p.y["valid"]) >= base_valid - 0.01)
+        pruned = deploy.prune_magnitude(model, sparsity)
+        torch.manual_seed(args.seed)
+        student = deploy.distill(model, EarlyFusion(p.dims, n_outputs=model.n_outputs, hidden=args.student_hidden, dropout=0.1),
+                                 {m: p.x["train"][m] for m in p.modalities}, p.y["train"], temperature=4.0,
+                                 alpha=0.7, epochs=2 * args.epochs, seed=args.seed)
+        s_path = deploy.quantize_onnx(deploy.export_onnx(student, {m: v[:1] for m, v in test.items()},
+                                                         Path(tmp) / "student.onnx"), Path(tmp) / "student.int8.onnx")
+        s_sess = deploy.onnx_session(s_path, threads=1)
         variants = [
             ("PyTorch float32", model, deploy.torch_runner(model)),
             ("PyTorch int8 (dynamic)", q_model, deploy.torch_runner(q_model)),
             ("ONNX Runtime float32", f_path, lambda x: deploy.run_onnx(f_sess, x)),
             ("ONNX Runtime int8 (dynamic)", q_path, lambda x: deploy.run_onnx(q_sess, x)),
+            (f"PyTorch pruned {sparsity:.0%} (magnitude, per layer)", pruned, deploy.torch_runner(pruned)),
+            (f"PyTorch distilled student (hidden {args.student_hidden})", student, deploy.torch_runner(student)),
+            ("ONNX Runtime int8 distilled student", s_path, lambda x: deploy.run_onnx(s_sess, x)),
         ]
         rows = []
         for name, obj, fn in variants:
@@ -86,7 +107,7 @@ def main() -> int:
             lat = deploy.measure_latency(fn, test, batch_sizes=(1, 64), warmup=10, repeats=args.repeats)
             rows.append((name, deploy.model_size_mb(obj), lat, acc))
     base_acc, base_size = rows[0][3], {"PyTorch": rows[0][1], "ONNX": rows[2][1]}
-    print(f"## Deployment of EarlyFusion (hidden {args.hidden}, {args.epochs} epochs, "
+    print(f"## Deployment and compression of EarlyFusion (hidden {args.hidden}, {args.epochs} epochs, "
           f"{'+'.join(p.modalities)}, {len(y)} test rows, 1 thread)\n")
     print("| variant | size (MB) | batch-1 p50 (ms) | batch-1 p95 (ms) | batch-64 throughput (items/s) "
           "| test Acc-2 (%) | Δ Acc-2 vs float (points) |")

@@ -282,8 +282,8 @@ _PRUNE_MISTAKES = (
 
 @register("11.magnitude_prune", signature="magnitude_prune(w, sparsity) -> np.ndarray (same shape as w)",
           returns=np.ndarray,
-          hint="Count k = round(sparsity * number of entries); find the k entries of smallest absolute value and "
-               "set them to 0 in a copy; keep the shape.",
+          hint="The number of entries to zero is the sparsity times the number of entries, rounded with Python's "
+               "round; zero that many entries of smallest absolute value in a copy and keep the shape.",
           recipe="Compute k from the sparsity and the total number of entries (Python's round). Flatten a copy of "
                  "the weights, sort the positions by absolute value, set the first k positions to zero, and "
                  "reshape the copy back to the original shape. Do not modify the argument.",
