@@ -178,8 +178,16 @@ def prune_torch(w, sparsity):
     return (layer.weight.detach().numpy()).reshape(np.shape(w))
 
 
+def prune_float32_torch(w, sparsity):
+    t = torch.as_tensor(np.asarray(w), dtype=torch.float32)
+    k = round(sparsity * t.numel())
+    mask = torch.ones(t.numel(), dtype=torch.bool)
+    mask[torch.argsort(t.abs().flatten())[:k]] = False
+    return (t.flatten() * mask).reshape(t.shape).numpy()
+
+
 def test_magnitude_prune_correct_formulations_pass():
-    for fn in (prune_argsort, prune_threshold, prune_torch):
+    for fn in (prune_argsort, prune_threshold, prune_torch, prune_float32_torch):
         _passes("11.magnitude_prune", fn)
 
 
