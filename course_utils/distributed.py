@@ -279,7 +279,9 @@ def launch(nproc: int = 2, args: Sequence[str] = (), timeout: float = 300.0) -> 
         else:
             out = os.path.join(tmp, "result.json")
             args = args + ["--out", out]
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+        # TMPDIR=tmp: torchrun writes its logs into a tempfile.mkdtemp("torchelastic_...") folder that it never
+        # removes; inside tmp, it goes when the job ends
+        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1", TMPDIR=tmp)
         root = str(Path(__file__).resolve().parent.parent)  # this checkout's course_utils, not another install
         env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
         cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",

@@ -56,8 +56,15 @@ def lat_torch_quantile(durations_s, batch_size):
     return {"p50_ms": q[0].item(), "p95_ms": q[1].item(), "throughput": (batch_size / t.mean()).item()}
 
 
+def lat_torch_float32(durations_s, batch_size):
+    # float32 throughout (torch.quantile's default dtype for a list): rounding at ~1e-6 relative must pass
+    t = torch.tensor(list(durations_s), dtype=torch.float32)
+    return {"p50_ms": 1000 * float(torch.quantile(t, 0.5)), "p95_ms": 1000 * float(torch.quantile(t, 0.95)),
+            "throughput": float(batch_size * t.numel() / t.sum())}
+
+
 def test_latency_stats_correct_formulations_pass():
-    for fn in (lat_numpy, lat_manual, lat_torch_quantile):
+    for fn in (lat_numpy, lat_manual, lat_torch_quantile, lat_torch_float32):
         _passes("11.latency_stats", fn)
 
 
@@ -140,6 +147,12 @@ def test_int8_size_estimate_is_close_to_the_quantized_state_dict():
      + 8 * sum(isinstance(x, nn.Linear) for x in m.modules()) / 1e6, "biases"),
     (lambda m: size_modules(m) - 8 * sum(isinstance(x, nn.Linear) for x in m.modules()) / 1e6, "scale"),
     (lambda m: 4 * sum(p.numel() for p in m.parameters()) / 1e6, "float32"),
+    (lambda m: sum(x.weight.numel() + 8 if isinstance(x, nn.Linear)
+                   else 4 * sum(p.numel() for p in x.parameters(recurse=False)) for x in m.modules()) / 1e6,
+     "biases are missing"),
+    (lambda m: sum(x.weight.numel() + 8 + (4 * x.bias.numel() if x.bias is not None else 0)
+                   if isinstance(x, nn.Linear) else 4 * sum(p.numel() for p in x.parameters())
+                   for x in m.modules()) / 1e6, "more than once"),
     (lambda m: size_modules(m) * 1e6 / 2 ** 20, "MiB"),
     (lambda m: size_modules(m) * 1e6, "bytes"),
 ])
@@ -270,6 +283,8 @@ def test_distill_loss_correct_formulations_pass():
      + (1 - a) * F.cross_entropy(s, y), "teacher's logits"),
     (lambda s, t, y, T, a: a * T * T * F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="mean")
      + (1 - a) * F.cross_entropy(s, y), "batchmean"),
+    (lambda s, t, y, T, a: a * T * T * F.kl_div(F.softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean")
+     + (1 - a) * F.cross_entropy(s, y), "LOG-probabilities"),
     (lambda s, t, y, T, a: kd_kl_div(s, t, y, T, 1 - a), "alpha"),
     (lambda s, t, y, T, a: a * T * T * F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean")
      + (1 - a) * F.cross_entropy(s / T, y), "raw"),

@@ -1,5 +1,6 @@
 """course_utils.distributed: DDP on CPU with gloo, one process and two via torchrun (lesson 11)."""
 import os
+import tempfile
 import time
 
 import pytest
@@ -55,12 +56,17 @@ def test_single_process_world_of_one(tmp_path):
     assert r["test_accuracy"] > 0.6  # learnable synthetic task
 
 
-def test_two_processes_match_one_process_union_batch(tmp_path):
+def test_two_processes_match_one_process_union_batch(tmp_path, monkeypatch):
     out = tmp_path / "two.json"
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(tmp))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # re-read TMPDIR
     r = launch(2, ["--epochs", "2", "--batch-size", "32", "--n-train", "512", "--out", str(out)], timeout=240)
     _check_schema(r, 2)
     assert r["grad_max_diff"] <= 1e-6
     assert _gone(str(out)), "torchrun workers left behind"
+    assert not list(tmp.iterdir()), "launch left files in the temporary folder (torchelastic logs?)"
     # same global batch (2 x 32 = 64) in one process: the union batches coincide, so training matches
     one = main(["--epochs", "2", "--batch-size", "64", "--n-train", "512"])
     assert one["epoch_loss"] == pytest.approx(r["epoch_loss"], abs=1e-4)
