@@ -41,7 +41,7 @@ __all__ = [
     "CapstoneError", "METRICS", "METRIC_NAMES", "CANDIDATES", "GRID", "report_metrics", "group_draws",
     "bootstrap_ci", "evaluate", "baseline_predictions", "format_report", "slice_masks", "slice_table",
     "wilson_interval", "reliability_bins", "expected_calibration_error", "ablation", "perturbation_contributions",
-    "course_feature_set", "run_capstone", "CapstoneResult", "train_keras_twin", "seed004_inputs", "seed004_torch",
+    "course_feature_set", "run_capstone", "CapstoneResult", "train_fixed", "train_keras_twin", "seed004_inputs", "seed004_torch",
     "seed004_keras", "multitask_loss", "train_seed004_torch", "train_seed004_keras", "model_card",
 ]
 
@@ -94,7 +94,14 @@ def report_metrics(score_true, score_pred, label_pred=None) -> dict[str, float]:
     return {"acc2": accuracy(bt, lab), "acc2_non0": accuracy((t[nz] > 0).astype(np.int64), lab[nz]) if nz.any()
             else float("nan"), "f1_weighted": f1_score(bt, lab, average="weighted"),
             "f1_macro": f1_score(bt, lab, average="macro"), "acc7": accuracy(seven_class(t), seven_class(p)),
-            "mae": mae(t, p), "corr": pearson_corr(t, p)}
+            "mae": mae(t, p), "corr": _corr(t, p)}
+
+
+def _corr(t: np.ndarray, p: np.ndarray) -> float:
+    """Pearson correlation, ``nan`` when either side is constant (also up to rounding of a constant array)."""
+    if np.ptp(t) == 0 or np.ptp(p) == 0:
+        return float("nan")
+    return pearson_corr(t, p)
 
 
 def group_draws(groups, n_boot: int = 1000, seed: int = 0) -> np.ndarray:
@@ -149,14 +156,25 @@ def evaluate(score_true, score_pred, label_pred=None, groups=None, *, n_boot: in
     g = np.arange(t.size) if groups is None else np.asarray(groups)
     draws = group_draws(g, n_boot, seed)
     pred = np.stack([p, lab.astype(float)], axis=1)
+    return {k: (v, *ci_fn(t, pred, g, draws, _ONE_METRIC[k])) if np.isfinite(v) else (v, float("nan"), float("nan"))
+            for k, v in values.items()}
 
-    def one(name):
-        def metric(yt, yp):
-            with np.errstate(invalid="ignore", divide="ignore"):
-                return report_metrics(yt, yp[:, 0], yp[:, 1])[name] if yt.size else float("nan")
-        return metric
 
-    return {k: (v, *ci_fn(t, pred, g, draws, one(k))) for k, v in values.items()}
+def _acc2_non0(t, yp):
+    nz = t != 0
+    return accuracy((t[nz] > 0).astype(np.int64), yp[nz, 1].astype(np.int64)) if nz.any() else float("nan")
+
+
+#: One metric of :func:`report_metrics` as ``metric(score_true, [score_pred, label_pred])`` (for the bootstrap).
+_ONE_METRIC: dict[str, Callable] = {
+    "acc2": lambda t, yp: accuracy((t >= 0).astype(np.int64), yp[:, 1].astype(np.int64)),
+    "acc2_non0": _acc2_non0,
+    "f1_weighted": lambda t, yp: f1_score((t >= 0).astype(np.int64), yp[:, 1].astype(np.int64), average="weighted"),
+    "f1_macro": lambda t, yp: f1_score((t >= 0).astype(np.int64), yp[:, 1].astype(np.int64), average="macro"),
+    "acc7": lambda t, yp: accuracy(seven_class(t), seven_class(yp[:, 0])),
+    "mae": lambda t, yp: mae(t, yp[:, 0]),
+    "corr": lambda t, yp: _corr(t, yp[:, 0]),
+}
 
 
 def baseline_predictions(train_scores, n: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -370,8 +388,9 @@ def course_feature_set(root=None):
 class CapstoneResult:
     """What :func:`run_capstone` returns (lesson 10).
 
-    ``selection``: one dict per trained candidate (``model``, ``modalities``, ``config``, ``val_loss``,
-    ``val_acc2``, ``epochs``, ``seconds``); ``chosen``: the selected system's entry; ``protocol``: ``{"model",
+    ``selection``: one dict per trained model (``key`` — its name in ``outputs`` / ``models`` —, ``model``,
+    ``modalities``, ``config``, ``val_loss``, ``val_acc2``, ``epochs``, ``seconds``, ``role``: baseline, candidate
+    or final); ``chosen``: the selected system's entry; ``protocol``: ``{"model",
     "config", "epochs", "unimodal_epochs"}`` — pass it to another file's run to reuse the choice;
     ``report``: ``{system: evaluate(...)}`` on test (the final system, the unimodal baselines, the trivial
     baselines, seed 004 when trained); ``outputs``: ``{system: {"valid", "test"} -> (N, 2) raw outputs}``
@@ -471,7 +490,7 @@ def run_capstone(data=None, *, candidates: Sequence[str] = CANDIDATES, grid: Map
             model, outs, entry = train("unimodal", (m,), {}, fixed)
             entry["role"] = "baseline"
             selection.append(entry)
-            name = f"unimodal {m}"
+            name = entry["key"] = f"unimodal {m}"
             outputs[name], models[name] = outs, model
             uni_epochs[m] = entry["epochs"]
     if protocol:
@@ -483,7 +502,7 @@ def run_capstone(data=None, *, candidates: Sequence[str] = CANDIDATES, grid: Map
         model, outs, entry = train(short, mods, cfg, fixed)
         entry["role"] = "candidate"
         selection.append(entry)
-        key = f"{short} ({_config_name(cfg)})"
+        key = entry["key"] = f"{short} ({_config_name(cfg)})"
         outputs[key], models[key] = outs, model
         loss = entry["val_loss"] if entry["val_loss"] is not None else 0.0
         if best is None or loss < best[0]:
@@ -510,6 +529,23 @@ def run_capstone(data=None, *, candidates: Sequence[str] = CANDIDATES, grid: Map
     models[final_name] = models[final_key]
     return CapstoneResult(prepared=p, selection=selection, chosen=chosen, protocol=proto, report=report,
                           outputs=outputs, models=models, seconds=time.perf_counter() - t0, final_name=final_name)
+
+
+def train_fixed(p, short: str, modalities: Sequence[str], config: Mapping, epochs: int, *, seed: int = 0,
+                batch_size: int = 32) -> tuple[Any, dict[str, np.ndarray]]:
+    """Train one package model (PyTorch) for a fixed number of epochs; nothing looks at *valid* (lesson 10).
+
+    ``p``: a :class:`~course_utils.fusion.benchmark.Prepared`; ``short``: a short model name (``"gated"``);
+    ``modalities``: the ones to use (a subset of ``p.modalities``, e.g. for an ablation); ``config``: ``lr`` and
+    model arguments (a protocol's ``config``). The benchmark's sizes and loss (BCE + L1 on the score). Returns
+    ``(model, {"valid", "test"} -> (N, 2) outputs)``.
+    """
+    from .fusion.benchmark import _train_one
+
+    model, outs, _ = _train_one(p, short, tuple(modalities), seed, epochs=int(epochs), patience=0,
+                                fixed_epochs=int(epochs), lr=config.get("lr", 1e-3), batch_size=batch_size,
+                                overrides={k: v for k, v in config.items() if k != "lr"})
+    return model, outs
 
 
 def train_keras_twin(p, short: str, model_kwargs: Mapping, epochs: int, *, lr: float = 1e-3, batch_size: int = 32,
