@@ -395,7 +395,7 @@ class CapstoneResult:
     "config", "epochs", "unimodal_epochs"}`` — pass it to another file's run to reuse the choice;
     ``report``: ``{system: evaluate(...)}`` on test (the final system, the unimodal baselines, the trivial
     baselines, seed 004 when trained); ``outputs``: ``{system: {"valid", "test"} -> (N, 2) raw outputs}``
-    (column 0 the class logit, column 1 the score); ``models``: the trained PyTorch models by system name;
+    (column 0 the class logit — for seed 004 the difference of its two logits —, column 1 the score); ``models``: the trained PyTorch models by system name;
     ``prepared``: the :class:`~course_utils.fusion.benchmark.Prepared` arrays; ``seconds``: wall time.
     """
 
@@ -435,7 +435,8 @@ def _decisions(p, out: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def run_capstone(data=None, *, candidates: Sequence[str] = CANDIDATES, grid: Mapping[str, Sequence] | None = None,
                  protocol: Mapping | None = None, unimodal: bool = True, epochs: int = 60, patience: int = 8,
                  batch_size: int = 32, seed: int = 0, n_boot: int = 1000, threads: int | None = 1,
-                 ci_fn: Callable = bootstrap_ci, verbose: bool = False) -> CapstoneResult:
+                 ci_fn: Callable = bootstrap_ci, seed004: Sequence[str] = (), seed004_epochs: int = 25,
+                 verbose: bool = False) -> CapstoneResult:
     """Select the final system on *valid*, then evaluate it once on *test* (lesson 10).
 
     ``data``: a ``course-features-v1`` path, a :class:`~course_utils.data.FeatureSet` or ``None`` (the bundled
@@ -451,8 +452,12 @@ def run_capstone(data=None, *, candidates: Sequence[str] = CANDIDATES, grid: Map
 
     The test split is evaluated once, for the final system, the unimodal baselines and the two trivial
     baselines (:func:`baseline_predictions`), with :func:`evaluate` (intervals over the file's ``speaker``
-    groups, ``n_boot`` replicates). Raises :class:`CapstoneError` without scores,
-    :class:`course_utils.fusion.benchmark.BenchmarkError` for a bad file.
+    groups, ``n_boot`` replicates). ``seed004``: frameworks (``"torch"``, ``"keras"``) in which to also train
+    seed system 004 (:func:`train_seed004_torch`, early stopping on valid, at most ``seed004_epochs``; Keras for
+    the epochs PyTorch chose, or with its own early stopping when trained alone); it needs the bundled data
+    set's raw inputs, so ``data`` must be the bundled set (its rows in the order of
+    :func:`course_utils.data.load_records`). Raises :class:`CapstoneError` without scores or when seed 004 is
+    asked for on another file, :class:`course_utils.fusion.benchmark.BenchmarkError` for a bad file.
     """
     import torch
 
@@ -528,8 +533,48 @@ def run_capstone(data=None, *, candidates: Sequence[str] = CANDIDATES, grid: Map
         report[name] = evaluate(s_true, sc, lab, groups, n_boot=n_boot, seed=seed, ci_fn=ci_fn)
     outputs[final_name] = outputs[final_key]
     models[final_name] = models[final_key]
+    if seed004:
+        _run_seed004(data, p, tuple(seed004), report, outputs, models, selection, epochs=seed004_epochs, seed=seed,
+                     n_boot=n_boot, ci_fn=ci_fn)
     return CapstoneResult(prepared=p, selection=selection, chosen=chosen, protocol=proto, report=report,
                           outputs=outputs, models=models, seconds=time.perf_counter() - t0, final_name=final_name)
+
+
+def _run_seed004(data, p, frameworks, report, outputs, models, selection, *, epochs, seed, n_boot, ci_fn) -> None:
+    from .data import load_records
+    from .fusion.benchmark import _load
+
+    unknown = [f for f in frameworks if f not in ("torch", "keras")]
+    if unknown:
+        raise CapstoneError(f"unknown framework {unknown}", expected="'torch' and/or 'keras'", found=str(unknown),
+                            fix="seed004=('torch', 'keras')")
+    fs = _load(data)
+    recs = load_records()
+    if len(fs) != len(recs) or list(fs.ids) != [r["id"] for r in recs]:
+        raise CapstoneError("seed system 004 needs the bundled data set's raw text, faces and audio",
+                            expected="data = the bundled set (course_feature_set() or None)",
+                            found=f"a file with {len(fs)} rows ({fs.source[:60]!r})", fix="drop seed004 for this file")
+    inputs = seed004_inputs()
+    groups = None if p.groups is None else p.groups["test"]
+    torch_epochs = None
+    for fw in frameworks:
+        if fw == "torch":
+            model, outs, info = train_seed004_torch(inputs, epochs=epochs, patience=3, seed=seed)
+            torch_epochs = info["epochs"]
+        else:
+            fixed = torch_epochs if torch_epochs is not None else None
+            model, outs, info = train_seed004_keras(inputs, epochs=fixed or epochs, patience=None if fixed else 3,
+                                                    seed=seed)
+        name = f"seed 004 ({'PyTorch' if fw == 'torch' else 'Keras'})"
+        report[name] = evaluate(inputs["score"]["test"], outs["test"]["score"], outs["test"]["logits"].argmax(1),
+                                groups, n_boot=n_boot, seed=seed, ci_fn=ci_fn)
+        outputs[name] = {s: np.stack([o["logits"][:, 1] - o["logits"][:, 0], o["score"]], axis=1)
+                         for s, o in outs.items()}
+        models[name] = model
+        selection.append({"key": name, "model": "seed004", "modalities": "text+face+audio", "config": {},
+                          "val_loss": info["val_loss"], "val_acc2": accuracy(
+                              (inputs["score"]["valid"] >= 0).astype(int), outs["valid"]["logits"].argmax(1)),
+                          "epochs": info["epochs"], "seconds": info["seconds"], "role": "seed 004"})
 
 
 def train_fixed(p, short: str, modalities: Sequence[str], config: Mapping, epochs: int, *, seed: int = 0,

@@ -154,3 +154,9 @@ def test_model_card_is_filled_from_numbers():
                           slices=[{"slice": "all", "n": 60, "acc": 0.9}, {"slice": "x", "n": 6, "acc": 0.5},
                                   {"slice": "y", "n": 9, "acc": 1.0}], notes=["note"])
     assert f"{100 * rep['acc2'][0]:.1f} %" in card and "ECE 0.031" in card and "x 50 %" in card and "* note" in card
+
+
+def test_seed004_only_on_the_bundled_data():
+    with pytest.raises(CAP.CapstoneError, match="raw text"):
+        CAP.run_capstone(_tiny_set(), candidates=("early",), grid={"lr": (1e-3,)}, epochs=1, unimodal=False,
+                         n_boot=0, seed004=("torch",))
