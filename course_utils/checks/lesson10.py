@@ -229,9 +229,9 @@ _ECE_MISTAKES = (
           hint="Put each probability in its equal-width bin [k/n, (k+1)/n) (p = 1 in the last bin); for every "
                "non-empty bin compare the mean probability with the fraction of positives; weight those gaps by "
                "the bins' shares of the examples and add them.",
-          recipe="Bin index = floor(p * n_bins), clipped to n_bins - 1. For each bin that holds examples: the "
-                 "absolute difference between the mean of y and the mean of prob in that bin, times the number of "
-                 "examples in the bin divided by N. Return the sum of these terms as a Python float.",
+          recipe="The bin of p is the integer part of p times n_bins, clipped to n_bins - 1. For each bin that holds "
+                 "examples: the absolute difference between the mean of y and the mean of prob in that bin, times the "
+                 "number of examples in the bin divided by N. Return the sum of these terms as a Python float.",
           mistakes=_ECE_MISTAKES)
 def _ece_cases(rng: np.random.Generator):
     yield _ece_case([0.05, 0.15, 0.95, 0.85, 0.9], [0, 1, 1, 1, 0], 10,
