@@ -41,7 +41,8 @@ __all__ = [
     "CapstoneError", "METRICS", "METRIC_NAMES", "CANDIDATES", "GRID", "report_metrics", "group_draws",
     "bootstrap_ci", "evaluate", "baseline_predictions", "format_report", "slice_masks", "slice_table",
     "wilson_interval", "reliability_bins", "expected_calibration_error", "ablation", "perturbation_contributions",
-    "course_feature_set", "run_capstone", "CapstoneResult", "train_fixed", "train_keras_twin", "seed004_inputs", "seed004_torch",
+    "course_feature_set", "run_capstone", "CapstoneResult", "train_fixed", "train_keras_twin", "seed004_inputs",
+    "seed004_torch",
     "seed004_keras", "multitask_loss", "train_seed004_torch", "train_seed004_keras", "model_card",
 ]
 
@@ -395,7 +396,8 @@ class CapstoneResult:
     "config", "epochs", "unimodal_epochs"}`` — pass it to another file's run to reuse the choice;
     ``report``: ``{system: evaluate(...)}`` on test (the final system, the unimodal baselines, the trivial
     baselines, seed 004 when trained); ``outputs``: ``{system: {"valid", "test"} -> (N, 2) raw outputs}``
-    (column 0 the class logit — for seed 004 the difference of its two logits —, column 1 the score); ``models``: the trained PyTorch models by system name;
+    (column 0 the class logit — for seed 004 the difference of its two logits —, column 1 the score);
+    ``models``: the trained models by system name;
     ``prepared``: the :class:`~course_utils.fusion.benchmark.Prepared` arrays; ``seconds``: wall time.
     """
 
