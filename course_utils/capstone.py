@@ -393,7 +393,7 @@ class CapstoneResult:
     ``selection``: one dict per trained model (``key`` — its name in ``outputs`` / ``models`` —, ``model``,
     ``modalities``, ``config``, ``val_loss``, ``val_acc2``, ``epochs``, ``seconds``, ``role``: baseline, candidate
     or final); ``chosen``: the selected system's entry; ``protocol``: ``{"model",
-    "config", "epochs", "unimodal_epochs"}`` — pass it to another file's run to reuse the choice;
+    "config", "epochs", "unimodal_epochs", "model_kwargs"}`` — pass it to another file's run to reuse the choice;
     ``report``: ``{system: evaluate(...)}`` on test (the final system, the unimodal baselines, the trivial
     baselines, seed 004 when trained); ``outputs``: ``{system: {"valid", "test"} -> (N, 2) raw outputs}``
     (column 0 the class logit — for seed 004 the difference of its two logits —, column 1 the score);
