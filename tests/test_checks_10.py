@@ -252,3 +252,12 @@ def test_ablation_mistakes_and_call_count():
                                                   for m in ms}, record=False)
     assert not res.passed
     assert "not implemented yet" in run_check("10.ablation", stub, record=False).message
+
+
+def test_bootstrap_ci_repeated_groups_counted_once_is_named():
+    def boot_isin(y_true, y_pred, groups, draws, metric):     # a mask loses the multiplicity of repeated draws
+        names = np.unique(groups)
+        vals = [metric(y_true[np.isin(groups, names[d])], y_pred[np.isin(groups, names[d])]) for d in draws]
+        lo, hi = np.percentile(vals, [2.5, 97.5])
+        return float(lo), float(hi)
+    mistake("10.bootstrap_ci", boot_isin, "contributed its rows only once")

@@ -37,6 +37,9 @@ def _boot(y_true, y_pred, groups, draws, metric, *, mode: str = "groups", order:
         if mode == "rows":
             rows = np.asarray(d)
             stats.append(metric(y_true[rows], y_pred[rows]))
+        elif mode == "set":    # each drawn group once, whatever its multiplicity (np.isin)
+            rows = np.flatnonzero(np.isin(np.asarray(groups), np.unique(groups)[np.asarray(d)]))
+            stats.append(metric(y_true[rows], y_pred[rows]))
         elif mode == "group_means":
             stats.append(np.mean([metric(y_true[members[g]], y_pred[members[g]]) for g in d]))
         else:
@@ -117,6 +120,10 @@ _BOOT_MISTAKES = (
             "the metric was computed per group and the group values averaged: compute the metric ONCE per "
             "replicate, on all the rows of its drawn groups together (groups of different sizes then weigh by "
             "their number of rows, and F1 or a correlation is not an average of per-group values)."),
+    Mistake("repeated groups counted once", _boot_variant(mode="set"),
+            "a group drawn several times in draws[b] contributed its rows only once (a mask such as np.isin "
+            "keeps no multiplicity): drawing with replacement means a group drawn twice enters the replicate "
+            "twice."),
     Mistake("first-appearance order", _boot_variant(order="first"),
             "the group indices were mapped to the groups in order of first appearance: index g means "
             "np.unique(groups)[g], the g-th group in SORTED order."),
