@@ -61,6 +61,10 @@ def _mae(t, p):
     return float(np.mean(np.abs(np.asarray(t, float) - np.asarray(p, float))))
 
 
+def _acc2_stacked(t, yp):
+    return float(np.mean((np.asarray(t) >= 0) == (np.asarray(yp)[:, 1] > 0.5)))
+
+
 def _share_positive(t, p):
     return float(np.mean(np.asarray(p) > 0))
 
@@ -76,6 +80,10 @@ def _boot_case(rng: np.random.Generator, n_groups: int, sizes, n_boot: int, metr
     if kind == "labels":
         y_true = rng.integers(0, 2, size=n)
         y_pred = np.where(rng.random(n) < 0.75, y_true, 1 - y_true)
+    elif kind == "stacked":   # y_pred (N, 2): a score and a class per item, as the lesson's evaluate passes it
+        y_true = rng.uniform(-3, 3, size=n)
+        score = y_true + rng.normal(scale=1.5, size=n)
+        y_pred = np.stack([score, (score >= 0).astype(float)], axis=1)
     else:
         y_true = rng.uniform(-3, 3, size=n)
         y_pred = y_true + rng.normal(scale=0.8, size=n) + np.repeat(rng.normal(scale=0.5, size=n_groups), 1)[
@@ -170,6 +178,9 @@ def _bootstrap_ci(rng: np.random.Generator):
     g = int(rng.integers(5, 9))
     yield _boot_case(rng, g, rng.integers(3, 7, size=g), 80, _mae, "scores",
                      f"{g} speakers, scores, metric = mean absolute error")
+    g = int(rng.integers(4, 7))
+    yield _boot_case(rng, g, rng.integers(3, 8, size=g), 50, _acc2_stacked, "stacked",
+                     f"{g} speakers, y_pred of shape (N, 2) (score, class), metric = Acc-2 of the class column")
     yield _boot_case(rng, 3, [1, 6, 2], 60, _share_positive, "labels",
                      "3 speakers of 1, 6 and 2 rows; a metric of the predictions only", names=["z", "m", "a"])
 
