@@ -76,6 +76,8 @@ LESSON_REQUIREMENTS: dict[str, tuple[str, ...]] = {
     "08": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "fer", "vaderSentiment"),
     "09": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa",
            "sentence_transformers", "vaderSentiment", "fer"),
+    "10": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa",
+           "sentence_transformers", "vaderSentiment", "fer"),
     "11": ("tqdm", "ipywidgets", "pandas", "PIL", "scipy", "soundfile", "sklearn", "librosa", "onnx",
            "onnxruntime"),
 }
