@@ -19,6 +19,7 @@ from course_utils.authoring import exercises, lessons
 from course_utils.grade import COLUMNS, STATUSES
 from course_utils.grade._grader import grade_folder
 from course_utils.grade._runner import Limits
+from sandboxhelp import CLI_FLAGS, SANDBOX
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = [p.name for p in lessons(ROOT)]
@@ -57,7 +58,8 @@ def graded_lesson(request, tmp_path_factory):
         shutil.copy(student_nb, subs / "blank" / name)
     out = subs.parent / f"grades{name[:2]}.csv"
     limits = Limits(cell_timeout=600, total_timeout=900)
-    results = grade_folder(subs, name[:2], out, workers=2, limits=limits, root=ROOT, log=lambda s: None)
+    results = grade_folder(subs, name[:2], out, workers=2, limits=limits, root=ROOT, log=lambda s: None,
+                           sandbox=SANDBOX)
     nb = nbformat.read(ROOT / "solutions" / name, as_version=4)
     return {"name": name, "exercises": exercises(nb, name), "rows": _read_csv(out),
             "seconds": {r.student: r.seconds for r in results}}
@@ -100,7 +102,7 @@ def adversarial(tmp_path_factory):
     proc = subprocess.run(
         [sys.executable, "-m", "course_utils.grade", str(subs), "--lesson", "00", "--out", str(out),
          "--feedback-dir", str(feedback), "--workers", "2", "--cell-timeout", "15", "--timeout", "150",
-         "--memory-mb", "3000", "--root", str(ROOT)],
+         "--memory-mb", "3000", "--root", str(ROOT), *CLI_FLAGS],
         capture_output=True, text=True, timeout=ADVERSARIAL_LIMIT_S + 300, cwd=subs.parent,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     seconds = time.monotonic() - t0
@@ -171,7 +173,7 @@ def loaded(tmp_path_factory):
         t0 = time.monotonic()
         proc = subprocess.run(
             [sys.executable, "-m", "course_utils.grade", str(subs), "--lesson", "00", "--out", str(out),
-             "--workers", "2", "--cell-timeout", "30", "--timeout", "150", "--root", str(root)],
+             "--workers", "2", "--cell-timeout", "30", "--timeout", "150", "--root", str(root), *CLI_FLAGS],
             capture_output=True, text=True, timeout=1200, cwd=base, env={**os.environ, "PYTHONPATH": str(ROOT)})
         seconds = time.monotonic() - t0
     finally:

@@ -13,7 +13,8 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m course_utils.grade",
         description="Grade a folder of submitted notebooks (DIR/<student>/NN_slug.ipynb or DIR/<student>.ipynb) "
                     "into a CSV (student, exercise, points, max_points, status, message) and one feedback file "
-                    "per student. Not a sandbox: grade untrusted code in a container without network "
+                    "per student. Each kernel runs in a bubblewrap sandbox (Linux; `apt-get install "
+                    "bubblewrap`); without one the grader refuses unless --no-sandbox is given "
                     "(docs/instructors.md).",
         epilog="statuses: " + "; ".join(f"{k}: {v}" for k, v in STATUSES.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run the cells after the last check cell (they cannot change a grade)")
     parser.add_argument("--no-netns", action="store_true",
                         help="do not try to put kernels in an empty network namespace (Linux)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="grade WITHOUT the bubblewrap sandbox (only for notebooks you trust); said in the "
+                             "log and in every feedback file")
     parser.add_argument("--root", type=Path, default=None, help="course repository root (default: auto)")
     args = parser.parse_args(argv)
 
@@ -63,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         grade_folder(args.submissions, args.lesson, args.out, feedback_dir=args.feedback_dir,
                      workers=args.workers, limits=limits, full=args.full, seed=args.seed,
-                     run_all=args.run_all, root=args.root, retry=not args.no_retry)
+                     run_all=args.run_all, root=args.root, retry=not args.no_retry,
+                     sandbox=not args.no_sandbox)
     except GradingSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -28,6 +29,10 @@ RETRY = ("timeout", "total_timeout", "kernel_died")
 #: Environment variables of the instructor's shell that are passed on to the graded kernels.
 KEEP_COURSE_VARS = ("COURSE_DATA", "COURSE_CACHE", "COURSE_COLAB_ROOT")
 MESSAGE_CHARS = 1500
+
+
+class SandboxUnavailable(GradingSetupError):
+    """No sandbox can be built here and ``--no-sandbox`` was not given."""
 
 
 @dataclass
@@ -251,23 +256,59 @@ def _kill_tree(pid: int) -> None:
             pass
 
 
+def _worker_preexec() -> None:  # pragma: no cover - runs in the child
+    """The worker dies with the grader (Linux), so a killed grader leaves no kernel behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except Exception:
+        pass
+
+
+#: Largest result file of a worker the grader reads (bytes).
+MAX_RESULT_BYTES = 64 * 2**20
+
+
+def read_json_file(path: str, max_bytes: int) -> object:
+    """JSON from a regular file, never through a link, read with a size cap; raise ValueError otherwise."""
+    import stat
+
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags)
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        data = fh.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"{path} is larger than {max_bytes} bytes")
+    return json.loads(data.decode("utf-8"))
+
+
 def run_in_worker(cells: list[str], scratch: str, env: dict, limits: Limits,
-                  official: list[bool] | None = None) -> dict:
+                  official: list[bool] | None = None, workdir: str | None = None) -> dict:
     """Run cells in a separate worker process; always returns a report with one outcome per cell.
 
     ``official[i]``: cell ``i`` is official code (set-up, the lesson's own cells), run under
-    ``limits.official_timeout`` outside the learner's limits.
+    ``limits.official_timeout`` outside the learner's limits. ``scratch`` is the kernel's folder (the only
+    one a sandboxed kernel can write); ``workdir`` the worker's own (job and result files), which the
+    kernel never sees (default: ``scratch``, for unsandboxed runs of the tests).
     """
-    job = os.path.join(scratch, "grader-job.json")
-    result = os.path.join(scratch, "grader-result.json")
+    workdir = workdir or scratch
+    job = os.path.join(workdir, "grader-job.json")
+    result = os.path.join(workdir, "grader-result.json")
     with open(job, "w", encoding="utf-8") as fh:
         json.dump({"cells": cells, "official": official, "scratch": scratch, "env": env,
                    "limits": asdict(limits)}, fh)
     worker_env = {k: v for k, v in env.items() if not k.startswith("COURSE_")}
     hard_limit = limits.run_wall() + 60
+    posix = os.name == "posix"
     proc = subprocess.Popen([sys.executable, "-m", "course_utils.grade._worker", job, result],
-                            cwd=scratch, env=worker_env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            cwd=workdir, env=worker_env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=_worker_preexec if sys.platform.startswith("linux") else None,
+                            start_new_session=posix)
     try:
         out, _ = proc.communicate(timeout=hard_limit)
     except subprocess.TimeoutExpired:
@@ -278,11 +319,37 @@ def run_in_worker(cells: list[str], scratch: str, env: dict, limits: Limits,
         why = ("grader_error", "the grader's worker failed: "
                + (out or b"").decode(errors="replace").strip()[-800:])
     try:
-        with open(result, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
+        report = read_json_file(result, MAX_RESULT_BYTES)
+        if not (isinstance(report, dict) and isinstance(report.get("outcomes"), list)
+                and len(report["outcomes"]) == len(cells)):
+            raise ValueError("the worker's result has not one outcome per cell")
+        report["outcomes"] = [_clean_outcome(o) for o in report["outcomes"]]
+        return report
+    except (OSError, ValueError, TypeError):
         outcome = Outcome(status=why[0], detail=why[1]).to_dict()
         return {"outcomes": [dict(outcome) for _ in cells], "seconds": 0.0, "kernel": {}, "log_tail": ""}
+
+
+def _clean_outcome(o) -> dict:
+    """An outcome dict with exactly the fields of :class:`Outcome`, of the right types (raises TypeError)."""
+    if not isinstance(o, dict):
+        raise TypeError("an outcome is not a mapping")
+    base = Outcome().to_dict()
+    out = {}
+    for key, default in base.items():
+        value = o.get(key, default)
+        if isinstance(default, bool):
+            value = bool(value)
+        elif isinstance(default, float):
+            value = float(value) if isinstance(value, (int, float)) else 0.0
+        elif isinstance(default, int):
+            value = int(value) if isinstance(value, (int, float)) else 0
+        elif isinstance(default, str):
+            value = str(value)
+        elif isinstance(default, list):
+            value = [str(v) for v in value][:100] if isinstance(value, list) else []
+        out[key] = value
+    return out
 
 
 def retry_reason(official: Official, plan: Plan, outcomes: list[Outcome]) -> str | None:
@@ -305,14 +372,35 @@ def retry_reason(official: Official, plan: Plan, outcomes: list[Outcome]) -> str
     return f"{name} {what} ({o.detail})"
 
 
+def remove_tree(path: str) -> None:
+    """Delete a scratch folder whatever the kernel did to it (read-only or mode-000 folders); never follows
+    links."""
+    def retry(func, name, _exc):
+        try:
+            os.chmod(os.path.dirname(name), 0o700)
+            if os.path.isdir(name) and not os.path.islink(name):
+                os.chmod(name, 0o700)
+            func(name)
+        except OSError:
+            pass
+
+    for _ in range(3):
+        if not os.path.lexists(path):
+            return
+        shutil.rmtree(path, onerror=retry)
+
+
 def _run_plan(plan: Plan, sub: Submission, limits: Limits, full: bool) -> tuple[list[Outcome], dict]:
-    scratch = tempfile.mkdtemp(prefix="course-grade-")
+    base = tempfile.mkdtemp(prefix="course-grade-")  # mode 0700
+    scratch, workdir = os.path.join(base, "kernel"), os.path.join(base, "worker")
     try:
-        shutil.copy2(sub.path, Path(scratch) / sub.path.name)
+        os.mkdir(scratch, 0o700)
+        os.mkdir(workdir, 0o700)
+        shutil.copyfile(sub.path, Path(scratch) / "submission.ipynb")
         report = run_in_worker([c.source for c in plan.cells], scratch, kernel_env(scratch, full), limits,
-                               official=[c.role in ("setup", "official") for c in plan.cells])
+                               official=[c.role in ("setup", "official") for c in plan.cells], workdir=workdir)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(base)
     return [Outcome(**o) for o in report["outcomes"]], report
 
 
@@ -417,15 +505,38 @@ def feedback_text(official: Official, res: StudentResult) -> str:
 def grade_folder(submissions: Path, lesson: str, out: Path, *, feedback_dir: Path | None = None,
                  workers: int = 2, limits: Limits | None = None, full: bool = False, seed: int = 1,
                  run_all: bool = False, root: Path | None = None, retry: bool = True,
-                 log: Callable[[str], None] | None = None) -> list[StudentResult]:
-    """Grade every submission in ``submissions`` for ``lesson``; write the CSV and feedback (lesson 00)."""
-    from ..paths import repo_root
+                 log: Callable[[str], None] | None = None, sandbox: bool = True) -> list[StudentResult]:
+    """Grade every submission in ``submissions`` for ``lesson``; write the CSV and feedback (lesson 00).
 
-    limits = limits or Limits()
-    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    ``sandbox=True`` (the default) runs every kernel in a bubblewrap sandbox and refuses to grade
+    (:class:`SandboxUnavailable`) where none can be built; ``sandbox=False`` (``--no-sandbox``) grades
+    without one, and says so in the log and in every feedback file.
+    """
+    from ..paths import repo_root
+    from . import _sandbox
+
+    limits = dataclasses.replace(limits or Limits())
+    lines: list[str] = []
+    shown = log or (lambda s: print(s, file=sys.stderr, flush=True))
+
+    def log(text: str) -> None:
+        lines.append(text)
+        shown(text)
+
     root = Path(root or repo_root() or Path.cwd())
     official = load_official(root, lesson)
     subs = discover(Path(submissions), official)
+    if sandbox:
+        why = _sandbox.unavailable()
+        if why:
+            raise SandboxUnavailable(f"refusing to grade untrusted notebooks without a sandbox: {why}. "
+                                     f"Fix: {_sandbox.FIX}.")
+        limits.sandbox = True
+        log("sandbox: every kernel runs under bubblewrap (uid 65534; own user, PID, network, IPC namespaces)")
+    else:
+        limits.sandbox = False
+        log("WARNING: --no-sandbox: the submissions' code runs WITHOUT a sandbox, with the grader's own rights; "
+            "grade only notebooks you trust this way")
     log(f"grading {len(subs)} submission(s) for {official.name} with {workers} worker(s)")
     t0 = time.monotonic()
 

@@ -27,7 +27,7 @@ ENV_VAR = "CU_GRADE_KERNEL"
 NETWORK_BLOCKED_MESSAGE = "network access is disabled while grading"
 
 
-def _limits(memory_mb: int) -> str:
+def _limits(memory_mb: int, file_mb: int = 0) -> str:
     try:
         import resource
     except ImportError:  # Windows
@@ -43,10 +43,16 @@ def _limits(memory_mb: int) -> str:
             _, hard = resource.getrlimit(resource.RLIMIT_DATA)
             if hard != resource.RLIM_INFINITY:
                 limit = min(limit, hard)
-            resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))  # hard too: the learner cannot raise it
             notes.append(f"RLIMIT_DATA={limit // 2**20} MB")
         except (ValueError, OSError, AttributeError) as exc:
             notes.append(f"RLIMIT_DATA not set ({exc})")
+    if file_mb > 0:
+        try:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_mb * 2**20, file_mb * 2**20))
+            notes.append(f"RLIMIT_FSIZE={file_mb} MB")
+        except (ValueError, OSError, AttributeError) as exc:
+            notes.append(f"RLIMIT_FSIZE not set ({exc})")
     return ", ".join(notes)
 
 
@@ -158,7 +164,7 @@ def block_sockets() -> None:
 
 def main() -> None:
     settings = json.loads(os.environ.pop(ENV_VAR, "{}") or "{}")
-    report = {"limits": _limits(int(settings.get("memory_mb", 0)))}
+    report = {"limits": _limits(int(settings.get("memory_mb", 0)), int(settings.get("file_mb", 0)))}
     if settings.get("network_namespace", True):
         report["network"] = _network_namespace()
     else:
