@@ -298,7 +298,7 @@ def test_a_run_stopped_in_an_official_cell_is_retried_once(official, student, mo
     nbformat.write(student, path)
     runs = []
 
-    def fake_run(plan, sub, limits, full):  # first run: the set-up cell times out; second run: all fine
+    def fake_run(plan, sub, limits, full, judge=None):  # first run: the set-up cell times out; second run: all fine
         runs.append(1)
         outcomes = [Outcome(status="ok", markers=[passed_marker(plan.nonce, e) for e in c.checks
                                                   if e == "00.standardize"]) for c in plan.cells]

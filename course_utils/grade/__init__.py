@@ -39,6 +39,9 @@ STATUSES: dict[str, str] = {
     "invalid_notebook": "the file is not a readable notebook (bad JSON, empty file, not a notebook)",
     "wrong_lesson": "the notebook belongs to another lesson",
     "no_submission": "the student's folder has no notebook for this lesson",
+    "uses_reference": "the exercise's check passed, but its cell reaches the course's own reference "
+                      "implementation of that exercise (found by reading the cell); --reference-points of its "
+                      "points (default 0), listed in the log for the instructor",
     "grader_error": "the grader itself failed on this submission (please report it); the run went on",
 }
 

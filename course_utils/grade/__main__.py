@@ -53,8 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-sandbox", action="store_true",
                         help="grade WITHOUT the bubblewrap sandbox (only for notebooks you trust); said in the "
                              "log and in every feedback file")
+    parser.add_argument("--reference-points", type=float, default=0.0,
+                        help="share of an exercise's points (0-1) given when its cell uses the course's own "
+                             "reference implementation of it (status uses_reference; default 0)")
     parser.add_argument("--root", type=Path, default=None, help="course repository root (default: auto)")
     args = parser.parse_args(argv)
+    if not 0 <= args.reference_points <= 1:
+        parser.error("--reference-points must be between 0 and 1")
 
     from ._assemble import GradingSetupError
     from ._grader import grade_folder
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         grade_folder(args.submissions, args.lesson, args.out, feedback_dir=args.feedback_dir,
                      workers=args.workers, limits=limits, full=args.full, seed=args.seed,
                      run_all=args.run_all, root=args.root, retry=not args.no_retry,
-                     sandbox=not args.no_sandbox)
+                     sandbox=not args.no_sandbox, reference_points=args.reference_points)
     except GradingSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -18,7 +18,7 @@ from typing import Callable
 
 from ..authoring import strip_cell
 from ._assemble import (INSTRUCTOR_TAG, GradingSetupError, Official, Plan, Submission, assemble, discover,
-                        load_official, passed_marker, read_submission, wrong_lesson)
+                        load_official, passed_marker, read_bytes, read_submission, wrong_lesson)
 from ._runner import Limits, Outcome
 
 from . import COLUMNS
@@ -62,6 +62,7 @@ class StudentResult:
     cpu_seconds: float = 0.0  # CPU time of the graded kernel's process tree, all cells (last run)
     official_cpu_seconds: float = 0.0  # the part of it spent in official cells (set-up, the lesson's code)
     attempts: list[str] = field(default_factory=list)  # why a run was repeated (at most one entry)
+    chosen: str = ""  # which of several notebooks was graded, and why (also shown in the CSV)
 
 
 def _answer_text(source: str) -> str:
@@ -390,22 +391,53 @@ def remove_tree(path: str) -> None:
         shutil.rmtree(path, onerror=retry)
 
 
-def _run_plan(plan: Plan, sub: Submission, limits: Limits, full: bool) -> tuple[list[Outcome], dict]:
+def _run_plan(plan: Plan, sub: Submission, limits: Limits, full: bool,
+              judge=None) -> tuple[list[Outcome], dict]:
     base = tempfile.mkdtemp(prefix="course-grade-")  # mode 0700
     scratch, workdir = os.path.join(base, "kernel"), os.path.join(base, "worker")
     try:
         os.mkdir(scratch, 0o700)
         os.mkdir(workdir, 0o700)
-        shutil.copyfile(sub.path, Path(scratch) / "submission.ipynb")
-        report = run_in_worker([c.source for c in plan.cells], scratch, kernel_env(scratch, full), limits,
+        env = kernel_env(scratch, full)
+        if judge is not None:
+            env.update(judge.write_inputs(plan, scratch))
+        report = run_in_worker([c.source for c in plan.cells], scratch, env, limits,
                                official=[c.role in ("setup", "official") for c in plan.cells], workdir=workdir)
+        outcomes = [Outcome(**o) for o in report["outcomes"]]
+        if judge is not None and plan.split:  # the kernel is gone: judge what it left, outside
+            judge.apply(plan, outcomes, judge.read_records(plan, scratch))
     finally:
         remove_tree(base)
-    return [Outcome(**o) for o in report["outcomes"]], report
+    return outcomes, report
+
+
+def flag_references(official: Official, res: StudentResult, answers: dict[str, str], refs, *,
+                    reference_points: float = 0.0) -> None:
+    """Status ``uses_reference`` for a passed exercise whose cell reaches the package's reference of it."""
+    from ._reference import uses_reference
+
+    table, aliases = refs
+    for row in res.rows:
+        ex = next((e for e in official.exercises if e.id == row.exercise), None)
+        if ex is None or ex.kind != "code" or row.exercise not in answers:
+            continue
+        hit = uses_reference(answers[row.exercise], row.exercise, table, aliases)
+        if not hit:
+            continue
+        what = (f"your exercise cell uses the course's reference implementation {hit} (the package's own "
+                f"answer to this exercise)")
+        res.notes.append(f"{row.exercise}: {what}; the instructor reviews it.")
+        if row.status == "passed":
+            row.status = "uses_reference"
+            row.points = round(reference_points * row.max_points, 6)
+            row.message = f"{what}: {row.points:g} of {row.max_points:g} points (its check passed)"
+        else:
+            row.message = f"{row.message} (also: {what})"
 
 
 def grade_submission(official: Official, sub: Submission, limits: Limits, *, full: bool = False,
-                     seed: int = 1, run_all: bool = False, retry: bool = True) -> StudentResult:
+                     seed: int = 1, run_all: bool = False, retry: bool = True, judge=None, refs=None,
+                     reference_points: float = 0.0) -> StudentResult:
     """Grade one submission; never raises, always returns one row per exercise (lesson 00).
 
     When the first run stops in an official cell (see :func:`retry_reason`) and ``retry`` is on, the
@@ -413,13 +445,17 @@ def grade_submission(official: Official, sub: Submission, limits: Limits, *, ful
     feedback's notes say so.
     """
     t0 = time.monotonic()
-    res = StudentResult(sub.student, str(sub.path or ""), [], notes=[sub.note] if sub.note else [])
+    res = StudentResult(sub.student, str(sub.path or ""), [], notes=[sub.note] if sub.note else [],
+                        chosen=sub.note if sub.chosen_note else "")
     try:
+        if sub.refused:
+            res.rows = _rows(official, sub.student, "invalid_notebook", sub.refused)
+            return res
         if sub.path is None:
             res.rows = _rows(official, sub.student, "no_submission", sub.note)
             return res
-        try:
-            nb = read_submission(sub.path)
+        try:  # one read, without following links, size-capped; the kernel never sees the file itself
+            nb = read_submission(sub.path, read_bytes(sub.path))
         except (ValueError, OSError) as exc:
             res.rows = _rows(official, sub.student, "invalid_notebook", str(exc))
             return res
@@ -428,18 +464,19 @@ def grade_submission(official: Official, sub: Submission, limits: Limits, *, ful
             res.rows = _rows(official, sub.student, "wrong_lesson",
                              f"{other}; expected lesson {official.lesson} ({official.name})")
             return res
-        plan = assemble(nb, official, seed=seed, run_all=run_all)
+        plan = assemble(nb, official, seed=seed, run_all=run_all,
+                        splittable=judge.splittable if judge is not None else None)
         res.notes += plan.notes
         res.answers = {ex.id: plan.answers.get(ex.id, "") for ex in official.exercises if ex.kind == "markdown"}
         code_exercises = [ex for ex in official.exercises if ex.kind == "code" and ex.id not in plan.missing]
         outcomes = [Outcome(status="not_run") for _ in plan.cells]
         retried = False
         if code_exercises and plan.cells:
-            outcomes, report = _run_plan(plan, sub, limits, full)
+            outcomes, report = _run_plan(plan, sub, limits, full, judge)
             why = retry_reason(official, plan, outcomes) if retry else None
             if why:
                 res.attempts.append(why)
-                outcomes, report = _run_plan(plan, sub, limits, full)
+                outcomes, report = _run_plan(plan, sub, limits, full, judge)
                 retried = True
                 again = retry_reason(official, plan, outcomes)
                 res.notes.append(f"In the first run {why}. That is official code, not yours, so the submission "
@@ -449,6 +486,8 @@ def grade_submission(official: Official, sub: Submission, limits: Limits, *, ful
             res.cpu_seconds = sum(o.cpu_seconds for o in outcomes)
             res.official_cpu_seconds = sum(o.cpu_seconds for o in outcomes if o.official)
         res.rows = exercise_rows(official, sub.student, plan, outcomes, retried=retried)
+        if refs is not None:
+            flag_references(official, res, plan.answers, refs, reference_points=reference_points)
     except Exception as exc:  # a bug in the grader: still one row per exercise
         res.rows = _rows(official, sub.student, "grader_error", f"{type(exc).__name__}: {exc}")
     finally:
@@ -457,20 +496,77 @@ def grade_submission(official: Official, sub: Submission, limits: Limits, *, ful
 
 
 # ----------------------------------------------------------------------------- the whole folder
+#: Longest feedback file name (without ``.md``); longer student names are cut and given a hash.
+MAX_NAME = 80
+#: First characters that make a spreadsheet read a cell as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
 def _safe_name(name: str) -> str:
-    return re.sub(r"[^\w.@+-]+", "_", name).strip("._") or "student"
+    """A file name for ``name``: NFC, only letters, digits and ``.@+-_``, no leading dot, at most
+    :data:`MAX_NAME` characters (a longer one is cut and ends with a short hash of the whole name)."""
+    import hashlib
+    import unicodedata
+
+    text = re.sub(r"[^\w.@+-]+", "_", unicodedata.normalize("NFC", str(name))).strip("._") or "student"
+    if len(text.encode("utf-8")) > MAX_NAME:
+        digest = hashlib.sha256(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        while len(text.encode("utf-8")) > MAX_NAME - 11:
+            text = text[:-1]
+        text = f"{text}-{digest}"
+    return text
+
+
+def csv_text(value: str) -> str:
+    """A text cell as a spreadsheet will read it literally: no control characters, and a leading
+    ``'`` before anything that starts like a formula (``=``, ``+``, ``-``, ``@``, tab, CR)."""
+    text = "".join(ch if ch.isprintable() or ch == " " else " " for ch in str(value))
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def write_csv(path: Path, results: list[StudentResult]) -> None:
+    """Write the CSV atomically: a uniquely named temporary file in the same folder, then a rename (which
+    replaces a link at ``path`` instead of writing through it). Every text column is escaped."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(COLUMNS)
-        for res in results:
-            for row in res.rows:
-                writer.writerow(row.csv())
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(COLUMNS)
+            for res in results:
+                for row in res.rows:
+                    cells = row.csv()
+                    writer.writerow([csv_text(cells[0]), csv_text(cells[1]), cells[2], cells[3],
+                                     csv_text(cells[4]), csv_text(cells[5])])
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_feedback(folder: Path, files: dict[str, str]) -> None:
+    """Write ``{file name: text}`` into ``folder``: every file is written in a fresh temporary folder next to
+    it and renamed into place, so a link planted in ``folder`` is replaced, never written through."""
+    if folder.is_symlink():
+        raise GradingSetupError(f"the feedback folder {folder} is a link: choose another --feedback-dir")
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".feedback-", dir=folder.parent)
+    try:
+        for name, text in files.items():
+            assert "/" not in name and name not in (".", "..") and not name.startswith(".")
+            fd = os.open(os.path.join(staging, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(os.path.join(staging, name), folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def totals(official: Official, res: StudentResult) -> tuple[float, float, float]:
@@ -502,10 +598,21 @@ def feedback_text(official: Official, res: StudentResult) -> str:
     return "\n".join(lines)
 
 
+def write_log(out: Path, lines: list[str]) -> None:
+    """The run's log next to the CSV (``grades.log`` for ``grades.csv``), written atomically."""
+    path = out.with_suffix(".log") if out.suffix else out.with_name(out.name + ".log")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
 def grade_folder(submissions: Path, lesson: str, out: Path, *, feedback_dir: Path | None = None,
                  workers: int = 2, limits: Limits | None = None, full: bool = False, seed: int = 1,
                  run_all: bool = False, root: Path | None = None, retry: bool = True,
-                 log: Callable[[str], None] | None = None, sandbox: bool = True) -> list[StudentResult]:
+                 log: Callable[[str], None] | None = None, sandbox: bool = True,
+                 reference_points: float = 0.0) -> list[StudentResult]:
     """Grade every submission in ``submissions`` for ``lesson``; write the CSV and feedback (lesson 00).
 
     ``sandbox=True`` (the default) runs every kernel in a bubblewrap sandbox and refuses to grade
@@ -525,7 +632,7 @@ def grade_folder(submissions: Path, lesson: str, out: Path, *, feedback_dir: Pat
 
     root = Path(root or repo_root() or Path.cwd())
     official = load_official(root, lesson)
-    subs = discover(Path(submissions), official)
+    subs = discover(Path(submissions), official, log=log)
     if sandbox:
         why = _sandbox.unavailable()
         if why:
@@ -540,32 +647,65 @@ def grade_folder(submissions: Path, lesson: str, out: Path, *, feedback_dir: Pat
     log(f"grading {len(subs)} submission(s) for {official.name} with {workers} worker(s)")
     t0 = time.monotonic()
 
+    from ._split import Judge
+
+    from ._reference import references
+
+    judge = Judge()
+    refs = references(official)
+    if any(ex.kind == "code" for ex in official.exercises):
+        judge.calibrate(official, lambda sub: grade_submission(official, sub, limits, full=full, seed=seed,
+                                                                run_all=run_all, retry=retry, judge=judge))
+        log(f"checks judged outside the sandbox: {', '.join(sorted(judge.confirmed or [])) or 'none'}")
+
     def one(sub: Submission) -> StudentResult:
-        res = grade_submission(official, sub, limits, full=full, seed=seed, run_all=run_all, retry=retry)
-        got, top, _ = totals(official, res)
-        statuses = ", ".join(f"{r.exercise.split('.', 1)[1]}={r.status}" for r in res.rows)
-        again = f"; run twice: {res.attempts[0]}" if res.attempts else ""
-        log(f"  {res.student}: {got:g}/{top:g} in {res.seconds:.1f} s, {res.cpu_seconds:.1f} CPU s "
-            f"({statuses}{again})")
+        try:
+            res = grade_submission(official, sub, limits, full=full, seed=seed, run_all=run_all, retry=retry,
+                                   judge=judge, refs=refs, reference_points=reference_points)
+        except BaseException as exc:  # noqa: BLE001 - never lose a student's rows
+            res = StudentResult(sub.student, str(sub.path or ""),
+                                _rows(official, sub.student, "grader_error", f"{type(exc).__name__}: {exc}"))
+        try:
+            got, top, _ = totals(official, res)
+            statuses = ", ".join(f"{r.exercise.split('.', 1)[1]}={r.status}" for r in res.rows)
+            again = f"; run twice: {res.attempts[0]}" if res.attempts else ""
+            log(f"  {csv_text(res.student)[:120]}: {got:g}/{top:g} in {res.seconds:.1f} s, "
+                f"{res.cpu_seconds:.1f} CPU s ({statuses}{again})")
+        except Exception:  # noqa: BLE001 - logging must not cost a student's rows
+            pass
         return res
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(pool.map(one, subs))
     results.sort(key=lambda r: r.student)
+    flagged = [f"{r.student} {r.exercise}" for res in results for r in res.rows if r.status == "uses_reference"]
+    if flagged:
+        log(f"uses_reference (review by hand): {'; '.join(csv_text(f)[:120] for f in flagged)}")
+    for ex, why in sorted(judge.reasons.items()):
+        log(f"{ex}: checked inside the kernel, not split ({why}); see docs/instructors.md, threat model")
     for what in sorted({f"{r.kernel.get('network', '?')}; {r.kernel.get('limits', '?')}" for r in results if r.kernel}):
         log(f"kernels ran with: {what}")
+    if not sandbox:
+        for res in results:
+            res.notes.append("This notebook was graded WITHOUT the grader's sandbox (--no-sandbox).")
+    for res in results:
+        if res.chosen:  # which of several notebooks was graded: in the CSV too
+            for row in res.rows:
+                row.message = f"[{res.chosen}] {row.message}"
     write_csv(Path(out), results)
     fb = Path(feedback_dir) if feedback_dir else Path(out).resolve().parent / "feedback"
-    fb.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
+    files: dict[str, str] = {}
     for res in results:
         name = _safe_name(res.student)
-        while name in used:
+        while name.casefold() in used:
             name += "_"
-        used.add(name)
-        (fb / f"{name}.md").write_text(feedback_text(official, res), encoding="utf-8")
+        used.add(name.casefold())
+        files[f"{name}.md"] = feedback_text(official, res)
+    write_feedback(fb, files)
     log(f"wrote {out} ({sum(len(r.rows) for r in results)} rows) and {len(results)} feedback file(s) in {fb} "
         f"in {time.monotonic() - t0:.1f} s")
+    write_log(Path(out), lines)
     return results
 
 
