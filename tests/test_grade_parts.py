@@ -224,6 +224,7 @@ def test_rows_follow_the_all_or_nothing_rule(official, student):
 
 def test_a_check_cell_that_succeeds_without_its_check_earns_nothing(official, student):
     student.cells[_find(student, r"^### EXERCISE 00\.accuracy")].source += "\ny = 1"
+    student.cells[_find(student, r"^### EXERCISE 00\.standardize")].source += "\nz = 1"  # attempted
     plan, outcomes = _plan_and_outcomes(official, student, {("check", "00.accuracy"): Outcome(status="ok")})
     rows = {r.exercise: r for r in exercise_rows(official, "s", plan, outcomes)}
     assert rows["00.accuracy"].status == "error" and "input transformer" in rows["00.accuracy"].message
@@ -434,5 +435,6 @@ def test_fixture_cases_cover_the_documented_statuses():
     spec.loader.exec_module(module)
     seen = {status for rows in module.EXPECTED.values() for status, _ in rows.values()}
     assert seen <= set(STATUSES)
-    assert set(STATUSES) - seen <= {"total_timeout", "grader_error"}  # both tested above
+    # total_timeout and grader_error are tested above; uses_reference in tests/test_grade_sandbox.py
+    assert set(STATUSES) - seen <= {"total_timeout", "grader_error", "uses_reference"}
     json.dumps(module.EXPECTED)

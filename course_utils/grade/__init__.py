@@ -3,8 +3,10 @@
 Introduced in lesson 00 (setup), for instructors; see docs/instructors.md.
 Each submission (``DIR/<student>/NN_slug.ipynb`` or ``DIR/<student>.ipynb``) is
 rebuilt on the official ``solutions/NN_slug.ipynb`` (learner's exercise cells,
-official everything else, hidden tests included), run in its own kernel with
-time, memory, output and network limits, and turned into one row per exercise
+official everything else, hidden tests included), run in its own kernel inside a
+bubblewrap sandbox (``_sandbox``) with time, memory and output limits, checked
+outside that sandbox (``_split``: the learner's function runs inside on the
+cases' inputs, the verdict is decided by the grader), and turned into one row per exercise
 in ``grades.csv`` (columns :data:`COLUMNS`) plus a markdown feedback file per
 student. Importing this package is cheap; the machinery lives in sub-modules.
 

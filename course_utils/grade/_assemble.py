@@ -292,14 +292,17 @@ def read_bytes(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> bytes:
         if exc.errno == getattr(__import__("errno"), "ELOOP", -1):
             raise ValueError("the file is a symbolic link; the grader does not follow links") from None
         raise ValueError(f"the file cannot be opened ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
+    try:
+        info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise ValueError("not a regular file (a FIFO, socket or device)")
+            raise ValueError("not a regular file (a FIFO, socket, device or folder)")
         if info.st_size > max_bytes:
             raise ValueError(f"the file is {info.st_size / 2**20:.0f} MB, larger than the {max_bytes // 2**20} MB "
                              "the grader reads")
-        data = fh.read(max_bytes + 1)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(max_bytes + 1)
+    finally:
+        os.close(fd)
     if len(data) > max_bytes:
         raise ValueError(f"the file is larger than the {max_bytes // 2**20} MB the grader reads")
     return data

@@ -155,6 +155,7 @@ def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[O
     """
     rows = []
     broken = official_failure(plan, outcomes)
+    judged_outside = {call.exercise for call in plan.split.values()}
     for ex in official.exercises:
         def row(status: str, message: str, points: float | None = 0.0) -> Row:
             return Row(student, ex.id, points, ex.points, status, message)
@@ -180,6 +181,11 @@ def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[O
             extra = (" Its checks passed on code elsewhere in the notebook: review by hand." if passed else "")
             rows.append(row("missing", f"the exercise cell (first line '### EXERCISE {ex.id} ...') was not "
                                        f"found: deleted, or its first line was changed.{extra}"))
+            continue
+        if passed and ex.id not in judged_outside and answer is not None and _not_attempted(answer, official, ex.id):
+            # a pass proven only inside the kernel, for a cell left as handed out: never trusted
+            rows.append(row("not_attempted", "not attempted: the exercise cell is unchanged (its check reported "
+                                             "a pass from code elsewhere in the notebook: review by hand)"))
             continue
         if passed:
             msgs = [m for o in checks if (m := _check_message(o.stdout, ex.id))]
@@ -277,11 +283,13 @@ def read_json_file(path: str, max_bytes: int) -> object:
 
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     fd = os.open(path, flags)
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        if not stat.S_ISREG(info.st_mode):
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ValueError(f"{path} is not a regular file")
-        data = fh.read(max_bytes + 1)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(max_bytes + 1)
+    finally:
+        os.close(fd)
     if len(data) > max_bytes:
         raise ValueError(f"{path} is larger than {max_bytes} bytes")
     return json.loads(data.decode("utf-8"))

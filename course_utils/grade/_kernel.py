@@ -10,9 +10,10 @@ code runs it
 * in every case patches Python's ``socket`` module so that connections and
   name look-ups to anything but the local machine fail;
 
-then starts an ordinary ipykernel. None of this is a sandbox: code in the
-kernel can undo the Python-level patch, and the limits only stop accidents.
-Untrusted code belongs in a container without network (docs/instructors.md).
+then starts an ordinary ipykernel. None of this is a sandbox by itself: code in
+the kernel can undo the Python-level patch. The grader starts this launcher
+inside bubblewrap (:mod:`course_utils.grade._sandbox`), which is the isolation;
+these measures remain for ``--no-sandbox`` runs (docs/instructors.md).
 
 The settings come as JSON in the ``CU_GRADE_KERNEL`` environment variable; the
 launcher removes it and writes what it achieved to the file named there.

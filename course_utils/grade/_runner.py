@@ -295,10 +295,12 @@ class _Kernel:
         """What the launcher says it achieved (written inside the kernel: untrusted, size-capped, no links)."""
         try:
             fd = os.open(self.report_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
-            with os.fdopen(fd, "rb") as fh:
-                if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
                     return {}
-                data = json.loads(fh.read(20000).decode("utf-8", errors="replace"))
+                data = json.loads(os.read(fd, 20000).decode("utf-8", errors="replace"))
+            finally:
+                os.close(fd)
         except (OSError, ValueError):
             return {}
         if not isinstance(data, dict):

@@ -139,24 +139,33 @@ def command(argv: list[str], *, scratch: str, package_dir: Path, extra_ro: list[
     return args + list(argv)
 
 
-#: Environment variables of the instructor's shell never passed into the sandbox (names containing these).
-SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "API_KEY", "PRIVATE", "AUTH", "SSH_",
-                "AWS_", "GITHUB_", "GOOGLE_APPLICATION", "COOKIE", "SESSION")
+#: Environment variables passed into the sandbox (names, or prefixes ending in ``_``); nothing else of the
+#: instructor's environment (tokens, keys, paths) gets in.
+ALLOWED_ENV = ("LANG", "LANGUAGE", "TZ", "LC_", "PYTHONPATH", "PYTHONWARNINGS", "PYTHONHASHSEED",
+               "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONIOENCODING", "MPLBACKEND", "COURSE_",
+               "CU_GRADE_", "IPYTHONDIR", "JUPYTER_PLATFORM_DIRS", "PYDEVD_DISABLE_FILE_VALIDATION", "KERAS_BACKEND",
+               "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "GRPC_VERBOSITY", "OMP_NUM_THREADS",
+               "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "TOKENIZERS_PARALLELISM",
+               "CUDA_VISIBLE_DEVICES", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "KEY", "PRIVATE", "AUTH", "COOKIE")
+
+
+def _allowed(name: str) -> bool:
+    if any(w in name.upper() for w in SECRET_WORDS):
+        return False
+    return any(name == a or (a.endswith("_") and name.startswith(a)) for a in ALLOWED_ENV)
 
 
 def sandbox_env(env: dict, scratch: str) -> dict:
-    """The kernel's environment inside the sandbox: no secrets, a home, cache and temp folder of its own."""
-    out = {k: v for k, v in env.items() if not any(w in k.upper() for w in SECRET_WORDS)}
+    """The kernel's environment inside the sandbox: an allow-list of the grader's variables (no secrets),
+    and a home, cache and temporary folder of its own."""
+    out = {k: v for k, v in env.items() if _allowed(k)}
     home = os.path.join(scratch, "home")
     os.makedirs(home, exist_ok=True)
     out.update({"HOME": home, "USER": "nobody", "LOGNAME": "nobody", "TMPDIR": "/tmp",
                 "XDG_CACHE_HOME": os.path.join(home, ".cache"), "XDG_CONFIG_HOME": os.path.join(home, ".config"),
                 "COURSE_CACHE": os.path.join(scratch, "cache"), "MPLCONFIGDIR": os.path.join(home, ".mpl"),
                 "PATH": os.pathsep.join([os.path.dirname(python_executable()), "/usr/local/bin", "/usr/bin", "/bin"])})
-    for k in ("XDG_RUNTIME_DIR", "DBUS_SESSION_BUS_ADDRESS", "DISPLAY", "WAYLAND_DISPLAY", "JUPYTER_RUNTIME_DIR",
-              "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "VIRTUAL_ENV", "PYTHONSTARTUP", "PYTHONUSERBASE",
-              "NUMBA_CACHE_DIR", "KERAS_HOME", "TORCH_HOME", "HF_HOME"):
-        out.pop(k, None)
     return out
 
 

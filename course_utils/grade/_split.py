@@ -149,7 +149,7 @@ class Judge:
                 continue
             try:
                 found[int(m.group(1))].append(_wire.answer_from_record(_wire.load(os.path.join(out, name))))
-            except _wire.WireError as exc:
+            except Exception as exc:  # noqa: BLE001 - untrusted data: any problem refuses the file
                 found[int(m.group(1))].append(f"its result file could not be used: {exc}")
         return found
 
@@ -175,8 +175,12 @@ class Judge:
                     verdicts[call.exercise] = False  # the call never ran: no pass (the row says so)
                     continue
                 for run in runs:
-                    if isinstance(run, str):
-                        result = _core.CheckResult(call.exercise, False, f"✗ {call.exercise}: {run}")
+                    if isinstance(run, str):  # a result file the grader refuses: the kernel interfered
+                        verdicts[call.exercise] = False
+                        if failure is None:
+                            failure = (call, _core.CheckResult(call.exercise, False, f"{call.exercise}: {run}"),
+                                       "ResultRefused")
+                        continue
                     else:
                         try:
                             result = _core.judge(call.exercise, run, call.seed,
@@ -187,13 +191,13 @@ class Judge:
                     if not result.passed:
                         verdicts[call.exercise] = False
                         if failure is None:
-                            failure = (call, result)
+                            failure = (call, result, "CheckFailed")
                     elif result.message not in messages:
                         messages.append(result.message)
             if failure is not None:
-                call, result = failure
-                o.status, o.ename = "error", "CheckFailed"
-                o.evalue = (INSTRUCTOR_TAG if call.hidden else "") + result.message
+                call, result, ename = failure
+                o.status, o.ename = "error", ename
+                o.evalue = (INSTRUCTOR_TAG if call.hidden and ename == "CheckFailed" else "") + result.message
                 o.stdout = (o.stdout + "\n" + result.message)[-4000:]
                 continue
             for ex, ok in verdicts.items():

@@ -125,10 +125,15 @@ def read_capped(path: str, max_bytes: int = MAX_BYTES) -> bytes:
         fd = os.open(path, flags)
     except OSError as exc:
         raise WireError(f"cannot open {os.path.basename(path)} ({exc.strerror})") from None
-    with os.fdopen(fd, "rb") as fh:
-        if not stat.S_ISREG(os.fstat(fh.fileno()).st_mode):
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise WireError(f"{os.path.basename(path)} is not a regular file")
-        data = fh.read(max_bytes + 1)
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise WireError(f"cannot read {os.path.basename(path)} ({exc.strerror})") from None
+    finally:
+        os.close(fd)
     if len(data) > max_bytes:
         raise WireError(f"{os.path.basename(path)} is larger than {max_bytes} bytes")
     return data
