@@ -207,3 +207,28 @@ def test_a_failed_instructor_test_names_the_property(loaded):
         assert loaded["hidden_data"] not in row["message"]
     for path in loaded["feedback"].glob("*.md"):
         assert loaded["hidden_data"] not in path.read_text(encoding="utf-8")
+
+
+def test_four_graders_in_parallel_give_correct_submissions_full_marks(tmp_path):
+    """Issue 12, item 5: four grader processes at once on a 2-core machine (each with its calibration run and
+    two kernels); the CPU-time limits keep the load from failing correct work."""
+    fixtures = _load_fixture_module()
+    procs = []
+    for g in range(4):
+        subs = tmp_path / f"subs{g}"
+        for s in ("a", "b"):
+            (subs / s).mkdir(parents=True)
+            nbformat.write(fixtures.solved(), subs / s / fixtures.NAME)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "course_utils.grade", str(subs), "--lesson", "00", "--out",
+             str(tmp_path / f"g{g}.csv"), "--feedback-dir", str(tmp_path / f"fb{g}"), "--workers", "1",
+             "--cell-timeout", "30", "--timeout", "150", "--root", str(ROOT), *CLI_FLAGS],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)}))
+    logs = [p.communicate(timeout=1500)[0] for p in procs]
+    for g, (p, log) in enumerate(zip(procs, logs)):
+        assert p.returncode == 0, log
+        rows = _read_csv(tmp_path / f"g{g}.csv")
+        got = {(r["student"], r["exercise"]): r["status"] for r in rows}
+        assert got == {(s, ex): ("passed" if ex in ("00.standardize", "00.accuracy") else "not_attempted")
+                       for s in ("a", "b") for ex in fixtures.EXERCISES}, log

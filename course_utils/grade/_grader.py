@@ -662,8 +662,10 @@ def grade_folder(submissions: Path, lesson: str, out: Path, *, feedback_dir: Pat
     judge = Judge()
     refs = references(official)
     if any(ex.kind == "code" for ex in official.exercises):
+        t_cal = time.monotonic()
         judge.calibrate(official, lambda sub: grade_submission(official, sub, limits, full=full, seed=seed,
                                                                 run_all=run_all, retry=retry, judge=judge))
+        log(f"calibration: the official solution graded once in {time.monotonic() - t_cal:.1f} s")
         log(f"checks judged outside the sandbox: {', '.join(sorted(judge.confirmed or [])) or 'none'}")
 
     def one(sub: Submission) -> StudentResult:
