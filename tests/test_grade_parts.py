@@ -438,3 +438,107 @@ def test_fixture_cases_cover_the_documented_statuses():
     # total_timeout and grader_error are tested above; uses_reference in tests/test_grade_sandbox.py
     assert set(STATUSES) - seen <= {"total_timeout", "grader_error", "uses_reference"}
     json.dumps(module.EXPECTED)
+
+
+# ----------------------------------------------------------------------------- checks judged outside (issue 12)
+def _judged_outside(exercise, answer, seed):
+    import numpy as np
+
+    from course_utils.checks import _core
+    from course_utils.grade import _wire
+
+    spec = _core.lookup(exercise)
+    cases = list(spec.cases(np.random.default_rng(_core._seed_for(exercise, seed))))
+    run = _core.run_answer(exercise, answer, _core.case_inputs(cases))
+    return _core.judge(exercise, _wire.answer_from_record(_wire.answer_record(run)), seed, cases=cases)
+
+
+@pytest.mark.parametrize("exercise, source", [
+    ("00.standardize", "def f(x):\n    return (x - x.mean(axis=0)) / x.std(axis=0)"),
+    ("00.standardize", "def f(x):\n    return (x - x.mean()) / x.std()"),  # a "Likely mistake"
+    ("00.standardize", "def f(x):\n    x -= x.mean(axis=0)\n    return x / x.std(axis=0)"),  # in place
+    ("00.standardize", "def f(x):\n    raise NotImplementedError()"),
+    ("00.standardize", "def f(x):\n    return [list(r) for r in x]"),  # wrong type
+    ("00.accuracy", "def f(a, b):\n    return float(np.mean(a == b))"),  # plain lists: the list mistake
+    ("00.accuracy", "def f(a, b):\n    return 1 / 0"),
+    ("01.logsumexp", "def f(z, axis=-1):\n    return np.log(np.exp(z).sum(axis=axis))"),
+    ("01.huber_grad", "def f(r, delta=1.0):\n    return -np.clip(r, -delta, delta)"),  # sign flipped
+    ("01.two_task_loss", "def f(*a, **k):\n    return 0.0"),
+])
+@pytest.mark.parametrize("seed", [0, 7])
+def test_a_check_judged_outside_says_what_the_kernel_check_says(exercise, source, seed):
+    """run_answer (in the kernel) + the npz record + judge (in the grader) == run_check, message for message."""
+    import numpy as np
+
+    from course_utils.checks import _core
+
+    space = {"np": np}
+    exec(source, space)  # noqa: S102 - test answers
+    inside = _core.run_check(exercise, space["f"], seed=seed, record=False)
+    outside = _judged_outside(exercise, space["f"], seed)
+    assert (outside.passed, outside.message) == (inside.passed, inside.message)
+
+
+def test_result_files_are_untrusted_data(tmp_path):
+    import numpy as np
+
+    from course_utils.grade import _wire
+
+    good = tmp_path / "good.npz"
+    _wire.dump({"got": (np.arange(3.0), {"k": [1, None, "x"]}, float("nan")), "obj": object()}, str(good))
+    back = _wire.load(str(good))
+    assert back["got"][1] == {"k": [1, None, "x"]} and np.isnan(back["got"][2])
+    assert np.array_equal(back["got"][0], np.arange(3.0)) and repr(back["obj"]).startswith("<object")
+    assert back["obj"] != back["obj"]  # a stand-in never matches anything
+    with open(tmp_path / "pickled.npz", "wb") as fh:  # an object array needs pickle: refused
+        np.savez(fh, meta=np.frombuffer(b'{"__nd__": 0}', dtype=np.uint8), a0=np.array([{}], dtype=object))
+    (tmp_path / "garbage.npz").write_bytes(b"PK\x03\x04" + os.urandom(200))
+    os.symlink(good, tmp_path / "link.npz")
+    os.mkfifo(tmp_path / "fifo.npz")
+    (tmp_path / "dir.npz").mkdir()
+    deep = tmp_path / "deep.npz"
+    with open(deep, "wb") as fh:
+        np.savez(fh, meta=np.frombuffer(("[" * 200 + "]" * 200).encode(), dtype=np.uint8))
+    for name in ("pickled", "garbage", "link", "fifo", "dir", "deep"):
+        with pytest.raises(_wire.WireError):
+            _wire.load(str(tmp_path / f"{name}.npz"))
+    with pytest.raises(_wire.WireError, match="larger"):
+        _wire.load(str(good), max_bytes=100)
+    with pytest.raises(_wire.WireError):
+        _wire.answer_from_record({"runs": [{"status": "passed"}]})  # not a status a run can have
+
+
+def test_without_a_sandbox_the_grader_refuses_unless_told(tmp_path, monkeypatch):
+    """Issue 12, item 7: a clear refusal naming the fix; --no-sandbox is said in the log and the feedback."""
+    from course_utils.grade import _grader, _sandbox
+
+    (tmp_path / "subs" / "ann").mkdir(parents=True)  # no notebook: no kernel needed
+    monkeypatch.setattr(_sandbox, "unavailable", lambda: "bubblewrap (bwrap) is not installed")
+    with pytest.raises(_grader.SandboxUnavailable, match="install bubblewrap.*--no-sandbox"):
+        _grader.grade_folder(tmp_path / "subs", "00", tmp_path / "g.csv", root=ROOT, log=lambda s: None)
+    assert not (tmp_path / "g.csv").exists()
+    _grader.grade_folder(tmp_path / "subs", "00", tmp_path / "g.csv", root=ROOT, log=lambda s: None, sandbox=False)
+    assert "WARNING: --no-sandbox" in (tmp_path / "g.log").read_text(encoding="utf-8")
+    assert "WITHOUT the grader's sandbox" in (tmp_path / "feedback" / "ann.md").read_text(encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", "import sys, course_utils.grade._sandbox as s; "
+                           "s.unavailable = lambda: 'no bwrap here'; from course_utils.grade.__main__ import main; "
+                           f"sys.exit(main([{str(tmp_path / 'subs')!r}, '--lesson', '00', '--out', "
+                           f"{str(tmp_path / 'h.csv')!r}]))"], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2 and "refusing to grade untrusted notebooks without a sandbox" in proc.stderr
+    assert "apt-get install bubblewrap" in proc.stderr
+
+
+def test_csv_cells_are_escaped_and_written_atomically(tmp_path):
+    from course_utils.grade._grader import Row, StudentResult, _safe_name, csv_text, write_csv
+
+    assert csv_text('=HYPERLINK("x")') == '\'=HYPERLINK("x")' and csv_text("-1") == "'-1" and csv_text("ok") == "ok"
+    assert csv_text("a\x00b\nc") == "a b c"
+    assert len(_safe_name("é" * 300).encode()) <= 80 and _safe_name("../../etc") == "etc"
+    assert _safe_name("x" * 300) != _safe_name("x" * 299)
+    (tmp_path / "g.csv.tmp").mkdir()  # a folder named like an old temporary file does not matter
+    os.symlink(tmp_path / "victim", tmp_path / "g.csv")  # a link at the CSV's path is replaced
+    write_csv(tmp_path / "g.csv", [StudentResult("@ann", "p", [Row("@ann", "00.a", 1, 1, "passed", "+x")])])
+    assert not (tmp_path / "victim").exists() and not (tmp_path / "g.csv").is_symlink()
+    assert "'@ann,00.a,1,1,passed,'+x" in (tmp_path / "g.csv").read_text(encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.csv", "g.csv.tmp"]

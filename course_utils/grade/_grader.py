@@ -661,7 +661,7 @@ def grade_folder(submissions: Path, lesson: str, out: Path, *, feedback_dir: Pat
 
     judge = Judge()
     refs = references(official)
-    if any(ex.kind == "code" for ex in official.exercises):
+    if any(ex.kind == "code" for ex in official.exercises) and any(sub.path for sub in subs):
         t_cal = time.monotonic()
         judge.calibrate(official, lambda sub: grade_submission(official, sub, limits, full=full, seed=seed,
                                                                 run_all=run_all, retry=retry, judge=judge))
