@@ -691,6 +691,10 @@ def grade_folder(submissions: Path, lesson: str, out: Path, *, feedback_dir: Pat
     flagged = [f"{r.student} {r.exercise}" for res in results for r in res.rows if r.status == "uses_reference"]
     if flagged:
         log(f"uses_reference (review by hand): {'; '.join(csv_text(f)[:120] for f in flagged)}")
+    for res in results:  # the sandbox's PID namespace is swept at the end: say if anything had to be killed
+        left = str(res.kernel.get("leftover_processes", "0"))
+        if left not in ("0", ""):
+            log(f"  {csv_text(res.student)[:120]}: {left} process(es) of its sandbox outlived the kernel and were killed")
     for ex, why in sorted(judge.reasons.items()):
         log(f"{ex}: checked inside the kernel, not split ({why}); see docs/instructors.md, threat model")
     for what in sorted({f"{r.kernel.get('network', '?')}; {r.kernel.get('limits', '?')}" for r in results if r.kernel}):

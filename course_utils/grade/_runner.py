@@ -171,7 +171,14 @@ class _Kernel:
             "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
         self.proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=subprocess.STDOUT, **kwargs)
-        self.client = BlockingKernelClient()
+        import zmq
+
+        context = zmq.Context()
+        try:  # one message from an untrusted kernel may not be larger than this (it is dropped): bounded memory
+            context.setsockopt(zmq.MAXMSGSIZE, max(64, int(2 * limits.max_output_mb)) * 2**20)
+        except Exception:  # noqa: BLE001 - an older pyzmq: the output limit still applies
+            pass
+        self.client = BlockingKernelClient(context=context)
         self.client.load_connection_file(conn)
         self.client.start_channels(hb=False)  # liveness comes from the process itself, not heartbeats
         self._psutil_proc = None
