@@ -542,3 +542,29 @@ def test_csv_cells_are_escaped_and_written_atomically(tmp_path):
     assert not (tmp_path / "victim").exists() and not (tmp_path / "g.csv").is_symlink()
     assert "'@ann,00.a,1,1,passed,'+x" in (tmp_path / "g.csv").read_text(encoding="utf-8")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.csv", "g.csv.tmp"]
+
+
+def test_uses_reference_finds_the_package_answer_and_nothing_else():
+    """Issue 12, item 3: the official solutions' own exercise cells never count as using the reference;
+    the reference reached by import, alias or getattr does."""
+    from course_utils.authoring import lessons
+    from course_utils.grade._reference import references, uses_reference
+
+    found_any = 0
+    for path in lessons(ROOT):
+        off = load_official(ROOT, path.name[:2])
+        refs, aliases = references(off)
+        found_any += len(refs)
+        for ex in off.exercises:
+            if ex.kind == "code":
+                assert uses_reference(off.nb.cells[ex.cell_index].source, ex.id, refs, aliases) == "", ex.id
+    assert found_any >= 20
+    off = load_official(ROOT, "01")
+    refs, aliases = references(off)
+    assert refs["01.huber_grad"] == {"course_utils.losses.huber_grad"}
+    for src in ("def huber_grad(r, delta=1.0):\n    return L.huber_grad(r, delta)",
+                "from course_utils.losses import huber_grad as hg\ndef huber_grad(r, delta=1.0):\n    return hg(r, delta)",
+                "import course_utils.losses as X\nf = getattr(X, 'huber_grad')",
+                "%time import course_utils.losses\nhuber_grad = course_utils.losses.huber_grad"):
+        assert uses_reference(src, "01.huber_grad", refs, aliases) == "course_utils.losses.huber_grad", src
+    assert uses_reference("def huber(r, d=1.0):\n    return L.huber_grad(r, d)", "01.huber", refs, aliases) == ""

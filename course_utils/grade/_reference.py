@@ -33,8 +33,6 @@ def _imports(tree: ast.AST, aliases: dict[str, set[str]]) -> None:
             found = target_names(node.value, aliases)
             if found:
                 aliases.setdefault(node.targets[0].id, set()).update(found)
-        elif isinstance(node, ast.FunctionDef) and node.name not in aliases:
-            pass
 
 
 def _qualified(node: ast.AST, aliases: dict[str, set[str]]) -> set[str]:
@@ -125,6 +123,7 @@ def uses_reference(source: str, exercise: str, refs: dict[str, set[str]], aliase
     if tree is None:
         return ""
     local = {k: set(v) for k, v in aliases.items()}
+    local.setdefault(PACKAGE, set()).add(PACKAGE)  # the package itself, imported anywhere in the kernel
     _imports(tree, local)
     for name in sorted(names_in(tree, local)):
         for ref in wanted:
