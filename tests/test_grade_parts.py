@@ -568,3 +568,42 @@ def test_uses_reference_finds_the_package_answer_and_nothing_else():
                 "%time import course_utils.losses\nhuber_grad = course_utils.losses.huber_grad"):
         assert uses_reference(src, "01.huber_grad", refs, aliases) == "course_utils.losses.huber_grad", src
     assert uses_reference("def huber(r, d=1.0):\n    return L.huber_grad(r, d)", "01.huber", refs, aliases) == ""
+
+
+def test_torch_modules_travel_as_data_and_are_rebuilt_only_from_torch_nn(tmp_path):
+    import json
+
+    import numpy as np
+    import torch
+
+    from course_utils.grade import _wire
+
+    seq = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU())
+    seq.eval()
+    _wire.dump({"m": (torch.nn.Linear(3, 2), seq)}, str(tmp_path / "ok.npz"))
+    lin, back = _wire.load(str(tmp_path / "ok.npz"))["m"]
+    x = torch.randn(2, 1, 5, 5)
+    assert isinstance(lin, torch.nn.Linear) and torch.allclose(back(x), seq(x)) and not back.training
+
+    class Mine(torch.nn.Module):  # the learner's own class: a stand-in, never rebuilt
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 2)
+
+    arrays: list = []
+    assert "__opaque__" in _wire.encode(Mine(), arrays)
+
+    def hostile(mutate) -> None:
+        arrays = []
+        doc = _wire.encode({"m": torch.nn.Linear(2, 2)}, arrays)
+        mutate(doc["__dict__"][0][1])
+        with open(tmp_path / "bad.npz", "wb") as fh:
+            np.savez(fh, meta=np.frombuffer(json.dumps(doc).encode(), dtype=np.uint8),
+                     **{f"a{i}": a for i, a in enumerate(arrays)})
+        with pytest.raises(_wire.WireError):
+            _wire.load(str(tmp_path / "bad.npz"))
+
+    # 10**12 inputs: built on the meta device (no memory), then refused because the tensors do not match
+    hostile(lambda m: m["args"]["__dict__"][0][1]["__dict__"][0].__setitem__(1, 10**12))
+    for name in ("functional", "__class__", "Module", "init"):
+        hostile(lambda m, name=name: m.__setitem__("__torchmodule__", name))
