@@ -178,6 +178,7 @@ class _Kernel:
             context.setsockopt(zmq.MAXMSGSIZE, max(64, int(2 * limits.max_output_mb)) * 2**20)
         except Exception:  # noqa: BLE001 - an older pyzmq: the output limit still applies
             pass
+        self._context = context
         self.client = BlockingKernelClient(context=context)
         self.client.load_connection_file(conn)
         self.client.start_channels(hb=False)  # liveness comes from the process itself, not heartbeats
@@ -288,6 +289,10 @@ class _Kernel:
         try:
             self.client.stop_channels()
         except Exception:
+            pass
+        try:
+            self._context.destroy(linger=0)
+        except Exception:  # noqa: BLE001
             pass
         self.kill()
         try:
