@@ -24,7 +24,7 @@ from ._assemble import INSTRUCTOR_TAG, Plan, passed_marker
 from ._runner import Outcome
 
 #: Result files read back per split call at most (a check call inside a loop writes one per run).
-MAX_RECORDS_PER_CALL = 20
+MAX_RECORDS_PER_CALL = 5
 FOLDER = "grader-split"
 
 

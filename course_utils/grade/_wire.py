@@ -17,7 +17,7 @@ import stat
 import zipfile
 
 #: Largest result file read back from the sandbox (bytes).
-MAX_BYTES = 64 * 2**20
+MAX_BYTES = 16 * 2**20
 MAX_DEPTH = 24
 MAX_NODES = 200_000
 MAX_TEXT = 20_000
