@@ -607,3 +607,47 @@ def test_torch_modules_travel_as_data_and_are_rebuilt_only_from_torch_nn(tmp_pat
     hostile(lambda m: m["args"]["__dict__"][0][1]["__dict__"][0].__setitem__(1, 10**12))
     for name in ("functional", "__class__", "Module", "init"):
         hostile(lambda m, name=name: m.__setitem__("__torchmodule__", name))
+
+
+def test_discover_hand_in_names_links_and_special_files(tmp_path, official):
+    """Issue 12, item 6 without kernels: which file is graded for each way students hand in."""
+    import unicodedata
+
+    def nb(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+        return path
+
+    for student, name in (("a", "Copy of 00_setup.ipynb"), ("b", "00_setup (1).ipynb"), ("c", "00_setup-Copy1.ipynb"),
+                          ("d", "alice_00_setup.ipynb"), ("e", "00_SETUP.IPYNB"), ("f", "00 setup.ipynb"),
+                          (".g", "00_setup.ipynb"), ("_h", "00_setup.ipynb")):
+        nb(tmp_path / student / name)
+    nb(tmp_path / "two" / "00_setup-Copy1.ipynb")
+    official_name = nb(tmp_path / "two" / "00_setup.ipynb")
+    os.utime(official_name, (1, 1))  # older, but the official name
+    (tmp_path / "dir" / "00_setup.ipynb").mkdir(parents=True)  # a folder named like a notebook
+    nb(tmp_path / "dir" / "sub" / "00_mine.ipynb")
+    (tmp_path / "link").mkdir()
+    os.symlink("/etc/passwd", tmp_path / "link" / "00_setup.ipynb")
+    os.symlink("/etc/passwd", tmp_path / "flat.ipynb")
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "00_setup.ipynb")
+    nb(tmp_path / unicodedata.normalize("NFC", "José") / "00_setup.ipynb")
+    nb(tmp_path / unicodedata.normalize("NFD", "José") / "00_setup.ipynb")
+    (tmp_path / ".git").mkdir()
+    logged = []
+    subs = {s.student: s for s in discover(tmp_path, official, log=logged.append)}
+    for student in "abcdef":
+        assert subs[student].path is not None and not subs[student].refused, student
+    assert subs[".g"].path.name == subs["_h"].path.name == "00_setup.ipynb"  # dot/underscore names are graded
+    assert subs["two"].path.name == "00_setup.ipynb" and "official file name" in subs["two"].note
+    assert subs["two"].chosen_note and subs["dir"].path.name == "00_mine.ipynb"
+    for student in ("link", "flat", "fifo"):
+        assert subs[student].path is None and subs[student].refused, student
+    assert "link" in subs["link"].refused and "regular file" in subs["fifo"].refused
+    assert {"José", "José_"} <= set(subs) and all(unicodedata.is_normalized("NFC", s) for s in subs)
+    assert ".git" not in subs and any(".git" in line for line in logged)
+    with pytest.raises(ValueError, match="link"):
+        from course_utils.grade._assemble import read_bytes
+
+        read_bytes(tmp_path / "link" / "00_setup.ipynb")
