@@ -12,8 +12,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m course_utils.grade",
         description="Grade a folder of submitted notebooks (DIR/<student>/NN_slug.ipynb or DIR/<student>.ipynb) "
-                    "into a CSV (student, exercise, points, max_points, status, message) and one feedback file "
-                    "per student. Each kernel runs in a bubblewrap sandbox (Linux; `apt-get install "
+                    "into a CSV (student, exercise, points, max_points, status, message), its log (the CSV's name "
+                    "with .log) and one feedback file per student. Each kernel runs in a bubblewrap sandbox (Linux; `apt-get install "
                     "bubblewrap`); without one the grader refuses unless --no-sandbox is given "
                     "(docs/instructors.md).",
         epilog="statuses: " + "; ".join(f"{k}: {v}" for k, v in STATUSES.items()),
