@@ -30,7 +30,7 @@ help:
 	@echo "make execute      re-run solutions/ in place (full mode) to refresh saved outputs"
 	@echo "make grade SUBMISSIONS=dir LESSON=NN   batch-grade a folder of submissions"
 	@echo "make dataset      regenerate datasets/sentiment (needs espeak-ng: make system-deps)"
-	@echo "make system-deps  apt-get install the system packages (espeak-ng)"
+	@echo "make system-deps  apt-get install the system packages (espeak-ng; bubblewrap for the grader's sandbox)"
 	@echo "make browser-deps Chromium + playwright-core for tests/test_browser.py (CI installs them itself)"
 	@echo "make bench        performance benchmarks"
 	@echo "make env          print the environment report (paste it into bug reports)"
@@ -95,11 +95,13 @@ dataset: install
 	$(PY) -m course_utils.data.generate --out datasets/sentiment
 
 system-deps:
-	@if command -v espeak-ng >/dev/null 2>&1; then echo "espeak-ng already installed"; \
+	@need=""; command -v espeak-ng >/dev/null 2>&1 && echo "espeak-ng already installed" || need="$$need espeak-ng"; \
+	command -v bwrap >/dev/null 2>&1 && echo "bubblewrap already installed" || need="$$need bubblewrap"; \
+	if [ -z "$$need" ]; then :; \
 	elif command -v apt-get >/dev/null 2>&1; then \
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
-	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq espeak-ng; \
-	else echo "No apt-get here: install espeak-ng with your package manager (brew install espeak-ng, ...)"; exit 1; fi
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$need; \
+	else echo "No apt-get here: install$$need with your package manager (brew install espeak-ng, dnf install bubblewrap, ...)"; exit 1; fi
 
 browser-deps:
 	.ci/run --install-only

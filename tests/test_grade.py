@@ -19,6 +19,7 @@ from course_utils.authoring import exercises, lessons
 from course_utils.grade import COLUMNS, STATUSES
 from course_utils.grade._grader import grade_folder
 from course_utils.grade._runner import Limits
+from sandboxhelp import CLI_FLAGS, SANDBOX
 
 ROOT = Path(__file__).resolve().parents[1]
 LESSONS = [p.name for p in lessons(ROOT)]
@@ -57,7 +58,8 @@ def graded_lesson(request, tmp_path_factory):
         shutil.copy(student_nb, subs / "blank" / name)
     out = subs.parent / f"grades{name[:2]}.csv"
     limits = Limits(cell_timeout=600, total_timeout=900)
-    results = grade_folder(subs, name[:2], out, workers=2, limits=limits, root=ROOT, log=lambda s: None)
+    results = grade_folder(subs, name[:2], out, workers=2, limits=limits, root=ROOT, log=lambda s: None,
+                           sandbox=SANDBOX)
     nb = nbformat.read(ROOT / "solutions" / name, as_version=4)
     return {"name": name, "exercises": exercises(nb, name), "rows": _read_csv(out),
             "seconds": {r.student: r.seconds for r in results}}
@@ -100,7 +102,7 @@ def adversarial(tmp_path_factory):
     proc = subprocess.run(
         [sys.executable, "-m", "course_utils.grade", str(subs), "--lesson", "00", "--out", str(out),
          "--feedback-dir", str(feedback), "--workers", "2", "--cell-timeout", "15", "--timeout", "150",
-         "--memory-mb", "3000", "--root", str(ROOT)],
+         "--memory-mb", "3000", "--root", str(ROOT), *CLI_FLAGS],
         capture_output=True, text=True, timeout=ADVERSARIAL_LIMIT_S + 300, cwd=subs.parent,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     seconds = time.monotonic() - t0
@@ -171,7 +173,7 @@ def loaded(tmp_path_factory):
         t0 = time.monotonic()
         proc = subprocess.run(
             [sys.executable, "-m", "course_utils.grade", str(subs), "--lesson", "00", "--out", str(out),
-             "--workers", "2", "--cell-timeout", "30", "--timeout", "150", "--root", str(root)],
+             "--workers", "2", "--cell-timeout", "30", "--timeout", "150", "--root", str(root), *CLI_FLAGS],
             capture_output=True, text=True, timeout=1200, cwd=base, env={**os.environ, "PYTHONPATH": str(ROOT)})
         seconds = time.monotonic() - t0
     finally:
@@ -205,3 +207,28 @@ def test_a_failed_instructor_test_names_the_property(loaded):
         assert loaded["hidden_data"] not in row["message"]
     for path in loaded["feedback"].glob("*.md"):
         assert loaded["hidden_data"] not in path.read_text(encoding="utf-8")
+
+
+def test_four_graders_in_parallel_give_correct_submissions_full_marks(tmp_path):
+    """Issue 12, item 5: four grader processes at once on a 2-core machine (each with its calibration run and
+    two kernels); the CPU-time limits keep the load from failing correct work."""
+    fixtures = _load_fixture_module()
+    procs = []
+    for g in range(4):
+        subs = tmp_path / f"subs{g}"
+        for s in ("a", "b"):
+            (subs / s).mkdir(parents=True)
+            nbformat.write(fixtures.solved(), subs / s / fixtures.NAME)
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "course_utils.grade", str(subs), "--lesson", "00", "--out",
+             str(tmp_path / f"g{g}.csv"), "--feedback-dir", str(tmp_path / f"fb{g}"), "--workers", "1",
+             "--cell-timeout", "30", "--timeout", "150", "--root", str(ROOT), *CLI_FLAGS],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT)}))
+    logs = [p.communicate(timeout=1500)[0] for p in procs]
+    for g, (p, log) in enumerate(zip(procs, logs)):
+        assert p.returncode == 0, log
+        rows = _read_csv(tmp_path / f"g{g}.csv")
+        got = {(r["student"], r["exercise"]): r["status"] for r in rows}
+        assert got == {(s, ex): ("passed" if ex in ("00.standardize", "00.accuracy") else "not_attempted")
+                       for s in ("a", "b") for ex in fixtures.EXERCISES}, log

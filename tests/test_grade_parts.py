@@ -224,6 +224,7 @@ def test_rows_follow_the_all_or_nothing_rule(official, student):
 
 def test_a_check_cell_that_succeeds_without_its_check_earns_nothing(official, student):
     student.cells[_find(student, r"^### EXERCISE 00\.accuracy")].source += "\ny = 1"
+    student.cells[_find(student, r"^### EXERCISE 00\.standardize")].source += "\nz = 1"  # attempted
     plan, outcomes = _plan_and_outcomes(official, student, {("check", "00.accuracy"): Outcome(status="ok")})
     rows = {r.exercise: r for r in exercise_rows(official, "s", plan, outcomes)}
     assert rows["00.accuracy"].status == "error" and "input transformer" in rows["00.accuracy"].message
@@ -298,7 +299,7 @@ def test_a_run_stopped_in_an_official_cell_is_retried_once(official, student, mo
     nbformat.write(student, path)
     runs = []
 
-    def fake_run(plan, sub, limits, full):  # first run: the set-up cell times out; second run: all fine
+    def fake_run(plan, sub, limits, full, judge=None):  # first run: the set-up cell times out; second run: all fine
         runs.append(1)
         outcomes = [Outcome(status="ok", markers=[passed_marker(plan.nonce, e) for e in c.checks
                                                   if e == "00.standardize"]) for c in plan.cells]
@@ -434,5 +435,219 @@ def test_fixture_cases_cover_the_documented_statuses():
     spec.loader.exec_module(module)
     seen = {status for rows in module.EXPECTED.values() for status, _ in rows.values()}
     assert seen <= set(STATUSES)
-    assert set(STATUSES) - seen <= {"total_timeout", "grader_error"}  # both tested above
+    # total_timeout and grader_error are tested above; uses_reference in tests/test_grade_sandbox.py
+    assert set(STATUSES) - seen <= {"total_timeout", "grader_error", "uses_reference"}
     json.dumps(module.EXPECTED)
+
+
+# ----------------------------------------------------------------------------- checks judged outside (issue 12)
+def _judged_outside(exercise, answer, seed):
+    import numpy as np
+
+    from course_utils.checks import _core
+    from course_utils.grade import _wire
+
+    spec = _core.lookup(exercise)
+    cases = list(spec.cases(np.random.default_rng(_core._seed_for(exercise, seed))))
+    run = _core.run_answer(exercise, answer, _core.case_inputs(cases))
+    return _core.judge(exercise, _wire.answer_from_record(_wire.answer_record(run)), seed, cases=cases)
+
+
+@pytest.mark.parametrize("exercise, source", [
+    ("00.standardize", "def f(x):\n    return (x - x.mean(axis=0)) / x.std(axis=0)"),
+    ("00.standardize", "def f(x):\n    return (x - x.mean()) / x.std()"),  # a "Likely mistake"
+    ("00.standardize", "def f(x):\n    x -= x.mean(axis=0)\n    return x / x.std(axis=0)"),  # in place
+    ("00.standardize", "def f(x):\n    raise NotImplementedError()"),
+    ("00.standardize", "def f(x):\n    return [list(r) for r in x]"),  # wrong type
+    ("00.accuracy", "def f(a, b):\n    return float(np.mean(a == b))"),  # plain lists: the list mistake
+    ("00.accuracy", "def f(a, b):\n    return 1 / 0"),
+    ("01.logsumexp", "def f(z, axis=-1):\n    return np.log(np.exp(z).sum(axis=axis))"),
+    ("01.huber_grad", "def f(r, delta=1.0):\n    return -np.clip(r, -delta, delta)"),  # sign flipped
+    ("01.two_task_loss", "def f(*a, **k):\n    return 0.0"),
+])
+@pytest.mark.parametrize("seed", [0, 7])
+def test_a_check_judged_outside_says_what_the_kernel_check_says(exercise, source, seed):
+    """run_answer (in the kernel) + the npz record + judge (in the grader) == run_check, message for message."""
+    import numpy as np
+
+    from course_utils.checks import _core
+
+    space = {"np": np}
+    exec(source, space)  # noqa: S102 - test answers
+    inside = _core.run_check(exercise, space["f"], seed=seed, record=False)
+    outside = _judged_outside(exercise, space["f"], seed)
+    assert (outside.passed, outside.message) == (inside.passed, inside.message)
+
+
+def test_result_files_are_untrusted_data(tmp_path):
+    import numpy as np
+
+    from course_utils.grade import _wire
+
+    good = tmp_path / "good.npz"
+    _wire.dump({"got": (np.arange(3.0), {"k": [1, None, "x"]}, float("nan")), "obj": object()}, str(good))
+    back = _wire.load(str(good))
+    assert back["got"][1] == {"k": [1, None, "x"]} and np.isnan(back["got"][2])
+    assert np.array_equal(back["got"][0], np.arange(3.0)) and repr(back["obj"]).startswith("<object")
+    assert back["obj"] != back["obj"]  # a stand-in never matches anything
+    with open(tmp_path / "pickled.npz", "wb") as fh:  # an object array needs pickle: refused
+        np.savez(fh, meta=np.frombuffer(b'{"__nd__": 0}', dtype=np.uint8), a0=np.array([{}], dtype=object))
+    (tmp_path / "garbage.npz").write_bytes(b"PK\x03\x04" + os.urandom(200))
+    os.symlink(good, tmp_path / "link.npz")
+    os.mkfifo(tmp_path / "fifo.npz")
+    (tmp_path / "dir.npz").mkdir()
+    deep = tmp_path / "deep.npz"
+    with open(deep, "wb") as fh:
+        np.savez(fh, meta=np.frombuffer(("[" * 200 + "]" * 200).encode(), dtype=np.uint8))
+    for name in ("pickled", "garbage", "link", "fifo", "dir", "deep"):
+        with pytest.raises(_wire.WireError):
+            _wire.load(str(tmp_path / f"{name}.npz"))
+    with pytest.raises(_wire.WireError, match="larger"):
+        _wire.load(str(good), max_bytes=100)
+    with pytest.raises(_wire.WireError):
+        _wire.answer_from_record({"runs": [{"status": "passed"}]})  # not a status a run can have
+
+
+def test_without_a_sandbox_the_grader_refuses_unless_told(tmp_path, monkeypatch):
+    """Issue 12, item 7: a clear refusal naming the fix; --no-sandbox is said in the log and the feedback."""
+    from course_utils.grade import _grader, _sandbox
+
+    (tmp_path / "subs" / "ann").mkdir(parents=True)  # no notebook: no kernel needed
+    monkeypatch.setattr(_sandbox, "unavailable", lambda: "bubblewrap (bwrap) is not installed")
+    with pytest.raises(_grader.SandboxUnavailable, match="install bubblewrap.*--no-sandbox"):
+        _grader.grade_folder(tmp_path / "subs", "00", tmp_path / "g.csv", root=ROOT, log=lambda s: None)
+    assert not (tmp_path / "g.csv").exists()
+    _grader.grade_folder(tmp_path / "subs", "00", tmp_path / "g.csv", root=ROOT, log=lambda s: None, sandbox=False)
+    assert "WARNING: --no-sandbox" in (tmp_path / "g.log").read_text(encoding="utf-8")
+    assert "WITHOUT the grader's sandbox" in (tmp_path / "feedback" / "ann.md").read_text(encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-c", "import sys, course_utils.grade._sandbox as s; "
+                           "s.unavailable = lambda: 'no bwrap here'; from course_utils.grade.__main__ import main; "
+                           f"sys.exit(main([{str(tmp_path / 'subs')!r}, '--lesson', '00', '--out', "
+                           f"{str(tmp_path / 'h.csv')!r}]))"], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert proc.returncode == 2 and "refusing to grade untrusted notebooks without a sandbox" in proc.stderr
+    assert "apt-get install bubblewrap" in proc.stderr
+
+
+def test_csv_cells_are_escaped_and_written_atomically(tmp_path):
+    from course_utils.grade._grader import Row, StudentResult, _safe_name, csv_text, write_csv
+
+    assert csv_text('=HYPERLINK("x")') == '\'=HYPERLINK("x")' and csv_text("-1") == "'-1" and csv_text("ok") == "ok"
+    assert csv_text("a\x00b\nc") == "a b c"
+    assert len(_safe_name("é" * 300).encode()) <= 80 and _safe_name("../../etc") == "etc"
+    assert _safe_name("x" * 300) != _safe_name("x" * 299)
+    (tmp_path / "g.csv.tmp").mkdir()  # a folder named like an old temporary file does not matter
+    os.symlink(tmp_path / "victim", tmp_path / "g.csv")  # a link at the CSV's path is replaced
+    write_csv(tmp_path / "g.csv", [StudentResult("@ann", "p", [Row("@ann", "00.a", 1, 1, "passed", "+x")])])
+    assert not (tmp_path / "victim").exists() and not (tmp_path / "g.csv").is_symlink()
+    assert "'@ann,00.a,1,1,passed,'+x" in (tmp_path / "g.csv").read_text(encoding="utf-8")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.csv", "g.csv.tmp"]
+
+
+def test_uses_reference_finds_the_package_answer_and_nothing_else():
+    """Issue 12, item 3: the official solutions' own exercise cells never count as using the reference;
+    the reference reached by import, alias or getattr does."""
+    from course_utils.authoring import lessons
+    from course_utils.grade._reference import references, uses_reference
+
+    found_any = 0
+    for path in lessons(ROOT):
+        off = load_official(ROOT, path.name[:2])
+        refs, aliases = references(off)
+        found_any += len(refs)
+        for ex in off.exercises:
+            if ex.kind == "code":
+                assert uses_reference(off.nb.cells[ex.cell_index].source, ex.id, refs, aliases) == "", ex.id
+    assert found_any >= 20
+    off = load_official(ROOT, "01")
+    refs, aliases = references(off)
+    assert refs["01.huber_grad"] == {"course_utils.losses.huber_grad"}
+    for src in ("def huber_grad(r, delta=1.0):\n    return L.huber_grad(r, delta)",
+                "from course_utils.losses import huber_grad as hg\ndef huber_grad(r, delta=1.0):\n    return hg(r, delta)",
+                "import course_utils.losses as X\nf = getattr(X, 'huber_grad')",
+                "%time import course_utils.losses\nhuber_grad = course_utils.losses.huber_grad"):
+        assert uses_reference(src, "01.huber_grad", refs, aliases) == "course_utils.losses.huber_grad", src
+    assert uses_reference("def huber(r, d=1.0):\n    return L.huber_grad(r, d)", "01.huber", refs, aliases) == ""
+
+
+def test_torch_modules_travel_as_data_and_are_rebuilt_only_from_torch_nn(tmp_path):
+    import json
+
+    import numpy as np
+    import torch
+
+    from course_utils.grade import _wire
+
+    seq = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU())
+    seq.eval()
+    _wire.dump({"m": (torch.nn.Linear(3, 2), seq)}, str(tmp_path / "ok.npz"))
+    lin, back = _wire.load(str(tmp_path / "ok.npz"))["m"]
+    x = torch.randn(2, 1, 5, 5)
+    assert isinstance(lin, torch.nn.Linear) and torch.allclose(back(x), seq(x)) and not back.training
+
+    class Mine(torch.nn.Module):  # the learner's own class: a stand-in, never rebuilt
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(2, 2)
+
+    arrays: list = []
+    assert "__opaque__" in _wire.encode(Mine(), arrays)
+
+    def hostile(mutate) -> None:
+        arrays = []
+        doc = _wire.encode({"m": torch.nn.Linear(2, 2)}, arrays)
+        mutate(doc["__dict__"][0][1])
+        with open(tmp_path / "bad.npz", "wb") as fh:
+            np.savez(fh, meta=np.frombuffer(json.dumps(doc).encode(), dtype=np.uint8),
+                     **{f"a{i}": a for i, a in enumerate(arrays)})
+        with pytest.raises(_wire.WireError):
+            _wire.load(str(tmp_path / "bad.npz"))
+
+    # 10**12 inputs: built on the meta device (no memory), then refused because the tensors do not match
+    hostile(lambda m: m["args"]["__dict__"][0][1]["__dict__"][0].__setitem__(1, 10**12))
+    for name in ("functional", "__class__", "Module", "init"):
+        hostile(lambda m, name=name: m.__setitem__("__torchmodule__", name))
+
+
+def test_discover_hand_in_names_links_and_special_files(tmp_path, official):
+    """Issue 12, item 6 without kernels: which file is graded for each way students hand in."""
+    import unicodedata
+
+    def nb(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("{}")
+        return path
+
+    for student, name in (("a", "Copy of 00_setup.ipynb"), ("b", "00_setup (1).ipynb"), ("c", "00_setup-Copy1.ipynb"),
+                          ("d", "alice_00_setup.ipynb"), ("e", "00_SETUP.IPYNB"), ("f", "00 setup.ipynb"),
+                          (".g", "00_setup.ipynb"), ("_h", "00_setup.ipynb")):
+        nb(tmp_path / student / name)
+    nb(tmp_path / "two" / "00_setup-Copy1.ipynb")
+    official_name = nb(tmp_path / "two" / "00_setup.ipynb")
+    os.utime(official_name, (1, 1))  # older, but the official name
+    (tmp_path / "dir" / "00_setup.ipynb").mkdir(parents=True)  # a folder named like a notebook
+    nb(tmp_path / "dir" / "sub" / "00_mine.ipynb")
+    (tmp_path / "link").mkdir()
+    os.symlink("/etc/passwd", tmp_path / "link" / "00_setup.ipynb")
+    os.symlink("/etc/passwd", tmp_path / "flat.ipynb")
+    (tmp_path / "fifo").mkdir()
+    os.mkfifo(tmp_path / "fifo" / "00_setup.ipynb")
+    nb(tmp_path / unicodedata.normalize("NFC", "José") / "00_setup.ipynb")
+    nb(tmp_path / unicodedata.normalize("NFD", "José") / "00_setup.ipynb")
+    (tmp_path / ".git").mkdir()
+    logged = []
+    subs = {s.student: s for s in discover(tmp_path, official, log=logged.append)}
+    for student in "abcdef":
+        assert subs[student].path is not None and not subs[student].refused, student
+    assert subs[".g"].path.name == subs["_h"].path.name == "00_setup.ipynb"  # dot/underscore names are graded
+    assert subs["two"].path.name == "00_setup.ipynb" and "official file name" in subs["two"].note
+    assert subs["two"].chosen_note and subs["dir"].path.name == "00_mine.ipynb"
+    for student in ("link", "flat", "fifo"):
+        assert subs[student].path is None and subs[student].refused, student
+    assert "link" in subs["link"].refused and "regular file" in subs["fifo"].refused
+    assert {"José", "José_"} <= set(subs) and all(unicodedata.is_normalized("NFC", s) for s in subs)
+    assert ".git" not in subs and any(".git" in line for line in logged)
+    with pytest.raises(ValueError, match="link"):
+        from course_utils.grade._assemble import read_bytes
+
+        read_bytes(tmp_path / "link" / "00_setup.ipynb")

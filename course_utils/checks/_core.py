@@ -492,11 +492,16 @@ def _change_size(after: Any, before: Any) -> str:
     return ""
 
 
-def _purity_problem(answer: Any, args: tuple, kwargs: dict, snap_args: tuple, snap_kwargs: dict) -> str | None:
+def _param_names(answer: Any) -> list[str]:
     try:
-        names = list(inspect.signature(answer).parameters)
+        return list(inspect.signature(answer).parameters)
     except (TypeError, ValueError):
-        names = []
+        return []
+
+
+def _purity_problem(answer: Any, args: tuple, kwargs: dict, snap_args: tuple, snap_kwargs: dict,
+                    names: list[str] | None = None) -> str | None:
+    names = _param_names(answer) if names is None else names
     for k, (a, b) in enumerate(zip(args, snap_args), start=1):
         if not _unchanged(a, b):
             name = f" ({names[k - 1]})" if k - 1 < len(names) else ""
@@ -831,3 +836,238 @@ def use_mine(exercise: str, mine: Any, reference: Callable, *, enabled: bool = T
         return reference
     print(f"using your {name} (its self-check passed)")
     return mine
+
+
+# ----------------------------------------------------------------------------- split checks (the grader)
+# The grader's sandbox splits a check in two: the learner's function is called *inside* the sandbox on the
+# cases' inputs only (:func:`run_answer`, which never sees an expected value), its outputs travel out as
+# plain data, and the verdict is decided *outside* (:func:`judge`) with the same messages as
+# :func:`run_check`. Mistake detectors that would call the function again work on what was recorded: the
+# outputs of every case, and of each case with plain-list arguments once more with arrays.
+
+
+@dataclass
+class CaseRun:
+    """What the answer did on one case's inputs (lesson 00, grader).
+
+    ``status``: ``ok`` (``got`` holds the result), ``raised`` (``ename``, ``message``, ``frame``),
+    ``timeout`` or ``not_implemented``. ``args_after``/``kwargs_after``: the arguments after the call (for
+    the in-place check). ``converted``: the same call with plain-list arguments converted to arrays, for
+    cases that have some.
+    """
+
+    status: str = "ok"
+    got: Any = None
+    ename: str = ""
+    message: str = ""
+    frame: str = ""
+    args_after: tuple = ()
+    kwargs_after: dict = field(default_factory=dict)
+    converted: Any = None  # CaseRun | None
+
+
+@dataclass
+class AnswerRun:
+    """Everything :func:`judge` needs to know about the answer, recorded where it ran (lesson 00, grader)."""
+
+    name: str = "your function"
+    params: list = field(default_factory=list)
+    is_callable: bool = True
+    type_name: str = ""
+    loops: str = ""
+    runs: list = field(default_factory=list)  # one CaseRun per case, in order (may stop early)
+
+
+def case_inputs(cases: Sequence[Case]) -> list[tuple[tuple, dict, str | None]]:
+    """The part of each case that the learner's function receives: ``(args, kwargs, floating)``; no
+    expected value, no label (lesson 00, grader)."""
+    return [(case.args, case.kwargs, case.floating) for case in cases]
+
+
+def _run_one(spec: Spec, answer: Any, args: tuple, kwargs: dict, floating: str | None) -> CaseRun:
+    args, kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
+    fn = _errstate_call(answer) if floating == "raise" else answer
+    try:
+        got = call_with_time_limit(fn, args, kwargs, spec.time_limit)
+    except TimeLimitExceeded:
+        return CaseRun("timeout")
+    except NotImplementedError:
+        return CaseRun("not_implemented")
+    except Exception as exc:  # noqa: BLE001 - reported, like run_check does
+        return CaseRun("raised", ename=type(exc).__name__, message=str(exc), frame=_learner_frame(exc))
+    return CaseRun("ok", got=got, args_after=args, kwargs_after=kwargs)
+
+
+def run_answer(exercise: str, answer: Any, inputs: Sequence[tuple[tuple, dict, str | None]]) -> AnswerRun:
+    """Call ``answer`` on every case input of ``exercise`` (from :func:`case_inputs`) and record what it did
+    (lesson 00, grader). Stops after a time-out or ``NotImplementedError``; judges nothing."""
+    spec = lookup(exercise)
+    run = AnswerRun(name=str(getattr(answer, "__name__", None) or "your function"), params=_param_names(answer),
+                    is_callable=callable(answer), type_name=type(answer).__name__)
+    if spec.kind == "value":
+        run.runs = [CaseRun("ok", got=answer)]
+        return run
+    if not run.is_callable:
+        return run
+    if spec.no_loops:
+        run.loops = _loop_problem(answer) or ""
+    for args, kwargs, floating in inputs:
+        one = _run_one(spec, answer, args, kwargs, floating)
+        if _has_list_arg(Case(args=tuple(args), kwargs=dict(kwargs))):
+            conv = lambda a: np.asarray(a) if isinstance(a, (list, tuple)) and a and all(_is_numeric(v) for v in a) else a  # noqa: E731
+            try:
+                c_args = tuple(conv(a) for a in copy.deepcopy(args))
+                c_kwargs = {k: conv(v) for k, v in copy.deepcopy(kwargs).items()}
+                one.converted = _run_one(spec, answer, c_args, c_kwargs, None)
+            except Exception:  # noqa: BLE001 - not convertible: no evidence
+                one.converted = None
+        run.runs.append(one)
+        if one.status in ("timeout", "not_implemented"):
+            break
+    return run
+
+
+def _describe_call(name: str, case: Case) -> str:
+    parts = [describe(a, 80) for a in case.args] + [f"{k}={describe(v, 80)}" for k, v in case.kwargs.items()]
+    return f"{name}({', '.join(parts)})"
+
+
+def _mistake_from_runs(spec: Spec, got: Any, case: Case, cases: list[Case], runs: list[CaseRun]) -> str | None:
+    """:func:`_likely_mistake` on recorded outputs instead of new calls."""
+    for m in spec.mistakes:
+        try:
+            if m.detect(got, case.expected, case):
+                return m.message
+        except Exception:  # noqa: BLE001
+            continue
+    pair = _first_numeric_mismatch(got, case.expected, case.rtol, case.atol)
+    if pair is not None:
+        found = _builtin_mistake(*pair, case)
+        if found and (spec.kind != "function" or _confirmed_from_runs(found[0], case, cases, runs)):
+            return found[1]
+    if spec.kind == "function" and _list_mistake_from_runs(case, cases, runs):
+        return _LIST_MISTAKE
+    return None
+
+
+def _confirmed_from_runs(key: str, failing: Case, cases: list[Case], runs: list[CaseRun]) -> bool:
+    for case, run in zip(cases, runs):
+        if case is failing or callable(case.expected):
+            continue
+        if run.status != "ok":
+            continue
+        try:
+            if compare(run.got, case.expected, case.rtol, case.atol) is None:
+                continue
+            pair = _first_numeric_mismatch(run.got, case.expected, case.rtol, case.atol)
+        except Exception:  # noqa: BLE001
+            continue
+        if pair is None:
+            continue
+        other = _builtin_mistake(*pair, case)
+        return other is not None and other[0] == key
+    return True
+
+
+def _list_mistake_from_runs(case: Case, cases: list[Case], runs: list[CaseRun]) -> bool:
+    if not _has_list_arg(case):
+        return False
+    run = next((r for c, r in zip(cases, runs) if c is case), None)
+    conv = getattr(run, "converted", None)
+    if conv is None or conv.status != "ok":
+        return False
+    try:
+        return compare(conv.got, case.expected, case.rtol, case.atol) is None
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def judge(exercise: str, answer: AnswerRun, seed: int = 0, *, cases: Sequence[Case] | None = None,
+          failures: int = 0) -> CheckResult:
+    """The verdict of :func:`run_check` from what :func:`run_answer` recorded (lesson 00, grader).
+
+    ``cases``: the cases the inputs came from (default: generated again from ``seed``); ``failures``:
+    earlier failed runs, which pick the hint tier like the kernel's count does. Never calls learner code.
+    """
+    spec = lookup(exercise)
+    start = time.perf_counter()
+    instructor = seed != 0
+
+    def finish(text: str, n: int, *, label: str | None = None, mistake: str | None = None,
+               hint: bool = True) -> CheckResult:
+        extra = ""
+        if mistake:
+            extra = f"\n   Likely mistake: {mistake}"
+        elif hint:
+            tier = spec.recipe if (spec.recipe and failures + 1 >= 3) else spec.hint
+            extra = f"\n   Hint: {tier}" if tier else ""
+        where = "instructor test (same checks, other data), " if instructor and label is not None else ""
+        return CheckResult(exercise, False, f"✗ {exercise}: {where}{text}{extra}", n,
+                           time.perf_counter() - start, label=label or "", mistake=mistake or "")
+
+    if spec.kind == "function" and not answer.is_callable:
+        sig = f" {spec.signature}" if spec.signature else ""
+        return finish(f"expected a function{sig}, got {answer.type_name}. Pass the function itself, "
+                      "without calling it (no parentheses).", 0, hint=False)
+    if cases is None:
+        try:
+            cases = list(spec.cases(np.random.default_rng(_seed_for(exercise, seed))))
+        except Exception as exc:  # noqa: BLE001
+            return finish(f"the check itself failed ({type(exc).__name__}: {exc}); please report this.", 0,
+                          hint=False)
+    cases = list(cases)
+    runs = list(answer.runs)
+    for n, case in enumerate(cases, start=1):
+        shown = (case.label or f"case {n}") if instructor else case.label
+        label = f" [{shown}]" if shown else ""
+        head = f"case {n}/{len(cases)}{label}"
+        if spec.kind == "value":
+            if not runs:
+                return finish("no answer was recorded", n, label=shown, hint=False)
+            got, call = runs[0].got, "your answer"
+        else:
+            call = _describe_call(answer.name, case)
+            if n > len(runs):
+                return finish(f"{head}: {call} was not run (no result was recorded for it)", n, label=shown,
+                              hint=False)
+            run = runs[n - 1]
+            if run.status == "timeout":
+                return finish(f"{head}: {call} took longer than {spec.time_limit:g} s. "
+                              "Look for an endless loop, or replace Python loops by array operations.", n,
+                              label=shown)
+            if run.status == "not_implemented":
+                return finish("not implemented yet: replace `raise NotImplementedError()` with your code.", n,
+                              hint=False)
+            if run.status != "ok":
+                if run.ename == "FloatingPointError":
+                    if case.floating != "raise":
+                        return finish(f"{head}: {call} raised FloatingPointError: {run.message}{run.frame}", n,
+                                      label=shown)
+                    kind = _fp_kind(FloatingPointError(run.message))
+                    return finish(f"{head}: {call} hit a floating-point {kind} error ({run.message}"
+                                  f"{run.frame}): use a numerically stable formulation.", n, label=shown)
+                mistake = _LIST_MISTAKE if _list_mistake_from_runs(case, cases, runs) else None
+                return finish(f"{head}: {call} raised {run.ename}: {run.message}{run.frame}", n,
+                              label=shown, mistake=mistake)
+            if answer.loops:
+                return finish(f"case {n}/{len(cases)} [no Python loops]: {answer.loops}", n,
+                              label="no Python loops")
+            if spec.pure:
+                problem = _purity_problem(None, tuple(run.args_after), dict(run.kwargs_after), case.args,
+                                          case.kwargs, names=list(answer.params))
+                if problem:
+                    return finish(f"{head}: {call} {problem}", n, label=shown, hint=False)
+            got = run.got
+        problem = _returns_problem(got, spec.returns)
+        if problem:
+            return finish(f"{head}: {call} {problem}", n, label=shown, hint=got is None)
+        try:
+            problem = compare(got, case.expected, case.rtol, case.atol)
+        except Exception as exc:  # noqa: BLE001
+            problem = f"could not compare the result ({type(exc).__name__}: {exc}); got {describe(got)}"
+        if problem:
+            mistake = _mistake_from_runs(spec, got, case, cases, runs)
+            return finish(f"{head}: {call}: {problem}", n, label=shown, mistake=mistake)
+    return CheckResult(exercise, True, f"✓ {exercise}: passed all {len(cases)} cases"
+                       + (" (instructor test, other data)." if instructor else "."), len(cases),
+                       time.perf_counter() - start)

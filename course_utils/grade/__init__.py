@@ -3,8 +3,10 @@
 Introduced in lesson 00 (setup), for instructors; see docs/instructors.md.
 Each submission (``DIR/<student>/NN_slug.ipynb`` or ``DIR/<student>.ipynb``) is
 rebuilt on the official ``solutions/NN_slug.ipynb`` (learner's exercise cells,
-official everything else, hidden tests included), run in its own kernel with
-time, memory, output and network limits, and turned into one row per exercise
+official everything else, hidden tests included), run in its own kernel inside a
+bubblewrap sandbox (``_sandbox``) with time, memory and output limits, checked
+outside that sandbox (``_split``: the learner's function runs inside on the
+cases' inputs, the verdict is decided by the grader), and turned into one row per exercise
 in ``grades.csv`` (columns :data:`COLUMNS`) plus a markdown feedback file per
 student. Importing this package is cheap; the machinery lives in sub-modules.
 
@@ -39,6 +41,9 @@ STATUSES: dict[str, str] = {
     "invalid_notebook": "the file is not a readable notebook (bad JSON, empty file, not a notebook)",
     "wrong_lesson": "the notebook belongs to another lesson",
     "no_submission": "the student's folder has no notebook for this lesson",
+    "uses_reference": "the exercise's check passed, but its cell reaches the course's own reference "
+                      "implementation of that exercise (found by reading the cell); --reference-points of its "
+                      "points (default 0), listed in the log for the instructor",
     "grader_error": "the grader itself failed on this submission (please report it); the run went on",
 }
 

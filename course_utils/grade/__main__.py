@@ -12,8 +12,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m course_utils.grade",
         description="Grade a folder of submitted notebooks (DIR/<student>/NN_slug.ipynb or DIR/<student>.ipynb) "
-                    "into a CSV (student, exercise, points, max_points, status, message) and one feedback file "
-                    "per student. Not a sandbox: grade untrusted code in a container without network "
+                    "into a CSV (student, exercise, points, max_points, status, message), its log (the CSV's name "
+                    "with .log) and one feedback file per student. Each kernel runs in a bubblewrap sandbox (Linux; `apt-get install "
+                    "bubblewrap`); without one the grader refuses unless --no-sandbox is given "
                     "(docs/instructors.md).",
         epilog="statuses: " + "; ".join(f"{k}: {v}" for k, v in STATUSES.items()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,8 +50,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="also run the cells after the last check cell (they cannot change a grade)")
     parser.add_argument("--no-netns", action="store_true",
                         help="do not try to put kernels in an empty network namespace (Linux)")
+    parser.add_argument("--no-sandbox", action="store_true",
+                        help="grade WITHOUT the bubblewrap sandbox (only for notebooks you trust); said in the "
+                             "log and in every feedback file")
+    parser.add_argument("--reference-points", type=float, default=0.0,
+                        help="share of an exercise's points (0-1) given when its cell uses the course's own "
+                             "reference implementation of it (status uses_reference; default 0)")
     parser.add_argument("--root", type=Path, default=None, help="course repository root (default: auto)")
     args = parser.parse_args(argv)
+    if not 0 <= args.reference_points <= 1:
+        parser.error("--reference-points must be between 0 and 1")
 
     from ._assemble import GradingSetupError
     from ._grader import grade_folder
@@ -63,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         grade_folder(args.submissions, args.lesson, args.out, feedback_dir=args.feedback_dir,
                      workers=args.workers, limits=limits, full=args.full, seed=args.seed,
-                     run_all=args.run_all, root=args.root, retry=not args.no_retry)
+                     run_all=args.run_all, root=args.root, retry=not args.no_retry,
+                     sandbox=not args.no_sandbox, reference_points=args.reference_points)
     except GradingSetupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

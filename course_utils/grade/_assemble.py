@@ -17,8 +17,11 @@ from __future__ import annotations
 
 import ast
 import copy
+import os
 import re
 import secrets
+import stat
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,12 +29,11 @@ import nbformat
 
 from ..authoring import CHECK_RE, EXERCISE_RE, Exercise, exercises, lessons, stamp_solution, strip_cell
 
-#: Submissions larger than this are not read (``invalid_notebook``).
-MAX_NOTEBOOK_BYTES = 200 * 2**20
 GRADER_CHECK = "_course_grader_check"
 #: Start of the message of a check that failed in the instructor's hidden-test block.
 INSTRUCTOR_TAG = "[instructor test] "
 HIDDEN_KEYWORD = "_course_hidden"
+CALL_KEYWORD = "_course_call"
 
 
 class GradingSetupError(RuntimeError):
@@ -66,8 +68,10 @@ class Official:
 @dataclass
 class Submission:
     student: str
-    path: Path | None  # None: no notebook for this lesson was found
+    path: Path | None  # None: no notebook for this lesson was found (or it was refused)
     note: str = ""
+    refused: str = ""  # why the notebook found was not read (a link, a FIFO): invalid_notebook
+    chosen_note: bool = False  # the note says which of several notebooks was graded (also in the CSV)
 
 
 @dataclass
@@ -79,6 +83,16 @@ class PlannedCell:
     exercise: str | None = None  # for role exercise: its id
     official_id: str | None = None
     checks: list[str] = field(default_factory=list)  # for role check: exercise ids
+    calls: list[int] = field(default_factory=list)  # for role check: ids of its split check calls, in order
+
+
+@dataclass
+class SplitCall:
+    """A ``check("NN.x", answer, seed=S)`` call judged outside the sandbox (see :mod:`._wire`)."""
+
+    exercise: str
+    seed: int  # the call's own seed plus the grader's offset
+    hidden: bool  # in the instructor's hidden-test block
 
 
 @dataclass
@@ -89,6 +103,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     notebook: nbformat.NotebookNode | None = None  # the rebuilt notebook (all cell types)
     nonce: str = ""  # printed by the grader's check on success: proof that the check really ran
+    split: dict[int, SplitCall] = field(default_factory=dict)  # call id -> the call, judged outside
 
 
 # ----------------------------------------------------------------------------- official notebook
@@ -112,44 +127,154 @@ def load_official(root: Path, lesson: str) -> Official:
 
 
 # ----------------------------------------------------------------------------- submissions
-def _lesson_notebooks(folder: Path, lesson: str) -> list[Path]:
-    return sorted(p for p in folder.rglob("*.ipynb")
-                  if p.name.startswith(lesson + "_") and ".ipynb_checkpoints" not in p.parts
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+#: Submissions larger than this are not read (``invalid_notebook``).
+MAX_NOTEBOOK_BYTES = 50 * 2**20
+#: Notebooks with more cells than this are not parsed (``invalid_notebook``); lessons have about 100.
+MAX_CELLS = 3000
+#: Folders searched below a student's folder, and entries looked at in all, at most.
+MAX_DEPTH = 6
+MAX_ENTRIES = 20_000
+#: Folders never taken for a student (tool and archive leftovers); they are listed in the log.
+IGNORED_FOLDERS = (".ipynb_checkpoints", "__MACOSX", ".git", "__pycache__")
 
 
-def discover(folder: Path, official: Official) -> list[Submission]:
-    """One :class:`Submission` per student folder (``DIR/<student>/NN_*.ipynb``, searched recursively)
-    and per notebook directly in ``DIR`` (``DIR/<student>.ipynb``) (lesson 00)."""
-    if not folder.is_dir():
-        raise GradingSetupError(f"submissions folder {folder} does not exist")
+def _walk(folder: Path, depth: int = 0, budget: list | None = None):
+    """(path, kind) below ``folder`` without following links: kind is file, link or special."""
+    budget = budget if budget is not None else [MAX_ENTRIES]
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return
+    for entry in entries:
+        budget[0] -= 1
+        if budget[0] < 0:
+            return
+        if entry.is_symlink():
+            yield Path(entry.path), "link"
+        elif entry.is_dir(follow_symlinks=False):
+            if entry.name not in IGNORED_FOLDERS and depth < MAX_DEPTH:
+                yield from _walk(Path(entry.path), depth + 1, budget)
+        elif entry.is_file(follow_symlinks=False):
+            yield Path(entry.path), "file"
+        else:
+            yield Path(entry.path), "special"
+
+
+def normalized_name(name: str) -> str:
+    """A notebook's file name as the grader compares it: Unicode NFKC, case-folded, without ``.ipynb``,
+    spaces and hyphens as ``_``, without the marks of copies ("Copy of ", "-Copy1", " (1)")."""
+    text = unicodedata.normalize("NFKC", name).casefold().strip()
+    if text.endswith(".ipynb"):
+        text = text[:-6]
+    text = re.sub(r"^copy\s+of\s+", "", text)
+    text = re.sub(r"[\s\-]+", "_", text)
+    text = re.sub(r"_?\(\d+\)$", "", text)
+    text = re.sub(r"_copy\d*$", "", text)
+    return text.strip("_")
+
+
+def lesson_rank(name: str, official: "Official") -> int | None:
+    """How well a file name fits the lesson (0 best), or None when it is not a candidate notebook."""
+    if not unicodedata.normalize("NFKC", name).casefold().endswith(".ipynb") or name.endswith("-checkpoint.ipynb"):
+        return None
+    if name == official.name:
+        return 0
+    norm, stem = normalized_name(name), normalized_name(official.name)
+    if norm == stem:
+        return 1
+    if stem in norm:
+        return 2
+    if re.search(rf"(^|_){official.lesson}_", norm):
+        return 3
+    return None
+
+
+RANK_WHY = {0: "the official file name", 1: "the official name once copy marks, case and spaces are ignored",
+            2: "a name that contains the official one", 3: "a name with the lesson number"}
+
+
+def _choose(found: list[tuple[Path, int]], base: Path) -> tuple[Path, str]:
+    """The notebook to grade among several candidates, and the rule that picked it (documented)."""
+    best = min(rank for _, rank in found)
+    tied = [p for p, rank in found if rank == best]
+
+    def mtime(p: Path) -> float:
+        try:
+            return os.lstat(p).st_mtime
+        except OSError:
+            return 0.0
+
+    chosen = max(tied, key=lambda p: (mtime(p), p.name)) if len(tied) > 1 else tied[0]
+    why = RANK_WHY[best] + (", the newest of those" if len(tied) > 1 else "")
+    names = ", ".join(p.relative_to(base).as_posix() for p, _ in found)
+    return chosen, (f"several notebooks for lesson {{lesson}} ({names}); graded "
+                    f"{chosen.relative_to(base).as_posix()} ({why})")
+
+
+def discover(folder: Path, official: Official, log=None) -> list[Submission]:
+    """One :class:`Submission` per student folder (``DIR/<student>/...``, searched recursively, links never
+    followed) and per notebook directly in ``DIR`` (``DIR/<student>.ipynb``) (lesson 00).
+
+    Candidate notebooks are those whose names fit the lesson (:func:`lesson_rank`: the official name, the
+    same with copy marks such as ``Copy of``/``-Copy1``/``(1)``, other case or spaces, a name containing it
+    such as ``alice_00_setup.ipynb``, or any name with the lesson number); among several, the best fit,
+    then the newest. Links, FIFOs and devices are refused with a note; names starting with ``.`` or ``_``
+    are graded like any other.
+    """
+    log = log or (lambda text: None)
+    try:
+        is_dir = folder.is_dir() and not folder.is_symlink()
+    except OSError:
+        is_dir = False
+    if not is_dir:
+        raise GradingSetupError(f"submissions folder {folder} does not exist (or is a link)")
     subs: list[Submission] = []
     names: set[str] = set()
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith((".", "__")):
-            continue
-        if entry.is_dir():
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        path = Path(entry.path)
+        if entry.is_symlink():
+            student = entry.name[:-6] if entry.name.lower().endswith(".ipynb") else entry.name
+            sub = Submission(student, None, f"{entry.name} is a link: the grader never follows links",
+                             refused=f"{entry.name} is a symbolic link; the grader does not follow links")
+        elif entry.is_dir(follow_symlinks=False):
+            if entry.name in IGNORED_FOLDERS:
+                log(f"skipped {entry.name}/ (a tool's folder, not a student)")
+                continue
+            items = list(_walk(path))
+            found = [(p, r) for p, kind in items if kind == "file" and (r := lesson_rank(p.name, official)) is not None]
+            refused = [p for p, kind in items if kind != "file" and lesson_rank(p.name, official) is not None]
+            if entry.name.startswith((".", "_")) and not found and not refused:
+                log(f"skipped {entry.name}/: no notebook for lesson {official.lesson} in it")
+                continue
             student = entry.name
-            found = _lesson_notebooks(entry, official.lesson)
             if not found:
-                others = sorted(p.relative_to(entry).as_posix() for p in entry.rglob("*.ipynb")
-                                if ".ipynb_checkpoints" not in p.parts)[:5]
-                note = (f"no notebook named {official.lesson}_*.ipynb in {entry.name}/"
-                        + (f" (found: {', '.join(others)})" if others else ""))
-                sub = Submission(student, None, note)
+                others = sorted(p.relative_to(path).as_posix() for p, kind in items
+                                if p.name.lower().endswith(".ipynb"))[:5]
+                if refused:
+                    what = ", ".join(p.relative_to(path).as_posix() for p in refused[:3])
+                    sub = Submission(student, None, f"refused {what}: links, FIFOs and devices are not read",
+                                     refused=f"{what} is a link or a special file, not a regular file; the "
+                                             "grader does not follow links")
+                else:
+                    note = (f"no notebook for lesson {official.lesson} in {entry.name}/"
+                            + (f" (found: {', '.join(others)})" if others else ""))
+                    sub = Submission(student, None, note)
             elif len(found) == 1:
-                sub = Submission(student, found[0])
+                sub = Submission(student, found[0][0])
             else:
-                exact = [p for p in found if p.name == official.name]
-                chosen = exact[0] if len(exact) == 1 else max(found, key=lambda p: p.stat().st_mtime)
-                why = "the official file name" if len(exact) == 1 else "the newest"
-                sub = Submission(student, chosen, f"several notebooks for lesson {official.lesson} "
-                                 f"({', '.join(p.relative_to(entry).as_posix() for p in found)}); graded "
-                                 f"{chosen.relative_to(entry).as_posix()} ({why})")
-        elif entry.suffix == ".ipynb" and entry.is_file():
-            sub = Submission(entry.stem, entry)
+                chosen, note = _choose(found, path)
+                sub = Submission(student, chosen, note.replace("{lesson}", official.lesson), chosen_note=True)
+        elif entry.is_file(follow_symlinks=False):
+            if not entry.name.lower().endswith(".ipynb"):
+                continue
+            sub = Submission(entry.name[: -len(".ipynb")], path)
         else:
-            continue
+            if entry.name.lower().endswith(".ipynb"):
+                sub = Submission(entry.name[:-6], None, f"{entry.name} is not a regular file",
+                                 refused=f"{entry.name} is not a regular file (a FIFO, socket or device)")
+            else:
+                continue
+        sub.student = unicodedata.normalize("NFC", sub.student)
         while sub.student in names:
             sub.student += "_"
         names.add(sub.student)
@@ -157,15 +282,42 @@ def discover(folder: Path, official: Official) -> list[Submission]:
     return subs
 
 
-def read_submission(path: Path) -> nbformat.NotebookNode:
-    """Read a submitted notebook; raise ValueError with a readable reason when it is not one."""
-    size = path.stat().st_size
-    if size == 0:
-        raise ValueError("the file is empty (0 bytes)")
-    if size > MAX_NOTEBOOK_BYTES:
-        raise ValueError(f"the file is {size / 2**20:.0f} MB, larger than the {MAX_NOTEBOOK_BYTES // 2**20} MB "
-                         "the grader reads")
-    text = path.read_text(encoding="utf-8", errors="replace")
+def read_bytes(path: Path, max_bytes: int = MAX_NOTEBOOK_BYTES) -> bytes:
+    """The bytes of a submitted file: a regular file, opened without following links, at most
+    ``max_bytes``; raise ValueError with a readable reason otherwise."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == getattr(__import__("errno"), "ELOOP", -1):
+            raise ValueError("the file is a symbolic link; the grader does not follow links") from None
+        raise ValueError(f"the file cannot be opened ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file (a FIFO, socket, device or folder)")
+        if info.st_size > max_bytes:
+            raise ValueError(f"the file is {info.st_size / 2**20:.0f} MB, larger than the {max_bytes // 2**20} MB "
+                             "the grader reads")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise ValueError(f"the file is larger than the {max_bytes // 2**20} MB the grader reads")
+    return data
+
+
+def read_submission(path: Path, data: bytes | None = None) -> nbformat.NotebookNode:
+    """Read a submitted notebook (or parse ``data``, its bytes); raise ValueError with a readable reason
+    when it is not one."""
+    if data is None:
+        data = read_bytes(path)
+    if not data.strip():
+        raise ValueError("the file is empty (0 bytes)" if not data else "the file is empty (only white space)")
+    if data.count(b'"cell_type"') > MAX_CELLS:
+        raise ValueError(f"the notebook has more than {MAX_CELLS} cells; the grader reads at most {MAX_CELLS}")
+    text = data.decode("utf-8", errors="replace")
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as exc:
@@ -174,6 +326,8 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
     cells = nb.get("cells")
     if not isinstance(cells, list):
         raise ValueError("not a notebook: it has no list of cells")
+    if len(cells) > MAX_CELLS:
+        raise ValueError(f"the notebook has {len(cells)} cells; the grader reads at most {MAX_CELLS}")
     for i, cell in enumerate(cells):
         if not isinstance(cell, dict) or not isinstance(cell.get("cell_type"), str):
             raise ValueError(f"not a notebook: cell {i} has no cell_type")
@@ -214,6 +368,12 @@ def _student_keys(cell) -> tuple[str | None, str | None]:
 
 def _norm(text: str) -> str:
     return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def _unlinked(text: str) -> str:
+    """A cell's text compared for "was it edited": the student version links notebooks/ where the solution
+    links solutions/ (the Colab badge), which is no edit by the learner."""
+    return _norm(text.replace("/solutions/", "/notebooks/"))
 
 
 def student_source(official_cell) -> str:
@@ -265,9 +425,23 @@ def match_cells(nb, official: Official) -> tuple[list[str | None], int]:
     return match, fallback
 
 
-def assemble(nb, official: Official, *, seed: int = 1, run_all: bool = False, nonce: str | None = None) -> Plan:
-    """Rebuild a submission on the official template; return the cells to run (lesson 00)."""
+def assemble(nb, official: Official, *, seed: int = 1, run_all: bool = False, nonce: str | None = None,
+             splittable=None) -> Plan:
+    """Rebuild a submission on the official template; return the cells to run (lesson 00).
+
+    ``splittable(exercise) -> bool``: whether that exercise's check calls are split (the learner's
+    function runs in the kernel on the cases' inputs, the verdict is decided by the grader: ``plan.split``);
+    None = none is (every check runs in the kernel, as in a learner's own notebook).
+    """
     nonce = nonce or secrets.token_hex(8)
+    split: dict[int, SplitCall] = {}
+
+    def allocate(exercise: str, call_seed: int | None, hidden: bool) -> int | None:
+        if splittable is None or call_seed is None or not splittable(exercise):
+            return None
+        split[len(split)] = SplitCall(exercise, call_seed + int(seed), hidden)
+        return len(split) - 1
+
     exercise_cells = {ex.cell_id: ex for ex in official.exercises}
     checks_of = official.check_cell_ids
     match, fallback = match_cells(nb, official)
@@ -283,8 +457,8 @@ def assemble(nb, official: Official, *, seed: int = 1, run_all: bool = False, no
             entries.append((oid, copy.deepcopy(cell)))
         else:
             oc = official.cell(oid)
-            mine = _norm(cell.get("source") or "")
-            if mine not in (_norm(student_source(oc)), _norm(oc.source)) or cell.get("cell_type") != oc.cell_type:
+            mine = _unlinked(cell.get("source") or "")  # the student version's links say notebooks/
+            if mine not in (_unlinked(student_source(oc)), _unlinked(oc.source)) or cell.get("cell_type") != oc.cell_type:
                 restored += 1
             entries.append((oid, copy.deepcopy(oc)))
     present = {oid for oid, _ in entries if oid}
@@ -302,6 +476,23 @@ def assemble(nb, official: Official, *, seed: int = 1, run_all: bool = False, no
         if cid in present:
             previous = cid
     missing = {ex.id for ex in official.exercises if ex.cell_id not in present}
+    for ex in official.exercises:  # a written answer typed into a new cell below the answer cell
+        if ex.kind != "markdown" or ex.id not in answers:
+            continue
+        stub = _norm(strip_cell(official.nb.cells[ex.cell_index].source, "markdown"))
+        if _norm(answers[ex.id]) != stub:
+            continue
+        at = next(i for i, (oid, _) in enumerate(entries) if oid == ex.cell_id)
+        added = []
+        for oid, cell in entries[at + 1:]:
+            if oid is not None or cell.get("cell_type") != "markdown":
+                break
+            if (cell.get("source") or "").strip():
+                added.append(cell.get("source") or "")
+        if added:
+            answers[ex.id] = answers[ex.id].rstrip() + "\n\n" + "\n\n".join(added)
+            notes.append(f"the written answer to {ex.id} was found in {len(added)} new cell(s) below its answer "
+                         "cell; it is graded as the answer")
     if fallback:
         notes.append(f"{fallback} cell(s) matched by their content because their cell ids were lost")
     if restored:
@@ -327,15 +518,17 @@ def assemble(nb, official: Official, *, seed: int = 1, run_all: bool = False, no
         elif oid in exercise_cells:
             planned.append(PlannedCell(source, "exercise", exercise_cells[oid].id, oid))
         elif oid in checks_of:
-            planned.append(PlannedCell(instrument_check_cell(source, official.lesson, seed, nonce), "check",
-                                       official_id=oid, checks=checks_of[oid]))
+            before = len(split)
+            code = instrument_check_cell(source, official.lesson, seed, nonce, allocate=allocate)
+            planned.append(PlannedCell(code, "check", official_id=oid, checks=checks_of[oid],
+                                       calls=list(range(before, len(split)))))
         else:
             role = "setup" if "course-setup" in cell.get("metadata", {}).get("tags", []) else "official"
             planned.append(PlannedCell(source, role, official_id=oid))
     if not run_all:  # nothing after the last check cell can change a grade
         last = max((i for i, c in enumerate(planned) if c.role == "check"), default=-1)
         planned = planned[: last + 1]
-    return Plan(planned, missing, answers, notes, rebuilt, nonce)
+    return Plan(planned, missing, answers, notes, rebuilt, nonce, split)
 
 
 # ----------------------------------------------------------------------------- check cells
@@ -392,7 +585,19 @@ def _course_grader_fresh_check():
         raise RuntimeError("the grader cannot trust this kernel: " + ", ".join(_tampered[:5])
                            + " were replaced by code from the notebook")
 
-    def {GRADER_CHECK}(exercise, answer, seed=0, {HIDDEN_KEYWORD}=False):
+    def {GRADER_CHECK}(exercise, answer, seed=0, {HIDDEN_KEYWORD}=False, {CALL_KEYWORD}=None):
+        if {CALL_KEYWORD} is not None:  # split: run the answer on the case inputs, the grader judges outside
+            import os as _os, pickle as _pk
+            _wire = _il.import_module(_name + ".grade._wire")
+            _dir = _os.environ.get("CU_GRADE_SPLIT", ".")
+            with open(_os.path.join(_dir, "in", "call-%d.pkl" % {CALL_KEYWORD}), "rb") as _fh:
+                _inputs = _pk.load(_fh)
+            _run = _core.run_answer(exercise, answer, _inputs)
+            _n = len([_f for _f in _os.listdir(_os.path.join(_dir, "out"))
+                      if _f.startswith("call-%d-" % {CALL_KEYWORD})])
+            _wire.dump(_wire.answer_record(_run), _os.path.join(_dir, "out", "call-%d-%d.npz" % ({CALL_KEYWORD}, _n)))
+            print("%s: ran %d case(s); the grader compares the results outside the sandbox" % (exercise, len(_inputs)))
+            return
         _result = _core.run_check(exercise, answer, seed=seed + {int(seed)})
         print(_result.message)
         if not _result.passed:
@@ -419,12 +624,34 @@ def hidden_lines(source: str) -> set[int]:
     return lines
 
 
+def _static_seed(node: ast.Call) -> int | None:
+    """The ``seed`` of a ``check(...)`` call when it is a literal integer (0 when absent), else None."""
+    if len(node.args) > 3 or any(isinstance(a, ast.Starred) for a in node.args) or len(node.args) < 2:
+        return None
+    given = node.args[2] if len(node.args) == 3 else None
+    for kw in node.keywords:
+        if kw.arg is None:
+            return None
+        if kw.arg == "seed":
+            given = kw.value
+        else:
+            return None
+    if given is None:
+        return 0
+    try:
+        value = ast.literal_eval(given)
+    except ValueError:
+        return None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class _UseGraderCheck(ast.NodeTransformer):
     """Send ``check("NN.x", ...)`` calls to the grader's check; mark those in the hidden-test block."""
 
-    def __init__(self, hidden: set[int] = frozenset()):
+    def __init__(self, hidden: set[int] = frozenset(), allocate=None):
         self.count = 0
         self.hidden = hidden
+        self.allocate = allocate
 
     def visit_Call(self, node: ast.Call):
         self.generic_visit(node)
@@ -434,13 +661,20 @@ class _UseGraderCheck(ast.NodeTransformer):
         if (name == "check" and isinstance(first, ast.Constant) and isinstance(first.value, str)
                 and re.fullmatch(r"\d\d\.[A-Za-z_]\w*", first.value)):
             node.func = ast.copy_location(ast.Name(id=GRADER_CHECK, ctx=ast.Load()), func)
-            if node.lineno in self.hidden:
+            hidden = node.lineno in self.hidden
+            call = self.allocate(first.value, _static_seed(node), hidden) if self.allocate else None
+            if call is not None:  # judged outside: the seed (and so the hidden data) stays out of the kernel
+                node.args = node.args[:2]
+                node.keywords = [kw for kw in node.keywords if kw.arg not in ("seed", None)]
+                node.keywords.append(ast.keyword(arg=CALL_KEYWORD, value=ast.Constant(call)))
+            elif hidden:
                 node.keywords.append(ast.keyword(arg=HIDDEN_KEYWORD, value=ast.Constant(True)))
             self.count += 1
         return node
 
 
-def instrument_check_cell(source: str, lesson: str = "", seed: int = 1, nonce: str = "0" * 16) -> str:
+def instrument_check_cell(source: str, lesson: str = "", seed: int = 1, nonce: str = "0" * 16,
+                          allocate=None) -> str:
     """The official check cell as the grader runs it: every ``check("NN.x", ...)`` call goes to the
     fresh engine from :func:`check_prelude`, whatever ``check`` means in the learner's kernel. A call in the
     hidden-test block fails with a message that starts with :data:`INSTRUCTOR_TAG`."""
@@ -456,7 +690,7 @@ def instrument_check_cell(source: str, lesson: str = "", seed: int = 1, nonce: s
         except Exception:
             tree = None
     if tree is not None:
-        rewriter = _UseGraderCheck(hidden_lines(source))
+        rewriter = _UseGraderCheck(hidden_lines(source), allocate)
         tree = rewriter.visit(tree)
         ast.fix_missing_locations(tree)
         if rewriter.count:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from typing import Callable
 
 from ..authoring import strip_cell
 from ._assemble import (INSTRUCTOR_TAG, GradingSetupError, Official, Plan, Submission, assemble, discover,
-                        load_official, passed_marker, read_submission, wrong_lesson)
+                        load_official, passed_marker, read_bytes, read_submission, wrong_lesson)
 from ._runner import Limits, Outcome
 
 from . import COLUMNS
@@ -28,6 +29,10 @@ RETRY = ("timeout", "total_timeout", "kernel_died")
 #: Environment variables of the instructor's shell that are passed on to the graded kernels.
 KEEP_COURSE_VARS = ("COURSE_DATA", "COURSE_CACHE", "COURSE_COLAB_ROOT")
 MESSAGE_CHARS = 1500
+
+
+class SandboxUnavailable(GradingSetupError):
+    """No sandbox can be built here and ``--no-sandbox`` was not given."""
 
 
 @dataclass
@@ -57,6 +62,7 @@ class StudentResult:
     cpu_seconds: float = 0.0  # CPU time of the graded kernel's process tree, all cells (last run)
     official_cpu_seconds: float = 0.0  # the part of it spent in official cells (set-up, the lesson's code)
     attempts: list[str] = field(default_factory=list)  # why a run was repeated (at most one entry)
+    chosen: str = ""  # which of several notebooks was graded, and why (also shown in the CSV)
 
 
 def _answer_text(source: str) -> str:
@@ -149,6 +155,7 @@ def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[O
     """
     rows = []
     broken = official_failure(plan, outcomes)
+    judged_outside = {call.exercise for call in plan.split.values()}
     for ex in official.exercises:
         def row(status: str, message: str, points: float | None = 0.0) -> Row:
             return Row(student, ex.id, points, ex.points, status, message)
@@ -174,6 +181,11 @@ def exercise_rows(official: Official, student: str, plan: Plan, outcomes: list[O
             extra = (" Its checks passed on code elsewhere in the notebook: review by hand." if passed else "")
             rows.append(row("missing", f"the exercise cell (first line '### EXERCISE {ex.id} ...') was not "
                                        f"found: deleted, or its first line was changed.{extra}"))
+            continue
+        if passed and ex.id not in judged_outside and answer is not None and _not_attempted(answer, official, ex.id):
+            # a pass proven only inside the kernel, for a cell left as handed out: never trusted
+            rows.append(row("not_attempted", "not attempted: the exercise cell is unchanged (its check reported "
+                                             "a pass from code elsewhere in the notebook: review by hand)"))
             continue
         if passed:
             msgs = [m for o in checks if (m := _check_message(o.stdout, ex.id))]
@@ -251,23 +263,61 @@ def _kill_tree(pid: int) -> None:
             pass
 
 
+def _worker_preexec() -> None:  # pragma: no cover - runs in the child
+    """The worker dies with the grader (Linux), so a killed grader leaves no kernel behind."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL
+    except Exception:
+        pass
+
+
+#: Largest result file of a worker the grader reads (bytes).
+MAX_RESULT_BYTES = 64 * 2**20
+
+
+def read_json_file(path: str, max_bytes: int) -> object:
+    """JSON from a regular file, never through a link, read with a size cap; raise ValueError otherwise."""
+    import stat
+
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{path} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(max_bytes + 1)
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise ValueError(f"{path} is larger than {max_bytes} bytes")
+    return json.loads(data.decode("utf-8"))
+
+
 def run_in_worker(cells: list[str], scratch: str, env: dict, limits: Limits,
-                  official: list[bool] | None = None) -> dict:
+                  official: list[bool] | None = None, workdir: str | None = None) -> dict:
     """Run cells in a separate worker process; always returns a report with one outcome per cell.
 
     ``official[i]``: cell ``i`` is official code (set-up, the lesson's own cells), run under
-    ``limits.official_timeout`` outside the learner's limits.
+    ``limits.official_timeout`` outside the learner's limits. ``scratch`` is the kernel's folder (the only
+    one a sandboxed kernel can write); ``workdir`` the worker's own (job and result files), which the
+    kernel never sees (default: ``scratch``, for unsandboxed runs of the tests).
     """
-    job = os.path.join(scratch, "grader-job.json")
-    result = os.path.join(scratch, "grader-result.json")
+    workdir = workdir or scratch
+    job = os.path.join(workdir, "grader-job.json")
+    result = os.path.join(workdir, "grader-result.json")
     with open(job, "w", encoding="utf-8") as fh:
         json.dump({"cells": cells, "official": official, "scratch": scratch, "env": env,
                    "limits": asdict(limits)}, fh)
     worker_env = {k: v for k, v in env.items() if not k.startswith("COURSE_")}
     hard_limit = limits.run_wall() + 60
+    posix = os.name == "posix"
     proc = subprocess.Popen([sys.executable, "-m", "course_utils.grade._worker", job, result],
-                            cwd=scratch, env=worker_env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            cwd=workdir, env=worker_env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            preexec_fn=_worker_preexec if sys.platform.startswith("linux") else None,
+                            start_new_session=posix)
     try:
         out, _ = proc.communicate(timeout=hard_limit)
     except subprocess.TimeoutExpired:
@@ -278,11 +328,37 @@ def run_in_worker(cells: list[str], scratch: str, env: dict, limits: Limits,
         why = ("grader_error", "the grader's worker failed: "
                + (out or b"").decode(errors="replace").strip()[-800:])
     try:
-        with open(result, encoding="utf-8") as fh:
-            return json.load(fh)
-    except (OSError, ValueError):
+        report = read_json_file(result, MAX_RESULT_BYTES)
+        if not (isinstance(report, dict) and isinstance(report.get("outcomes"), list)
+                and len(report["outcomes"]) == len(cells)):
+            raise ValueError("the worker's result has not one outcome per cell")
+        report["outcomes"] = [_clean_outcome(o) for o in report["outcomes"]]
+        return report
+    except (OSError, ValueError, TypeError):
         outcome = Outcome(status=why[0], detail=why[1]).to_dict()
         return {"outcomes": [dict(outcome) for _ in cells], "seconds": 0.0, "kernel": {}, "log_tail": ""}
+
+
+def _clean_outcome(o) -> dict:
+    """An outcome dict with exactly the fields of :class:`Outcome`, of the right types (raises TypeError)."""
+    if not isinstance(o, dict):
+        raise TypeError("an outcome is not a mapping")
+    base = Outcome().to_dict()
+    out = {}
+    for key, default in base.items():
+        value = o.get(key, default)
+        if isinstance(default, bool):
+            value = bool(value)
+        elif isinstance(default, float):
+            value = float(value) if isinstance(value, (int, float)) else 0.0
+        elif isinstance(default, int):
+            value = int(value) if isinstance(value, (int, float)) else 0
+        elif isinstance(default, str):
+            value = str(value)
+        elif isinstance(default, list):
+            value = [str(v) for v in value][:100] if isinstance(value, list) else []
+        out[key] = value
+    return out
 
 
 def retry_reason(official: Official, plan: Plan, outcomes: list[Outcome]) -> str | None:
@@ -305,19 +381,71 @@ def retry_reason(official: Official, plan: Plan, outcomes: list[Outcome]) -> str
     return f"{name} {what} ({o.detail})"
 
 
-def _run_plan(plan: Plan, sub: Submission, limits: Limits, full: bool) -> tuple[list[Outcome], dict]:
-    scratch = tempfile.mkdtemp(prefix="course-grade-")
+def remove_tree(path: str) -> None:
+    """Delete a scratch folder whatever the kernel did to it (read-only or mode-000 folders); never follows
+    links."""
+    def retry(func, name, _exc):
+        try:
+            os.chmod(os.path.dirname(name), 0o700)
+            if os.path.isdir(name) and not os.path.islink(name):
+                os.chmod(name, 0o700)
+            func(name)
+        except OSError:
+            pass
+
+    for _ in range(3):
+        if not os.path.lexists(path):
+            return
+        shutil.rmtree(path, onerror=retry)
+
+
+def _run_plan(plan: Plan, sub: Submission, limits: Limits, full: bool,
+              judge=None) -> tuple[list[Outcome], dict]:
+    base = tempfile.mkdtemp(prefix="course-grade-")  # mode 0700
+    scratch, workdir = os.path.join(base, "kernel"), os.path.join(base, "worker")
     try:
-        shutil.copy2(sub.path, Path(scratch) / sub.path.name)
-        report = run_in_worker([c.source for c in plan.cells], scratch, kernel_env(scratch, full), limits,
-                               official=[c.role in ("setup", "official") for c in plan.cells])
+        os.mkdir(scratch, 0o700)
+        os.mkdir(workdir, 0o700)
+        env = kernel_env(scratch, full)
+        if judge is not None:
+            env.update(judge.write_inputs(plan, scratch))
+        report = run_in_worker([c.source for c in plan.cells], scratch, env, limits,
+                               official=[c.role in ("setup", "official") for c in plan.cells], workdir=workdir)
+        outcomes = [Outcome(**o) for o in report["outcomes"]]
+        if judge is not None and plan.split:  # the kernel is gone: judge what it left, outside
+            judge.apply(plan, outcomes, judge.read_records(plan, scratch))
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return [Outcome(**o) for o in report["outcomes"]], report
+        remove_tree(base)
+    return outcomes, report
+
+
+def flag_references(official: Official, res: StudentResult, answers: dict[str, str], refs, *,
+                    reference_points: float = 0.0) -> None:
+    """Status ``uses_reference`` for a passed exercise whose cell reaches the package's reference of it."""
+    from ._reference import uses_reference
+
+    table, aliases = refs
+    for row in res.rows:
+        ex = next((e for e in official.exercises if e.id == row.exercise), None)
+        if ex is None or ex.kind != "code" or row.exercise not in answers:
+            continue
+        hit = uses_reference(answers[row.exercise], row.exercise, table, aliases)
+        if not hit:
+            continue
+        what = (f"your exercise cell uses the course's reference implementation {hit} (the package's own "
+                f"answer to this exercise)")
+        res.notes.append(f"{row.exercise}: {what}; the instructor reviews it.")
+        if row.status == "passed":
+            row.status = "uses_reference"
+            row.points = round(reference_points * row.max_points, 6)
+            row.message = f"{what}: {row.points:g} of {row.max_points:g} points (its check passed)"
+        else:
+            row.message = f"{row.message} (also: {what})"
 
 
 def grade_submission(official: Official, sub: Submission, limits: Limits, *, full: bool = False,
-                     seed: int = 1, run_all: bool = False, retry: bool = True) -> StudentResult:
+                     seed: int = 1, run_all: bool = False, retry: bool = True, judge=None, refs=None,
+                     reference_points: float = 0.0) -> StudentResult:
     """Grade one submission; never raises, always returns one row per exercise (lesson 00).
 
     When the first run stops in an official cell (see :func:`retry_reason`) and ``retry`` is on, the
@@ -325,13 +453,17 @@ def grade_submission(official: Official, sub: Submission, limits: Limits, *, ful
     feedback's notes say so.
     """
     t0 = time.monotonic()
-    res = StudentResult(sub.student, str(sub.path or ""), [], notes=[sub.note] if sub.note else [])
+    res = StudentResult(sub.student, str(sub.path or ""), [], notes=[sub.note] if sub.note else [],
+                        chosen=sub.note if sub.chosen_note else "")
     try:
+        if sub.refused:
+            res.rows = _rows(official, sub.student, "invalid_notebook", sub.refused)
+            return res
         if sub.path is None:
             res.rows = _rows(official, sub.student, "no_submission", sub.note)
             return res
-        try:
-            nb = read_submission(sub.path)
+        try:  # one read, without following links, size-capped; the kernel never sees the file itself
+            nb = read_submission(sub.path, read_bytes(sub.path))
         except (ValueError, OSError) as exc:
             res.rows = _rows(official, sub.student, "invalid_notebook", str(exc))
             return res
@@ -340,18 +472,19 @@ def grade_submission(official: Official, sub: Submission, limits: Limits, *, ful
             res.rows = _rows(official, sub.student, "wrong_lesson",
                              f"{other}; expected lesson {official.lesson} ({official.name})")
             return res
-        plan = assemble(nb, official, seed=seed, run_all=run_all)
+        plan = assemble(nb, official, seed=seed, run_all=run_all,
+                        splittable=judge.splittable if judge is not None else None)
         res.notes += plan.notes
         res.answers = {ex.id: plan.answers.get(ex.id, "") for ex in official.exercises if ex.kind == "markdown"}
         code_exercises = [ex for ex in official.exercises if ex.kind == "code" and ex.id not in plan.missing]
         outcomes = [Outcome(status="not_run") for _ in plan.cells]
         retried = False
         if code_exercises and plan.cells:
-            outcomes, report = _run_plan(plan, sub, limits, full)
+            outcomes, report = _run_plan(plan, sub, limits, full, judge)
             why = retry_reason(official, plan, outcomes) if retry else None
             if why:
                 res.attempts.append(why)
-                outcomes, report = _run_plan(plan, sub, limits, full)
+                outcomes, report = _run_plan(plan, sub, limits, full, judge)
                 retried = True
                 again = retry_reason(official, plan, outcomes)
                 res.notes.append(f"In the first run {why}. That is official code, not yours, so the submission "
@@ -361,6 +494,8 @@ def grade_submission(official: Official, sub: Submission, limits: Limits, *, ful
             res.cpu_seconds = sum(o.cpu_seconds for o in outcomes)
             res.official_cpu_seconds = sum(o.cpu_seconds for o in outcomes if o.official)
         res.rows = exercise_rows(official, sub.student, plan, outcomes, retried=retried)
+        if refs is not None:
+            flag_references(official, res, plan.answers, refs, reference_points=reference_points)
     except Exception as exc:  # a bug in the grader: still one row per exercise
         res.rows = _rows(official, sub.student, "grader_error", f"{type(exc).__name__}: {exc}")
     finally:
@@ -369,20 +504,77 @@ def grade_submission(official: Official, sub: Submission, limits: Limits, *, ful
 
 
 # ----------------------------------------------------------------------------- the whole folder
+#: Longest feedback file name (without ``.md``); longer student names are cut and given a hash.
+MAX_NAME = 80
+#: First characters that make a spreadsheet read a cell as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
 def _safe_name(name: str) -> str:
-    return re.sub(r"[^\w.@+-]+", "_", name).strip("._") or "student"
+    """A file name for ``name``: NFC, only letters, digits and ``.@+-_``, no leading dot, at most
+    :data:`MAX_NAME` characters (a longer one is cut and ends with a short hash of the whole name)."""
+    import hashlib
+    import unicodedata
+
+    text = re.sub(r"[^\w.@+-]+", "_", unicodedata.normalize("NFC", str(name))).strip("._") or "student"
+    if len(text.encode("utf-8")) > MAX_NAME:
+        digest = hashlib.sha256(str(name).encode("utf-8", "surrogatepass")).hexdigest()[:10]
+        while len(text.encode("utf-8")) > MAX_NAME - 11:
+            text = text[:-1]
+        text = f"{text}-{digest}"
+    return text
+
+
+def csv_text(value: str) -> str:
+    """A text cell as a spreadsheet will read it literally: no control characters, and a leading
+    ``'`` before anything that starts like a formula (``=``, ``+``, ``-``, ``@``, tab, CR)."""
+    text = "".join(ch if ch.isprintable() or ch == " " else " " for ch in str(value))
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def write_csv(path: Path, results: list[StudentResult]) -> None:
+    """Write the CSV atomically: a uniquely named temporary file in the same folder, then a rename (which
+    replaces a link at ``path`` instead of writing through it). Every text column is escaped."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(COLUMNS)
-        for res in results:
-            for row in res.rows:
-                writer.writerow(row.csv())
-    os.replace(tmp, path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(COLUMNS)
+            for res in results:
+                for row in res.rows:
+                    cells = row.csv()
+                    writer.writerow([csv_text(cells[0]), csv_text(cells[1]), cells[2], cells[3],
+                                     csv_text(cells[4]), csv_text(cells[5])])
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def write_feedback(folder: Path, files: dict[str, str]) -> None:
+    """Write ``{file name: text}`` into ``folder``: every file is written in a fresh temporary folder next to
+    it and renamed into place, so a link planted in ``folder`` is replaced, never written through."""
+    if folder.is_symlink():
+        raise GradingSetupError(f"the feedback folder {folder} is a link: choose another --feedback-dir")
+    folder.mkdir(parents=True, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=".feedback-", dir=folder.parent)
+    try:
+        for name, text in files.items():
+            assert "/" not in name and name not in (".", "..") and not name.startswith(".")
+            fd = os.open(os.path.join(staging, name), os.O_WRONLY | os.O_CREAT | os.O_EXCL
+                         | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(os.path.join(staging, name), folder / name)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def totals(official: Official, res: StudentResult) -> tuple[float, float, float]:
@@ -414,47 +606,120 @@ def feedback_text(official: Official, res: StudentResult) -> str:
     return "\n".join(lines)
 
 
+def write_log(out: Path, lines: list[str]) -> None:
+    """The run's log next to the CSV (``grades.log`` for ``grades.csv``), written atomically."""
+    path = out.with_suffix(".log") if out.suffix else out.with_name(out.name + ".log")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(lines) + "\n")
+    os.chmod(tmp, 0o644)
+    os.replace(tmp, path)
+
+
 def grade_folder(submissions: Path, lesson: str, out: Path, *, feedback_dir: Path | None = None,
                  workers: int = 2, limits: Limits | None = None, full: bool = False, seed: int = 1,
                  run_all: bool = False, root: Path | None = None, retry: bool = True,
-                 log: Callable[[str], None] | None = None) -> list[StudentResult]:
-    """Grade every submission in ``submissions`` for ``lesson``; write the CSV and feedback (lesson 00)."""
-    from ..paths import repo_root
+                 log: Callable[[str], None] | None = None, sandbox: bool = True,
+                 reference_points: float = 0.0) -> list[StudentResult]:
+    """Grade every submission in ``submissions`` for ``lesson``; write the CSV and feedback (lesson 00).
 
-    limits = limits or Limits()
-    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    ``sandbox=True`` (the default) runs every kernel in a bubblewrap sandbox and refuses to grade
+    (:class:`SandboxUnavailable`) where none can be built; ``sandbox=False`` (``--no-sandbox``) grades
+    without one, and says so in the log and in every feedback file.
+    """
+    from ..paths import repo_root
+    from . import _sandbox
+
+    limits = dataclasses.replace(limits or Limits())
+    lines: list[str] = []
+    shown = log or (lambda s: print(s, file=sys.stderr, flush=True))
+
+    def log(text: str) -> None:
+        lines.append(text)
+        shown(text)
+
     root = Path(root or repo_root() or Path.cwd())
     official = load_official(root, lesson)
-    subs = discover(Path(submissions), official)
+    subs = discover(Path(submissions), official, log=log)
+    if sandbox:
+        why = _sandbox.unavailable()
+        if why:
+            raise SandboxUnavailable(f"refusing to grade untrusted notebooks without a sandbox: {why}. "
+                                     f"Fix: {_sandbox.FIX}.")
+        limits.sandbox = True
+        log("sandbox: every kernel runs under bubblewrap (uid 65534; own user, PID, network, IPC namespaces)")
+    else:
+        limits.sandbox = False
+        log("WARNING: --no-sandbox: the submissions' code runs WITHOUT a sandbox, with the grader's own rights; "
+            "grade only notebooks you trust this way")
     log(f"grading {len(subs)} submission(s) for {official.name} with {workers} worker(s)")
     t0 = time.monotonic()
 
+    from ._split import Judge
+
+    from ._reference import references
+
+    judge = Judge()
+    refs = references(official)
+    if any(ex.kind == "code" for ex in official.exercises) and any(sub.path for sub in subs):
+        t_cal = time.monotonic()
+        judge.calibrate(official, lambda sub: grade_submission(official, sub, limits, full=full, seed=seed,
+                                                                run_all=run_all, retry=retry, judge=judge))
+        log(f"calibration: the official solution graded once in {time.monotonic() - t_cal:.1f} s")
+        log(f"checks judged outside the sandbox: {', '.join(sorted(judge.confirmed or [])) or 'none'}")
+
     def one(sub: Submission) -> StudentResult:
-        res = grade_submission(official, sub, limits, full=full, seed=seed, run_all=run_all, retry=retry)
-        got, top, _ = totals(official, res)
-        statuses = ", ".join(f"{r.exercise.split('.', 1)[1]}={r.status}" for r in res.rows)
-        again = f"; run twice: {res.attempts[0]}" if res.attempts else ""
-        log(f"  {res.student}: {got:g}/{top:g} in {res.seconds:.1f} s, {res.cpu_seconds:.1f} CPU s "
-            f"({statuses}{again})")
+        try:
+            res = grade_submission(official, sub, limits, full=full, seed=seed, run_all=run_all, retry=retry,
+                                   judge=judge, refs=refs, reference_points=reference_points)
+        except BaseException as exc:  # noqa: BLE001 - never lose a student's rows
+            res = StudentResult(sub.student, str(sub.path or ""),
+                                _rows(official, sub.student, "grader_error", f"{type(exc).__name__}: {exc}"))
+        try:
+            got, top, _ = totals(official, res)
+            statuses = ", ".join(f"{r.exercise.split('.', 1)[1]}={r.status}" for r in res.rows)
+            again = f"; run twice: {res.attempts[0]}" if res.attempts else ""
+            log(f"  {csv_text(res.student)[:120]}: {got:g}/{top:g} in {res.seconds:.1f} s, "
+                f"{res.cpu_seconds:.1f} CPU s ({statuses}{again})")
+        except Exception:  # noqa: BLE001 - logging must not cost a student's rows
+            pass
         return res
 
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         results = list(pool.map(one, subs))
     results.sort(key=lambda r: r.student)
+    flagged = [f"{r.student} {r.exercise}" for res in results for r in res.rows if r.status == "uses_reference"]
+    if flagged:
+        log(f"uses_reference (review by hand): {'; '.join(csv_text(f)[:120] for f in flagged)}")
+    for res in results:  # the sandbox's PID namespace is swept at the end: say if anything had to be killed
+        left = str(res.kernel.get("leftover_processes", "0"))
+        if left not in ("0", ""):
+            log(f"  {csv_text(res.student)[:120]}: {left} process(es) of its sandbox outlived the kernel and were killed")
+    for ex, why in sorted(judge.reasons.items()):
+        log(f"{ex}: checked inside the kernel, not split ({why}); see docs/instructors.md, threat model")
     for what in sorted({f"{r.kernel.get('network', '?')}; {r.kernel.get('limits', '?')}" for r in results if r.kernel}):
         log(f"kernels ran with: {what}")
+    if not sandbox:
+        for res in results:
+            res.notes.append("This notebook was graded WITHOUT the grader's sandbox (--no-sandbox).")
+    for res in results:
+        if res.chosen:  # which of several notebooks was graded: in the CSV too
+            for row in res.rows:
+                row.message = f"[{res.chosen}] {row.message}"
     write_csv(Path(out), results)
     fb = Path(feedback_dir) if feedback_dir else Path(out).resolve().parent / "feedback"
-    fb.mkdir(parents=True, exist_ok=True)
     used: set[str] = set()
+    files: dict[str, str] = {}
     for res in results:
         name = _safe_name(res.student)
-        while name in used:
+        while name.casefold() in used:
             name += "_"
-        used.add(name)
-        (fb / f"{name}.md").write_text(feedback_text(official, res), encoding="utf-8")
+        used.add(name.casefold())
+        files[f"{name}.md"] = feedback_text(official, res)
+    write_feedback(fb, files)
     log(f"wrote {out} ({sum(len(r.rows) for r in results)} rows) and {len(results)} feedback file(s) in {fb} "
         f"in {time.monotonic() - t0:.1f} s")
+    write_log(Path(out), lines)
     return results
 
 

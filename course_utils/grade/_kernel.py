@@ -10,9 +10,10 @@ code runs it
 * in every case patches Python's ``socket`` module so that connections and
   name look-ups to anything but the local machine fail;
 
-then starts an ordinary ipykernel. None of this is a sandbox: code in the
-kernel can undo the Python-level patch, and the limits only stop accidents.
-Untrusted code belongs in a container without network (docs/instructors.md).
+then starts an ordinary ipykernel. None of this is a sandbox by itself: code in
+the kernel can undo the Python-level patch. The grader starts this launcher
+inside bubblewrap (:mod:`course_utils.grade._sandbox`), which is the isolation;
+these measures remain for ``--no-sandbox`` runs (docs/instructors.md).
 
 The settings come as JSON in the ``CU_GRADE_KERNEL`` environment variable; the
 launcher removes it and writes what it achieved to the file named there.
@@ -27,7 +28,7 @@ ENV_VAR = "CU_GRADE_KERNEL"
 NETWORK_BLOCKED_MESSAGE = "network access is disabled while grading"
 
 
-def _limits(memory_mb: int) -> str:
+def _limits(memory_mb: int, file_mb: int = 0) -> str:
     try:
         import resource
     except ImportError:  # Windows
@@ -43,10 +44,16 @@ def _limits(memory_mb: int) -> str:
             _, hard = resource.getrlimit(resource.RLIMIT_DATA)
             if hard != resource.RLIM_INFINITY:
                 limit = min(limit, hard)
-            resource.setrlimit(resource.RLIMIT_DATA, (limit, hard))
+            resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))  # hard too: the learner cannot raise it
             notes.append(f"RLIMIT_DATA={limit // 2**20} MB")
         except (ValueError, OSError, AttributeError) as exc:
             notes.append(f"RLIMIT_DATA not set ({exc})")
+    if file_mb > 0:
+        try:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_mb * 2**20, file_mb * 2**20))
+            notes.append(f"RLIMIT_FSIZE={file_mb} MB")
+        except (ValueError, OSError, AttributeError) as exc:
+            notes.append(f"RLIMIT_FSIZE not set ({exc})")
     return ", ".join(notes)
 
 
@@ -158,7 +165,7 @@ def block_sockets() -> None:
 
 def main() -> None:
     settings = json.loads(os.environ.pop(ENV_VAR, "{}") or "{}")
-    report = {"limits": _limits(int(settings.get("memory_mb", 0)))}
+    report = {"limits": _limits(int(settings.get("memory_mb", 0)), int(settings.get("file_mb", 0)))}
     if settings.get("network_namespace", True):
         report["network"] = _network_namespace()
     else:

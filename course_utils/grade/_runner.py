@@ -26,6 +26,7 @@ import queue
 import re
 import secrets
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -63,6 +64,10 @@ class Limits:
     interrupt_grace: float = 5.0
     network_namespace: bool = True
     keep_output_chars: int = 4000
+    sandbox: bool = False  # run the kernel under bubblewrap (see course_utils.grade._sandbox)
+    tmp_mb: int = 512  # size of the sandbox's private /tmp (MB)
+    shm_mb: int = 64  # size of the sandbox's private /dev/shm (MB)
+    file_mb: int = 1024  # largest file the kernel may write (RLIMIT_FSIZE, MB; 0 = no limit)
 
     def wall(self, cpu_seconds: float) -> float:
         """The wall-clock backstop of a CPU-time limit: ``max(wall_factor * cpu_seconds, min_wall)``."""
@@ -139,16 +144,42 @@ class _Kernel:
         self.log_path = os.path.join(scratch, "kernel.log")
         env = dict(env)
         env["CU_GRADE_KERNEL"] = json.dumps({
-            "memory_mb": limits.memory_mb, "network_namespace": limits.network_namespace and posix,
+            "memory_mb": limits.memory_mb, "file_mb": limits.file_mb,
+            "network_namespace": limits.network_namespace and posix and not limits.sandbox,
             "block_sockets": True, "report": self.report_path})
         self._log = open(self.log_path, "wb")
-        cmd = [sys.executable, "-m", "course_utils.grade._kernel", "-f", conn,
-               "--HistoryManager.enabled=False"]
+        self.sandboxed = bool(limits.sandbox)
+        self.kernel_pid: int | None = None  # host pid of the ipykernel process (inside the sandbox)
+        self.namespace: str | None = None  # its PID namespace, swept at the end
+        self.leftover = 0  # processes still in that namespace after the kernel was killed
+        if self.sandboxed:
+            from pathlib import Path
+
+            from . import _sandbox
+
+            env = _sandbox.sandbox_env(env, scratch)
+            cmd = _sandbox.command(
+                [_sandbox.python_executable(), "-m", "course_utils.grade._kernel", "-f", conn,
+                 "--HistoryManager.enabled=False"],
+                scratch=scratch, package_dir=Path(__file__).resolve().parents[1],
+                extra_ro=[env[k] for k in ("COURSE_DATA",) if env.get(k)],
+                tmp_mb=limits.tmp_mb, shm_mb=limits.shm_mb)
+        else:
+            cmd = [sys.executable, "-m", "course_utils.grade._kernel", "-f", conn,
+                   "--HistoryManager.enabled=False"]
         kwargs = {"start_new_session": True} if posix else {
             "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
         self.proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=subprocess.STDOUT, **kwargs)
-        self.client = BlockingKernelClient()
+        import zmq
+
+        context = zmq.Context()
+        try:  # one message from an untrusted kernel may not be larger than this (it is dropped): bounded memory
+            context.setsockopt(zmq.MAXMSGSIZE, max(64, int(2 * limits.max_output_mb)) * 2**20)
+        except Exception:  # noqa: BLE001 - an older pyzmq: the output limit still applies
+            pass
+        self._context = context
+        self.client = BlockingKernelClient(context=context)
         self.client.load_connection_file(conn)
         self.client.start_channels(hb=False)  # liveness comes from the process itself, not heartbeats
         self._psutil_proc = None
@@ -199,7 +230,7 @@ class _Kernel:
         if self.alive():
             try:
                 if os.name == "posix":
-                    os.kill(self.proc.pid, signal.SIGINT)
+                    os.kill(self.kernel_pid or self.proc.pid, signal.SIGINT)
                 else:
                     self.proc.send_signal(signal.CTRL_C_EVENT)
             except OSError:
@@ -226,12 +257,42 @@ class _Kernel:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+        if self.sandboxed:  # nothing started in the sandbox survives it (double forks, new sessions)
+            from . import _sandbox
+
+            for _ in range(20):
+                left = _sandbox.sweep(self.namespace)
+                self.leftover = max(self.leftover, left)
+                if not left:
+                    break
+                time.sleep(0.05)
+
+    def find_kernel(self) -> None:
+        """Remember the kernel's host pid and PID namespace (before any learner code runs)."""
+        if not self.sandboxed:
+            self.kernel_pid = self.proc.pid
+            return
+        for p in self.tree()[1:]:
+            try:
+                if p.cmdline()[1:3] == ["-m", "course_utils.grade._kernel"]:  # not bwrap (same argv + more)
+                    self.kernel_pid = p.pid
+                    break
+            except Exception:
+                continue
+        if self.kernel_pid:
+            from . import _sandbox
+
+            self.namespace = _sandbox.pid_namespace(self.kernel_pid)
 
     def close(self) -> str:
         """Stop the kernel (politely, then by force) and return the tail of its log."""
         try:
             self.client.stop_channels()
         except Exception:
+            pass
+        try:
+            self._context.destroy(linger=0)
+        except Exception:  # noqa: BLE001
             pass
         self.kill()
         try:
@@ -243,11 +304,24 @@ class _Kernel:
             return ""
 
     def launcher_report(self) -> dict:
+        """What the launcher says it achieved (written inside the kernel: untrusted, size-capped, no links)."""
         try:
-            with open(self.report_path, encoding="utf-8") as fh:
-                return json.load(fh)
+            fd = os.open(self.report_path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+            try:
+                if not stat.S_ISREG(os.fstat(fd).st_mode):
+                    return {}
+                data = json.loads(os.read(fd, 20000).decode("utf-8", errors="replace"))
+            finally:
+                os.close(fd)
         except (OSError, ValueError):
             return {}
+        if not isinstance(data, dict):
+            return {}
+        report = {str(k)[:40]: str(v)[:300] for k, v in list(data.items())[:10]}
+        if self.sandboxed:
+            report["network"] = "bubblewrap sandbox: own network namespace (loopback only)"
+            report["sandbox"] = "bubblewrap (uid 65534; own user, PID, network, IPC namespaces; read-only system)"
+        return report
 
     # -- start-up and execution ----------------------------------------------------------------
     def wait_ready(self, deadline: float) -> str | None:
@@ -263,6 +337,7 @@ class _Kernel:
             except queue.Empty:
                 continue
             if msg.get("parent_header", {}).get("msg_id") == msg_id:
+                self.find_kernel()
                 # drain the start-up status messages
                 try:
                     while True:
@@ -448,5 +523,7 @@ def run_cells(cells: list[str], scratch: str, env: dict, limits: Limits,
     finally:
         if kernel is not None:
             report.log_tail = kernel.close()
+            if kernel.sandboxed:
+                report.kernel["leftover_processes"] = str(kernel.leftover)
         report.seconds = time.monotonic() - t0
     return report

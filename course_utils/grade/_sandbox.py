@@ -1,0 +1,193 @@
+"""Run a graded kernel inside a bubblewrap sandbox (grader, lesson 00; Linux).
+
+``bwrap`` (Debian/Ubuntu package ``bubblewrap``) gives each submission's kernel, without Docker or
+root:
+
+* its own user namespace, as uid/gid 65534 ("nobody") and no capabilities; nested user namespaces
+  are refused (``--disable-userns``), so no mount can be made writable again;
+* its own PID namespace (it cannot see or signal the grader, the other kernels or anything else),
+  network namespace (loopback only), IPC and UTS namespaces; ``--die-with-parent`` and a new session;
+* a file system made of read-only binds only: the system's ``/usr`` (and ``/lib*``, a few files of
+  ``/etc``), the Python environment (the venv and the interpreter it links to), the ``course_utils``
+  package, the course's ``pyproject.toml`` and ``datasets/``; read-write only its own scratch folder
+  (kernel connection sockets, its home, the course cache); private, size-capped ``/tmp`` and
+  ``/dev/shm``. There is **no** ``solutions/``, no other submission, no grader file, no home directory.
+
+The kernel talks to the grader's worker over ZeroMQ ``ipc`` sockets that live in the scratch folder
+(a bind mount: the same inode on both sides), never over TCP. Whatever the kernel writes there is
+untrusted data for the worker.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+#: uid and gid of the learner's code inside the sandbox ("nobody").
+SANDBOX_UID = 65534
+#: Files and folders of /etc bound read-only when they exist (dynamic linker, fonts, time zone, TLS roots).
+ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "localtime", "ssl",
+       "ca-certificates", "mime.types", "nsswitch.conf", "hosts")
+#: Top-level system folders: bound read-only (or re-created as the same symlink, e.g. merged /usr).
+SYSTEM = ("usr", "lib", "lib64", "lib32", "libx32", "bin", "sbin")
+#: The fix printed when no sandbox is available.
+FIX = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`, i.e. `make system-deps`; "
+       "Fedora: `sudo dnf install bubblewrap`) and allow unprivileged user namespaces, or run the grader in "
+       "the container recipe of docs/instructors.md; or pass --no-sandbox to grade without a sandbox "
+       "(only for submissions you trust)")
+
+
+def bwrap_path() -> str | None:
+    """The ``bwrap`` executable, or None."""
+    return shutil.which("bwrap")
+
+
+@functools.lru_cache(maxsize=1)
+def unavailable() -> str | None:
+    """None when a sandbox can be built here, else why not (in words). Probed once per process."""
+    if not sys.platform.startswith("linux"):
+        return f"no sandbox on {sys.platform}: bubblewrap needs Linux"
+    exe = bwrap_path()
+    if exe is None:
+        return "bubblewrap (bwrap) is not installed"
+    try:
+        proc = subprocess.run([exe, *namespace_args(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
+                               "--size", str(2**20), "--tmpfs", "/tmp", "true"],
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bwrap could not be started ({exc})"
+    if proc.returncode != 0:
+        why = proc.stderr.decode(errors="replace").strip().splitlines()
+        return f"bwrap cannot create a sandbox here ({why[-1] if why else f'exit code {proc.returncode}'})"
+    return None
+
+
+def namespace_args() -> list[str]:
+    return ["--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID), "--disable-userns",
+            "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--hostname", "grader",
+            "--die-with-parent", "--new-session"]
+
+
+def python_paths() -> list[str]:
+    """Folders of the Python environment the kernel needs: the venv and the interpreter it links to."""
+    found = []
+    for p in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix,
+              os.path.dirname(os.path.dirname(os.path.realpath(sys.executable)))):
+        real = os.path.realpath(p)
+        if os.path.isdir(real) and real not in found:
+            found.append(real)
+    # site-packages outside the prefixes (e.g. a user site): only those on sys.path that hold packages
+    for p in sys.path:
+        real = os.path.realpath(p) if p else ""
+        if (real and os.path.isdir(real) and "site-packages" in real
+                and not any(real == f or real.startswith(f + os.sep) for f in found)):
+            found.append(real)
+    return [p for p in found if p != "/" and not any(p == "/" + s or p.startswith("/" + s + "/") for s in SYSTEM)]
+
+
+def python_executable() -> str:
+    """The interpreter path to run inside: the venv's own ``bin/python`` (resolved), so the venv applies."""
+    prefix = os.path.realpath(sys.prefix)
+    for name in (os.path.basename(sys.executable), "python3", "python"):
+        candidate = os.path.join(prefix, "bin", name)
+        if os.path.exists(candidate):
+            return candidate
+    return os.path.realpath(sys.executable)
+
+
+def command(argv: list[str], *, scratch: str, package_dir: Path, extra_ro: list[str] = (),
+            tmp_mb: int = 512, shm_mb: int = 64) -> list[str]:
+    """``bwrap ... argv``: run ``argv`` in the sandbox described in this module, with ``scratch`` (an
+    absolute path, the same inside and out) as its only writable folder and working directory."""
+    exe = bwrap_path()
+    if exe is None:
+        raise RuntimeError("bwrap is not installed")
+    args = [exe, *namespace_args()]
+    for name in SYSTEM:
+        path = "/" + name
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            args += ["--ro-bind", path, path]
+    for name in ETC:
+        path = "/etc/" + name
+        if os.path.exists(path):
+            args += ["--ro-bind", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--size", str(int(tmp_mb) * 2**20), "--tmpfs", "/tmp",
+             "--size", str(int(shm_mb) * 2**20), "--tmpfs", "/dev/shm"]
+    root = package_dir.parent
+    ro = [*python_paths(), str(package_dir)]
+    for extra in (root / "pyproject.toml", root / "datasets", *map(Path, extra_ro)):
+        if extra.exists():
+            ro.append(str(extra))
+    for path in dict.fromkeys(ro):
+        args += ["--ro-bind", path, path]
+    etc = os.path.join(scratch, ".etc")
+    os.makedirs(etc, exist_ok=True)
+    with open(os.path.join(etc, "passwd"), "w", encoding="utf-8") as fh:
+        fh.write(f"nobody:x:{SANDBOX_UID}:{SANDBOX_UID}:nobody:{scratch}/home:/usr/sbin/nologin\n")
+    with open(os.path.join(etc, "group"), "w", encoding="utf-8") as fh:
+        fh.write(f"nogroup:x:{SANDBOX_UID}:\n")
+    args += ["--bind", scratch, scratch,
+             "--ro-bind", os.path.join(etc, "passwd"), "/etc/passwd",
+             "--ro-bind", os.path.join(etc, "group"), "/etc/group",
+             "--chdir", scratch, "--"]
+    return args + list(argv)
+
+
+#: Environment variables passed into the sandbox (names, or prefixes ending in ``_``); nothing else of the
+#: instructor's environment (tokens, keys, paths) gets in.
+ALLOWED_ENV = ("LANG", "LANGUAGE", "TZ", "LC_", "PYTHONPATH", "PYTHONWARNINGS", "PYTHONHASHSEED",
+               "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED", "PYTHONIOENCODING", "MPLBACKEND", "COURSE_",
+               "CU_GRADE_", "IPYTHONDIR", "JUPYTER_PLATFORM_DIRS", "PYDEVD_DISABLE_FILE_VALIDATION", "KERAS_BACKEND",
+               "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "GRPC_VERBOSITY", "OMP_NUM_THREADS",
+               "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS", "TOKENIZERS_PARALLELISM",
+               "CUDA_VISIBLE_DEVICES", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+SECRET_WORDS = ("TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL", "KEY", "PRIVATE", "AUTH", "COOKIE")
+
+
+def _allowed(name: str) -> bool:
+    if any(w in name.upper() for w in SECRET_WORDS):
+        return False
+    return any(name == a or (a.endswith("_") and name.startswith(a)) for a in ALLOWED_ENV)
+
+
+def sandbox_env(env: dict, scratch: str) -> dict:
+    """The kernel's environment inside the sandbox: an allow-list of the grader's variables (no secrets),
+    and a home, cache and temporary folder of its own."""
+    out = {k: v for k, v in env.items() if _allowed(k)}
+    home = os.path.join(scratch, "home")
+    os.makedirs(home, exist_ok=True)
+    out.update({"HOME": home, "USER": "nobody", "LOGNAME": "nobody", "TMPDIR": "/tmp",
+                "XDG_CACHE_HOME": os.path.join(home, ".cache"), "XDG_CONFIG_HOME": os.path.join(home, ".config"),
+                "COURSE_CACHE": os.path.join(scratch, "cache"), "MPLCONFIGDIR": os.path.join(home, ".mpl"),
+                "PATH": os.pathsep.join([os.path.dirname(python_executable()), "/usr/local/bin", "/usr/bin", "/bin"])})
+    return out
+
+
+def pid_namespace(pid: int) -> str | None:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return None
+
+
+def sweep(namespace: str | None) -> int:
+    """SIGKILL every process still in PID namespace ``namespace``; return how many there were."""
+    if not namespace or namespace == pid_namespace(os.getpid()):
+        return 0  # never the grader's own namespace
+    found = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        if pid_namespace(int(entry)) == namespace:
+            found += 1
+            try:
+                os.kill(int(entry), 9)
+            except OSError:
+                pass
+    return found

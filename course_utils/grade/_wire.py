@@ -1,0 +1,411 @@
+"""Plain, bounded, non-executable transport of a learner's outputs out of the sandbox (grader, lesson 00).
+
+Inside the sandbox :func:`dump` writes what :func:`course_utils.checks._core.run_answer` recorded as an
+``.npz`` file: one JSON document (the structure: numbers, strings, lists, tuples, dicts, tags) plus
+numeric/boolean arrays, stored without pickle. Outside, :func:`load` reads it as untrusted data: no
+links, no FIFOs or devices, a size cap, ``allow_pickle=False``, a schema check and caps on depth and
+on the number of items. Anything that is not plain data (a model, an optimizer, a custom object) travels
+as an :class:`Opaque` stand-in that names its type and never compares equal to anything.
+"""
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import stat
+import zipfile
+
+#: Largest result file read back from the sandbox (bytes).
+MAX_BYTES = 16 * 2**20
+MAX_DEPTH = 24
+MAX_NODES = 200_000
+MAX_TEXT = 20_000
+
+
+class Opaque:
+    """Stands for a value that could not travel out of the sandbox as plain data."""
+
+    type_name = "object"
+    text = ""
+
+    def __repr__(self) -> str:
+        return self.text or f"<{self.type_name} object>"
+
+    def __eq__(self, other) -> bool:
+        return False
+
+    __hash__ = object.__hash__
+
+
+def _opaque(type_name: str, text: str) -> Opaque:
+    name = "".join(ch for ch in str(type_name) if ch.isalnum() or ch == "_")[:60] or "object"
+    cls = type(name, (Opaque,), {"type_name": name})
+    obj = cls()
+    obj.text = str(text)[:300]
+    return obj
+
+
+# ----------------------------------------------------------------------------- inside: encode
+def encode(value, arrays: list, depth: int = 0, budget: list | None = None):
+    """JSON-able structure for ``value``; numeric arrays are appended to ``arrays``."""
+    import numpy as np
+
+    budget = budget if budget is not None else [MAX_NODES]
+    budget[0] -= 1
+    if budget[0] < 0 or depth > MAX_DEPTH:
+        return {"__opaque__": "too_large", "repr": "a value too large or too deeply nested to grade"}
+    if value is None or isinstance(value, (bool, str)):
+        return value[:MAX_TEXT] if isinstance(value, str) else value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if abs(value) < 2**63 else float(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else {"__float__": repr(value)}
+    if isinstance(value, complex):
+        return {"__complex__": [encode(value.real, arrays, depth + 1, budget),
+                                encode(value.imag, arrays, depth + 1, budget)]}
+    if isinstance(value, np.generic) and value.dtype.kind in "biufc":
+        arrays.append(np.asarray(value))
+        return {"__npscalar__": len(arrays) - 1}
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
+        arrays.append(np.ascontiguousarray(value))
+        return {"__nd__": len(arrays) - 1}
+    module = type(value).__module__ or ""
+    if module.startswith("torch") and hasattr(value, "detach"):
+        try:
+            t = value.detach().cpu()
+            if getattr(t, "is_floating_point", lambda: False)() and str(t.dtype) == "torch.bfloat16":
+                t = t.float()
+            arrays.append(t.numpy())
+            return {"__torch__": len(arrays) - 1, "grad": bool(getattr(value, "requires_grad", False))}
+        except Exception:  # noqa: BLE001
+            pass
+    if module.startswith("torch.nn.modules"):
+        found = _encode_module(value, arrays, depth, budget)
+        if found is not None:
+            return found
+    if module.startswith(("tensorflow", "keras")) and hasattr(value, "numpy"):
+        try:
+            arrays.append(np.asarray(value.numpy()))
+            return {"__nd__": len(arrays) - 1}
+        except Exception:  # noqa: BLE001
+            pass
+    if isinstance(value, (list, tuple)) and type(value) in (list, tuple):
+        items = [encode(v, arrays, depth + 1, budget) for v in value]
+        return items if isinstance(value, list) else {"__tuple__": items}
+    if type(value) is dict:
+        return {"__dict__": [[encode(k, arrays, depth + 1, budget), encode(v, arrays, depth + 1, budget)]
+                             for k, v in value.items()]}
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001
+        text = ""
+    return {"__opaque__": type(value).__name__, "repr": text[:300]}
+
+
+def _encode_module(value, arrays: list, depth: int, budget: list):
+    """A module made only of ``torch.nn`` classes: its class, constructor arguments (read back from the
+    attributes of the same names), children and state as plain data; None for anything else."""
+    import inspect
+
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return None
+    if not isinstance(value, torch.nn.Module) or type(value) is not getattr(torch.nn, type(value).__name__, None):
+        return None
+    if any(type(m) is not getattr(torch.nn, type(m).__name__, None) for m in value.modules()):
+        return None
+    cls = type(value)
+    try:
+        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    args: list = []
+    kwargs: dict = {}
+    for p in params:
+        if p.name in ("device", "dtype"):
+            continue
+        if p.kind is p.VAR_POSITIONAL:  # Sequential(*modules), ModuleList: the children carry them
+            continue
+        if not hasattr(value, p.name):
+            if p.default is p.empty:
+                return None
+            continue
+        attr = getattr(value, p.name)
+        if isinstance(attr, torch.Tensor) or attr is None and p.name == "bias":
+            attr = attr is not None  # bias=True/False: the attribute is the parameter itself
+        if not (attr is None or isinstance(attr, (bool, int, float, str, tuple, list))):
+            return None
+        kwargs[p.name] = attr
+    children = [[name, child] for name, child in value.named_children()]
+    state = {k: v for k, v in value.state_dict(keep_vars=False).items()}
+    own = {k: v for k, v in state.items() if "." not in k}
+    return {"__torchmodule__": cls.__name__, "args": encode({"kwargs": kwargs, "children": children,
+                                                              "state": own, "training": bool(value.training)},
+                                                             arrays, depth + 1, budget)}
+
+
+def dump(record: dict, path: str) -> None:
+    """Write ``record`` (a dict of plain data) to ``path`` as an .npz file without pickle (inside)."""
+    import numpy as np
+
+    arrays: list = []
+    meta = json.dumps(encode(record, arrays))
+    entries = {"meta": np.frombuffer(meta.encode("utf-8"), dtype=np.uint8)}
+    entries.update({f"a{i}": a for i, a in enumerate(arrays)})
+    tmp = path + ".part"
+    with open(tmp, "wb") as fh:
+        np.savez(fh, **entries)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- outside: decode
+class WireError(ValueError):
+    """A result file from the sandbox that the grader refuses (not plain data, too large, malformed)."""
+
+
+def read_capped(path: str, max_bytes: int = MAX_BYTES) -> bytes:
+    """The bytes of a regular file, never through a link, FIFO or device, at most ``max_bytes``."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise WireError(f"cannot open {os.path.basename(path)} ({exc.strerror})") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise WireError(f"{os.path.basename(path)} is not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(max_bytes + 1)
+    except OSError as exc:
+        raise WireError(f"cannot read {os.path.basename(path)} ({exc.strerror})") from None
+    finally:
+        os.close(fd)
+    if len(data) > max_bytes:
+        raise WireError(f"{os.path.basename(path)} is larger than {max_bytes} bytes")
+    return data
+
+
+def load(path: str, max_bytes: int = MAX_BYTES) -> dict:
+    """Read a file written by :func:`dump` as untrusted data; raise :class:`WireError` when it is not one."""
+    import numpy as np
+
+    data = read_capped(path, max_bytes)
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            if len(infos) > MAX_NODES or sum(i.file_size for i in infos) > 4 * max_bytes:
+                raise WireError("the result file unpacks to too much data")
+            names = {i.filename for i in infos}
+        npz = np.load(io.BytesIO(data), allow_pickle=False)
+        arrays = {}
+        for name in names:
+            key = name[:-4] if name.endswith(".npy") else name
+            arr = npz[key]
+            if arr.dtype.kind not in "biufc":
+                raise WireError(f"array {key} has dtype {arr.dtype}")
+            arrays[key] = arr
+        meta = arrays.pop("meta")
+        doc = json.loads(bytes(meta.astype(np.uint8)).decode("utf-8"))
+    except WireError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything malformed
+        raise WireError(f"not a result file ({type(exc).__name__}: {str(exc)[:200]})") from None
+    counter = [MAX_NODES]
+    value = _decode(doc, arrays, 0, counter)
+    if not isinstance(value, dict):
+        raise WireError("the result file does not hold a record")
+    return value
+
+
+def _array(arrays: dict, ref) -> object:
+    if not isinstance(ref, int) or isinstance(ref, bool) or f"a{ref}" not in arrays:
+        raise WireError(f"bad array reference {ref!r}")
+    return arrays[f"a{ref}"]
+
+
+def _decode(doc, arrays: dict, depth: int, counter: list):
+    counter[0] -= 1
+    if counter[0] < 0 or depth > MAX_DEPTH + 2:
+        raise WireError("the result is too large or too deeply nested")
+    if doc is None or isinstance(doc, (bool, int, float)):
+        return doc
+    if isinstance(doc, str):
+        return doc[:MAX_TEXT]
+    if isinstance(doc, list):
+        return [_decode(v, arrays, depth + 1, counter) for v in doc]
+    if not isinstance(doc, dict) or len(doc) > 2:
+        raise WireError("unexpected item in the result")
+    if "__torchmodule__" in doc and not isinstance(doc.get("args"), dict):
+        raise WireError("bad module")
+    if "__nd__" in doc:
+        return _array(arrays, doc["__nd__"]).copy()
+    if "__npscalar__" in doc:
+        arr = _array(arrays, doc["__npscalar__"])
+        if arr.ndim != 0:
+            raise WireError("a scalar that is not 0-d")
+        return arr[()]
+    if "__torch__" in doc:
+        arr = _array(arrays, doc["__torch__"]).copy()
+        try:
+            import torch
+
+            t = torch.from_numpy(arr)
+            if doc.get("grad") is True and t.is_floating_point():
+                t.requires_grad_(True)
+            return t
+        except Exception:  # noqa: BLE001 - no torch in the grader: the array itself
+            return arr
+    if "__float__" in doc:
+        text = doc["__float__"]
+        if text not in ("nan", "inf", "-inf"):
+            raise WireError("bad float")
+        return float(text)
+    if "__complex__" in doc:
+        parts = doc["__complex__"]
+        if not (isinstance(parts, list) and len(parts) == 2 and all(isinstance(p, (int, float)) for p in parts)):
+            raise WireError("bad complex")
+        return complex(parts[0], parts[1])
+    if "__tuple__" in doc:
+        items = doc["__tuple__"]
+        if not isinstance(items, list):
+            raise WireError("bad tuple")
+        return tuple(_decode(v, arrays, depth + 1, counter) for v in items)
+    if "__dict__" in doc:
+        pairs = doc["__dict__"]
+        if not isinstance(pairs, list):
+            raise WireError("bad dict")
+        out = {}
+        for pair in pairs:
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise WireError("bad dict item")
+            key = _decode(pair[0], arrays, depth + 1, counter)
+            try:
+                hash(key)
+            except TypeError:
+                raise WireError("unhashable dict key") from None
+            out[key] = _decode(pair[1], arrays, depth + 1, counter)
+        return out
+    if "__torchmodule__" in doc:
+        return _decode_module(doc, arrays, depth, counter)
+    if "__opaque__" in doc:
+        return _opaque(str(doc["__opaque__"]), str(doc.get("repr", "")))
+    raise WireError("unknown tag in the result")
+
+
+# ----------------------------------------------------------------------------- records of a check call
+RUN_STATUSES = ("ok", "raised", "timeout", "not_implemented")
+
+
+def _case_record(run) -> dict:
+    conv = getattr(run, "converted", None)
+    return {"status": str(run.status), "got": run.got, "ename": str(run.ename), "message": str(run.message),
+            "frame": str(run.frame), "args_after": tuple(run.args_after), "kwargs_after": dict(run.kwargs_after),
+            "converted": None if conv is None else _case_record(conv)}
+
+
+def answer_record(run) -> dict:
+    """Plain-data form of an :class:`~course_utils.checks._core.AnswerRun` (inside; no deep copies)."""
+    return {"name": str(run.name), "params": [str(p) for p in run.params], "is_callable": bool(run.is_callable),
+            "type_name": str(run.type_name), "loops": str(run.loops or ""),
+            "runs": [_case_record(r) for r in run.runs]}
+
+
+def _text(doc: dict, key: str, limit: int = 2000) -> str:
+    value = doc.get(key, "")
+    if not isinstance(value, str):
+        raise WireError(f"{key} is not text")
+    return value[:limit]
+
+
+def _case_from(doc, nested: bool = False):
+    from ..checks._core import CaseRun
+
+    if not isinstance(doc, dict) or doc.get("status") not in RUN_STATUSES:
+        raise WireError("a case record without a known status")
+    args, kwargs = doc.get("args_after", ()), doc.get("kwargs_after", {})
+    if isinstance(args, list):
+        args = tuple(args)
+    if not isinstance(args, tuple) or not isinstance(kwargs, dict):
+        raise WireError("bad arguments in a case record")
+    conv = doc.get("converted")
+    if conv is not None and nested:
+        raise WireError("nested converted record")
+    return CaseRun(status=doc["status"], got=doc.get("got"), ename=_text(doc, "ename", 200),
+                   message=_text(doc, "message", 3000), frame=_text(doc, "frame", 500), args_after=args,
+                   kwargs_after=kwargs, converted=None if conv is None else _case_from(conv, nested=True))
+
+
+def answer_from_record(doc) -> object:
+    """The :class:`~course_utils.checks._core.AnswerRun` in a record read by :func:`load` (outside)."""
+    from ..checks._core import AnswerRun
+
+    if not isinstance(doc, dict):
+        raise WireError("the record is not a mapping")
+    params = doc.get("params", [])
+    runs = doc.get("runs", [])
+    if not (isinstance(params, list) and all(isinstance(p, str) for p in params) and isinstance(runs, list)
+            and isinstance(doc.get("is_callable", True), bool) and len(runs) <= 10_000):
+        raise WireError("malformed record")
+    return AnswerRun(name=_text(doc, "name", 80) or "your function", params=[p[:80] for p in params[:50]],
+                     is_callable=doc.get("is_callable", True), type_name=_text(doc, "type_name", 80),
+                     loops=_text(doc, "loops", 1000), runs=[_case_from(r) for r in runs])
+
+
+def _decode_module(doc: dict, arrays: dict, depth: int, counter: list):
+    """Rebuild a ``torch.nn`` module outside the sandbox: only classes of ``torch.nn`` itself, built on the
+    meta device (no memory, whatever the arguments say) and given the transported tensors, whose shapes must
+    match; anything else is refused."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return _opaque("Module", "a torch module (torch is not installed in the grader)")
+    name = doc.get("__torchmodule__")
+    cls = getattr(torch.nn, name, None) if isinstance(name, str) and name.isidentifier() else None
+    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module) and cls is not torch.nn.Module
+            and cls.__module__.startswith("torch.nn.modules")):
+        raise WireError(f"not a torch.nn module class: {str(name)[:40]!r}")
+    body = _decode(doc["args"], arrays, depth + 1, counter)
+    if not (isinstance(body, dict) and isinstance(body.get("kwargs"), dict) and isinstance(body.get("children"), list)
+            and isinstance(body.get("state"), dict)):
+        raise WireError("bad module")
+    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in body["kwargs"].items() if isinstance(k, str)}
+    if not all(v is None or isinstance(v, (bool, int, float, str, tuple)) for v in kwargs.values()):
+        raise WireError("bad module arguments")
+    children = body["children"]
+    try:
+        if cls in (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict):
+            module = cls()
+        else:
+            try:
+                module = cls(**kwargs, device="meta")
+            except TypeError:  # no device argument (activations, pooling): nothing to allocate
+                module = cls(**kwargs)
+        for pair in children:
+            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)
+                    and isinstance(pair[1], torch.nn.Module)):
+                raise WireError("bad module child")
+            if pair[0] in dict(module.named_children()):
+                setattr(module, pair[0], pair[1])
+            else:
+                module.add_module(pair[0], pair[1])
+        state = body["state"]
+        if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
+            raise WireError("bad module state")
+        own = {k: v for k, v in module.state_dict(keep_vars=True).items() if "." not in k}
+        if set(own) != set(state) or any(tuple(own[k].shape) != tuple(state[k].shape) for k in own):
+            raise WireError("the module's state does not match its class")
+        for key, tensor in state.items():
+            tensor = tensor.detach().clone()
+            if key in module._parameters:
+                module._parameters[key] = torch.nn.Parameter(tensor, requires_grad=tensor.is_floating_point())
+            else:
+                module._buffers[key] = tensor
+        module.train(bool(body.get("training", True)))
+    except WireError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - arguments the class refuses
+        raise WireError(f"the module could not be rebuilt ({type(exc).__name__}: {str(exc)[:200]})") from None
+    if any(p.is_meta for p in module.parameters()) or any(b.is_meta for b in module.buffers()):
+        raise WireError("the module's state is incomplete")
+    return module
