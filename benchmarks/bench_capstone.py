@@ -41,14 +41,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _mosi() -> Path | None:
-    for p in ROOT.parents:
-        f = p / "shared" / "realdata" / "mosi" / "mosi_bclstm_utterances.npz"
-        if f.is_file():
-            return f
-    return None
-
-
 def _acc2(res, name: str) -> float:
     return res.report[name]["acc2"][0]
 
@@ -138,6 +130,8 @@ def bundled(args) -> tuple[bool, dict]:
 def mosi(args, protocol) -> bool:
     from course_utils import capstone as C
     from course_utils.data import convert_mosi_bclstm
+
+    from bench_fusion import _mosi  # the same search for ../shared/realdata/mosi as the fusion benchmark
 
     src = _mosi()
     if src is None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import Case, Mistake, as_float_array, close_to_float32, compare, describe, register
+from ._core import (Case, Mistake, as_float_array, close_to_float32, compare, describe, register,
+                    scalar_loss_problem)
 
 
 _arr = as_float_array
@@ -281,18 +282,8 @@ def _nce_case(rng: np.random.Generator, B: int, d: int, tau: float, label: str, 
     expected = _info_nce_ref(a32, b32, tau)
 
     def validate(got):
-        if not isinstance(got, torch.Tensor):
-            return (f"expected a scalar torch.Tensor (the loss to call .backward() on), got {type(got).__name__}: "
-                    f"{describe(got)}")
-        if got.dim() != 0:
-            return f"expected a scalar (0-dimensional) tensor, got shape {tuple(got.shape)}: average over the batch"
-        problem = compare(float(got.detach()), expected, 1e-4, 1e-5)
-        if problem:
-            return problem
-        if not got.requires_grad:
-            return ("the value is right but the loss is cut off from the graph (requires_grad is False): no "
-                    "gradient could reach the encoders. Do not use torch.no_grad(), .detach() or NumPy inside")
-        return None
+        return scalar_loss_problem(got, expected, 1e-4, 1e-5, reaches="the encoders",
+                                   avoid="torch.no_grad(), .detach() or NumPy inside")
 
     validate.ab = (a32, b32, tau)
     validate.value = expected

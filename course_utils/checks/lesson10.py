@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import Case, Mistake, as_float_array, close_to_float32, compare, describe, register
+from ._core import (Case, Mistake, as_float_array, close_to_float32, compare, describe, register,
+                    scalar_loss_problem)
 
 _arr = as_float_array
 _matches = close_to_float32
@@ -300,18 +301,8 @@ def _mt_case(rng: np.random.Generator, B: int, K: int, a1: float, a2: float, col
     expected = _mt_ref(*args64)
 
     def validate(got):
-        if not isinstance(got, torch.Tensor):
-            return (f"expected a scalar torch.Tensor (the loss to call .backward() on), got {type(got).__name__}: "
-                    f"{describe(got)}")
-        if got.dim() != 0:
-            return f"expected a scalar (0-dimensional) tensor, got shape {tuple(got.shape)}: average over the batch"
-        problem = compare(float(got.detach()), expected, 1e-4, 1e-5)
-        if problem:
-            return problem
-        if not got.requires_grad:
-            return ("the value is right but the loss is cut off from the graph (requires_grad is False): no "
-                    "gradient could reach the model. Do not use torch.no_grad(), .detach(), .item() or NumPy inside")
-        return None
+        return scalar_loss_problem(got, expected, 1e-4, 1e-5, reaches="the model",
+                                   avoid="torch.no_grad(), .detach(), .item() or NumPy inside")
 
     validate.args64 = args64
     validate.value = expected

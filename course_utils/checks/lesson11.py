@@ -15,7 +15,8 @@ import copy
 
 import numpy as np
 
-from ._core import Case, Mistake, as_float_array, close_to_float32, compare, describe, register
+from ._core import (Case, Mistake, as_float_array, close_to_float32, compare, describe, register,
+                    scalar_loss_problem)
 
 _arr = as_float_array
 _matches = close_to_float32
@@ -378,19 +379,8 @@ def _kd_case(rng: np.random.Generator, B: int, K: int, T: float, alpha: float, l
     expected = _kd_ref(s32, t32, y, T, alpha)
 
     def validate(got):
-        if not isinstance(got, torch.Tensor):
-            return (f"expected a scalar torch.Tensor (the loss to call .backward() on), got {type(got).__name__}: "
-                    f"{describe(got)}")
-        if got.dim() != 0:
-            return f"expected a scalar (0-dimensional) tensor, got shape {tuple(got.shape)}: average over the batch"
-        problem = compare(float(got.detach()), expected, 1e-4, 1e-6)
-        if problem:
-            return problem
-        if not got.requires_grad:
-            return ("the value is right but the loss is cut off from the graph (requires_grad is False): no "
-                    "gradient could reach the student. Do not use torch.no_grad(), .detach() or NumPy on the "
-                    "student's logits")
-        return None
+        return scalar_loss_problem(got, expected, 1e-4, 1e-6, reaches="the student",
+                                   avoid="torch.no_grad(), .detach() or NumPy on the student's logits")
 
     validate.args = (s32, t32, y, T, alpha)
     return Case((ts, tt, ty, T, alpha), expected=validate, label=label)
