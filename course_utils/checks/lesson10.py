@@ -15,6 +15,20 @@ from ._core import (Case, Mistake, as_float_array, close_to_float32, compare, de
                     scalar_loss_problem)
 
 _arr = as_float_array
+
+
+def _interval_validator(expected, args):
+    """A case's ``expected``: the answer must be a tuple of two floats equal to ``expected`` (lo, hi)."""
+    def validate(got):
+        if not isinstance(got, tuple) or len(got) != 2:
+            return f"expected a tuple (lo, hi) of two floats, got {type(got).__name__}: {describe(got)}"
+        if not all(isinstance(v, (float, np.floating)) for v in got):
+            return f"lo and hi must be floats, got {describe(got)} (use float(...))"
+        return compare(np.array(got, dtype=float), np.array(expected), 1e-9, 1e-12, where="(lo, hi)")
+
+    validate.args = args
+    validate.value = expected
+    return validate
 _matches = close_to_float32
 
 
@@ -92,15 +106,7 @@ def _boot_case(rng: np.random.Generator, n_groups: int, sizes, n_boot: int, metr
     draws = rng.integers(0, n_groups, size=(n_boot, n_groups))
     expected = _boot(y_true, y_pred, groups, draws, metric)
 
-    def validate(got):
-        if not isinstance(got, tuple) or len(got) != 2:
-            return f"expected a tuple (lo, hi) of two floats, got {type(got).__name__}: {describe(got)}"
-        if not all(isinstance(v, (float, np.floating)) for v in got):
-            return f"lo and hi must be floats, got {describe(got)} (use float(...))"
-        return compare(np.array(got, dtype=float), np.array(expected), 1e-9, 1e-12, where="(lo, hi)")
-
-    validate.args = (y_true, y_pred, groups, draws, metric)
-    validate.value = expected
+    validate = _interval_validator(expected, (y_true, y_pred, groups, draws, metric))
     return Case((y_true, y_pred, groups, draws, metric), expected=validate, label=label)
 
 
@@ -162,15 +168,7 @@ def _bootstrap_ci(rng: np.random.Generator):
     draws = np.array([[0, 1, 2], [0, 0, 0], [2, 2, 1], [1, 0, 0], [2, 1, 1]])
     expected = _boot(y_true, y_pred, groups, draws, _acc)
 
-    def validate_fixed(got):
-        if not isinstance(got, tuple) or len(got) != 2:
-            return f"expected a tuple (lo, hi) of two floats, got {type(got).__name__}: {describe(got)}"
-        if not all(isinstance(v, (float, np.floating)) for v in got):
-            return f"lo and hi must be floats, got {describe(got)} (use float(...))"
-        return compare(np.array(got, dtype=float), np.array(expected), 1e-9, 1e-12, where="(lo, hi)")
-
-    validate_fixed.args = (y_true, y_pred, groups, draws, _acc)
-    validate_fixed.value = expected
+    validate_fixed = _interval_validator(expected, (y_true, y_pred, groups, draws, _acc))
     yield Case((y_true, y_pred, groups, draws, _acc), expected=validate_fixed,
                label="3 groups a, b, c of 2, 2 and 3 rows, 5 replicates, accuracy")
     g = int(rng.integers(4, 8))
