@@ -370,6 +370,8 @@ def _decode_module(doc: dict, arrays: dict, depth: int, counter: list):
             and isinstance(body.get("state"), dict)):
         raise WireError("bad module")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in body["kwargs"].items() if isinstance(k, str)}
+    if any(k in ("device", "dtype", "_freeze") for k in kwargs):  # never sent by dump: refuse the record
+        raise WireError("a module's arguments name a device or dtype")
     if not all(v is None or isinstance(v, (bool, int, float, str, tuple)) for v in kwargs.values()):
         raise WireError("bad module arguments")
     children = body["children"]
@@ -377,9 +379,12 @@ def _decode_module(doc: dict, arrays: dict, depth: int, counter: list):
         if cls in (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict):
             module = cls()
         else:
-            try:
+            import inspect
+
+            accepted = inspect.signature(cls.__init__).parameters
+            if "device" in accepted:  # always built on the meta device: no memory, whatever the arguments say
                 module = cls(**kwargs, device="meta")
-            except TypeError:  # no device argument (activations, pooling): nothing to allocate
+            else:  # no device argument (activations, pooling): nothing to allocate
                 module = cls(**kwargs)
         for pair in children:
             if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)
