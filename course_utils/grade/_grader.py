@@ -630,9 +630,30 @@ def totals(official: Official, res: StudentResult) -> tuple[float, float, float]
     return auto, auto_max, sum(r.max_points for r in res.rows if r.exercise in written)
 
 
+#: Terminal escape sequences (CSI, OSC, other ESC sequences) in untrusted text.
+_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])|\x9b[0-?]*[ -/]*[@-~]")
+#: Bidirectional-override characters (they reorder what a reader sees).
+_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"))
+
+
+def plain_text(text: str, one_line: bool = False) -> str:
+    """Untrusted text as plain characters: no terminal escape sequences, no control characters (BEL, CR,
+    backspace, C1 ...) and no bidi overrides; newlines kept (or turned into spaces with ``one_line``)."""
+    text = _ESCAPES.sub("", str(text)).translate(_BIDI).replace("\r\n", "\n").replace("\t", "    ")
+    text = "".join(ch for ch in text if ch == "\n" or not (ord(ch) < 32 or 127 <= ord(ch) < 160))
+    return " ".join(text.split()) if one_line else text
+
+
+def literal_block(text: str) -> list[str]:
+    """Markdown lines that show ``text`` literally: an indented code block (every line starts with four
+    spaces, so no line of it can close a fence or start a heading, a table, HTML or a list)."""
+    return ["    " + ln if ln.strip() else "" for ln in plain_text(text).strip("\n").splitlines()] or ["    "]
+
+
 def feedback_text(official: Official, res: StudentResult) -> str:
     auto, auto_max, manual_max = totals(official, res)
-    lines = [f"# Lesson {official.lesson} ({official.name}) - feedback for {res.student}", ""]
+    student = plain_text(res.student, one_line=True).replace("`", "'")
+    lines = [f"# Lesson {official.lesson} ({official.name}) - feedback for {student}", ""]
     total = f"**Total: {auto:g} / {auto_max:g} points** from the automatic checks"
     if manual_max:
         total += f", plus up to {manual_max:g} points for written answers graded by the instructor"
@@ -643,11 +664,12 @@ def feedback_text(official: Official, res: StudentResult) -> str:
         lines.append(f"| {r.exercise} | {pts} | {r.status} |")
     lines.append("")
     for r in res.rows:
-        lines += [f"## {r.exercise} - {r.status}", "", "```text", r.message.strip() or r.status, "```", ""]
+        lines += [f"## {r.exercise} - {r.status}", "", *literal_block(r.message.strip() or r.status), ""]
         if r.exercise in res.answers and r.status == "manual":
-            lines += ["Your answer:", "", *("> " + ln for ln in res.answers[r.exercise].splitlines()), ""]
+            lines += ["Your answer:", "", *("> " + ln for ln in literal_block(res.answers[r.exercise])), ""]
     if res.notes:
-        lines += ["## Notes from the grader", "", *(f"* {n}" for n in res.notes), ""]
+        lines += ["## Notes from the grader", "", *literal_block("\n".join(plain_text(n, one_line=True)
+                                                                          for n in res.notes)), ""]
     return "\n".join(lines)
 
 
