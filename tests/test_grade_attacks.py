@@ -67,6 +67,20 @@ def test_a_small_result_file_cannot_decode_to_more_than_the_caps(tmp_path):
     assert held <= 4 * _wire.MAX_BYTES, f"a {path.stat().st_size}-byte file became {held / 2**20:.0f} MB in the grader"
 
 
+def test_the_result_files_of_one_submission_share_a_decoded_bytes_budget(tmp_path):
+    # each file decodes to 8 MB (under the per-file cap); the submission's budget runs out after a few
+    path = _npz(tmp_path / "call-0-0.npz", _record([{"__nd__": 0}] * 8), a0=np.zeros(2**17))
+    budget = [20 * 2**20]
+    kept = 0
+    for _ in range(5):
+        try:
+            _wire.load(str(path), budget=budget)
+            kept += 1
+        except _wire.WireError:
+            pass
+    assert kept == 2 and 0 <= budget[0] < 8 * 2**20, (kept, budget)
+
+
 def test_a_transported_module_is_never_built_on_a_real_device(tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
     seen = []
