@@ -166,6 +166,13 @@ def test_a_kernel_log_replaced_by_a_fifo_does_not_hang_the_worker(tmp_path):
     assert report["outcomes"][0]["status"] == "ok"
 
 
+def test_a_kernel_log_replaced_by_a_link_to_dev_zero_is_not_read(tmp_path):
+    report, took = _worker_run(tmp_path, "import os\nos.rename('kernel.log', 'old.log')\n"
+                                         "os.symlink('/dev/zero', 'kernel.log')\nprint('hi')\n")
+    assert took < 60 and report["outcomes"][0]["status"] == "ok", report["outcomes"][0]
+    assert "\0" not in report.get("log_tail", "")
+
+
 def test_the_scratch_folder_has_a_total_quota(tmp_path):
     # 6 files of 40 MB, each under RLIMIT_FSIZE (50 MB): nothing stops the total (a full /tmp fails classmates)
     report, _ = _worker_run(tmp_path, "block = b'x' * 2**20\nfor i in range(6):\n    with open(f'f{i}', 'wb') as fh:\n"

@@ -147,7 +147,14 @@ class _Kernel:
             "memory_mb": limits.memory_mb, "file_mb": limits.file_mb,
             "network_namespace": limits.network_namespace and posix and not limits.sandbox,
             "block_sockets": True, "report": self.report_path})
-        self._log = open(self.log_path, "wb")
+        # kept open from the start and read back through the same descriptor: the kernel may rename the
+        # file or put a link or a FIFO in its place, the grader never opens that path again
+        fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_NONBLOCK", 0), 0o600)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(f"{self.log_path} is not a regular file")
+        self._log = os.fdopen(fd, "r+b", buffering=0)
         self.sandboxed = bool(limits.sandbox)
         self.kernel_pid: int | None = None  # host pid of the ipykernel process (inside the sandbox)
         self.namespace: str | None = None  # its PID namespace, swept at the end
@@ -296,12 +303,16 @@ class _Kernel:
             pass
         self.kill()
         try:
-            self._log.close()
-            with open(self.log_path, "rb") as fh:
-                fh.seek(max(0, os.path.getsize(self.log_path) - 3000))
-                return fh.read().decode(errors="replace")
-        except OSError:
+            fd = self._log.fileno()
+            size = os.fstat(fd).st_size
+            return os.pread(fd, 3000, max(0, size - 3000)).decode(errors="replace")
+        except (OSError, ValueError):
             return ""
+        finally:
+            try:
+                self._log.close()
+            except OSError:
+                pass
 
     def launcher_report(self) -> dict:
         """What the launcher says it achieved (written inside the kernel: untrusted, size-capped, no links)."""
