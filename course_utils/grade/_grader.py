@@ -464,9 +464,27 @@ def _run_plan(plan: Plan, sub: Submission, limits: Limits, full: bool,
     return outcomes, report
 
 
+def added_cells(plan: Plan | None, exercise: str) -> list[str]:
+    """Sources of the code cells the learner added after ``exercise``'s cell and before its first check cell
+    (they run between the two, so they can replace what the exercise cell defined)."""
+    if plan is None:
+        return []
+    start = next((i for i, c in enumerate(plan.cells) if c.role == "exercise" and c.exercise == exercise), None)
+    if start is None:
+        return []
+    out = []
+    for cell in plan.cells[start + 1:]:
+        if cell.role == "check" and exercise in cell.checks:
+            break
+        if cell.role == "student":
+            out.append(cell.source)
+    return out
+
+
 def flag_references(official: Official, res: StudentResult, answers: dict[str, str], refs, *,
-                    reference_points: float = 0.0) -> None:
-    """Status ``uses_reference`` for a passed exercise whose cell reaches the package's reference of it."""
+                    reference_points: float = 0.0, plan: Plan | None = None) -> None:
+    """Status ``uses_reference`` for a passed exercise whose cell (or a cell the learner added between it and
+    its check) reaches the package's reference of it."""
     from ._reference import uses_reference
 
     table, aliases = refs
@@ -475,9 +493,22 @@ def flag_references(official: Official, res: StudentResult, answers: dict[str, s
         if ex is None or ex.kind != "code" or row.exercise not in answers:
             continue
         hit = uses_reference(answers[row.exercise], row.exercise, table, aliases)
+        where = "your exercise cell"
+        if not hit:
+            for source in added_cells(plan, row.exercise):
+                for text in (answers[row.exercise] + "\n\n" + source, source):  # with the cell's imports too
+                    try:
+                        hit = uses_reference(text, row.exercise, table, aliases)
+                    except Exception:  # noqa: BLE001 - e.g. a cell that does not parse
+                        hit = ""
+                    if hit:
+                        break
+                if hit:
+                    where = "a cell you added below the exercise cell"
+                    break
         if not hit:
             continue
-        what = (f"your exercise cell uses the course's reference implementation {hit} (the package's own "
+        what = (f"{where} uses the course's reference implementation {hit} (the package's own "
                 f"answer to this exercise)")
         res.notes.append(f"{row.exercise}: {what}; the instructor reviews it.")
         if row.status == "passed":
@@ -540,7 +571,7 @@ def grade_submission(official: Official, sub: Submission, limits: Limits, *, ful
             res.official_cpu_seconds = sum(o.cpu_seconds for o in outcomes if o.official)
         res.rows = exercise_rows(official, sub.student, plan, outcomes, retried=retried)
         if refs is not None:
-            flag_references(official, res, plan.answers, refs, reference_points=reference_points)
+            flag_references(official, res, plan.answers, refs, reference_points=reference_points, plan=plan)
     except Exception as exc:  # a bug in the grader: still one row per exercise
         res.rows = _rows(official, sub.student, "grader_error", f"{type(exc).__name__}: {exc}")
     finally:
