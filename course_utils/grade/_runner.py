@@ -68,6 +68,7 @@ class Limits:
     tmp_mb: int = 512  # size of the sandbox's private /tmp (MB)
     shm_mb: int = 64  # size of the sandbox's private /dev/shm (MB)
     file_mb: int = 1024  # largest file the kernel may write (RLIMIT_FSIZE, MB; 0 = no limit)
+    scratch_mb: int = 2048  # most the kernel may keep in its scratch folder, all files (MB; 0 = no limit)
 
     def wall(self, cpu_seconds: float) -> float:
         """The wall-clock backstop of a CPU-time limit: ``max(wall_factor * cpu_seconds, min_wall)``."""
@@ -123,6 +124,30 @@ def _describe_exit(code: int | None) -> str:
     if code < 0:
         return f"the kernel process was killed by signal {_signal_name(code)}"
     return f"the kernel process exited with code {code}"
+
+
+def tree_bytes(path: str, max_entries: int = 200_000) -> int:
+    """Disk space used under ``path`` (allocated blocks, links not followed); past ``max_entries`` entries
+    the answer is "too much" (a very large number)."""
+    total, stack, left = 0, [path], max_entries
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                for entry in it:
+                    left -= 1
+                    if left < 0:
+                        return 2**62
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += st.st_blocks * 512
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append(entry.path)
+        except OSError:
+            continue
+    return total
 
 
 def memfd_bytes(pids: list[int], max_fds: int = 4096) -> int:
@@ -256,6 +281,17 @@ class _Kernel:
                 pass
         self._cpu = max(self._cpu, cpu)
         return rss / 2**20, self._cpu
+
+    def over_quota(self) -> bool:
+        """The scratch folder holds more than ``limits.scratch_mb``: the kernel is killed (and True)."""
+        if tree_bytes(self.scratch) <= self.limits.scratch_mb * 2**20:
+            return False
+        self.kill()
+        return True
+
+    def quota_detail(self) -> str:
+        return (f"the kernel wrote more than {self.limits.scratch_mb} MB to its folder and was stopped "
+                "(the limit of all its files together)")
 
     def cpu_now(self) -> float | None:
         return self.sample()[1]
@@ -406,6 +442,7 @@ class _Kernel:
         idle = False
         error_seen = False
         next_sample = 0.0
+        next_disk = 0.0
         whose = "official cell" if official else "cell"
 
         def used() -> float:
@@ -424,6 +461,10 @@ class _Kernel:
             now = time.monotonic()
             if not self.alive():
                 return finish("kernel_died", _describe_exit(self.proc.returncode))
+            if lim.scratch_mb > 0 and now >= next_disk:  # the scratch folder's total, about once a second
+                next_disk = now + 1.0
+                if self.over_quota():
+                    return finish("output_limit_killed", self.quota_detail())
             if now >= next_sample:  # the watchdog: memory and CPU of the process tree, ~4 times a second
                 next_sample = now + 0.25
                 rss, _ = self.sample()
@@ -499,6 +540,8 @@ class _Kernel:
                     out.ename = str(content.get("ename", ""))[:200]
                     out.evalue = ANSI_RE.sub("", str(content.get("evalue", "")))[:3000]
                 break
+        if lim.scratch_mb > 0 and self.over_quota():
+            return finish("output_limit_killed", self.quota_detail())
         if interrupted_for == "timeout":
             return finish("timeout", f"{timeout_detail} and was interrupted")
         if interrupted_for == "output_limit":
