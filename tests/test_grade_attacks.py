@@ -252,3 +252,19 @@ def test_memory_held_in_memfds_counts_against_the_memory_limit(tmp_path):
                                       "        os.write(fd, block)\n    fds.append(fd)\ntime.sleep(2)\n",
                             memory_mb=256)
     assert report["outcomes"][0]["status"] == "memory_limit", report["outcomes"][0]
+
+
+def test_the_kernel_has_a_process_limit(tmp_path):
+    from course_utils.grade._runner import make_pids_cgroup, remove_cgroup
+
+    probe = make_pids_cgroup(8)
+    if probe is None:
+        pytest.skip("no pids cgroup can be made here (the limit is best effort)")
+    remove_cgroup(probe)
+    report, _ = _worker_run(tmp_path, "import os, time\npids = []\nfor i in range(200):\n    try:\n"
+                                      "        pid = os.fork()\n    except OSError:\n        print('REFUSED', i)\n"
+                                      "        break\n    if pid == 0:\n        time.sleep(3)\n        os._exit(0)\n"
+                                      "    pids.append(pid)\nfor pid in pids:\n    os.kill(pid, 9)\n    os.waitpid(pid, 0)\n",
+                            max_processes=64)
+    assert "REFUSED" in report["outcomes"][0]["stdout"], report["outcomes"][0]
+

@@ -69,6 +69,7 @@ class Limits:
     shm_mb: int = 64  # size of the sandbox's private /dev/shm (MB)
     file_mb: int = 1024  # largest file the kernel may write (RLIMIT_FSIZE, MB; 0 = no limit)
     scratch_mb: int = 2048  # most the kernel may keep in its scratch folder, all files (MB; 0 = no limit)
+    max_processes: int = 1024  # processes and threads of the kernel's tree (cgroup pids.max where one can be made)
 
     def wall(self, cpu_seconds: float) -> float:
         """The wall-clock backstop of a CPU-time limit: ``max(wall_factor * cpu_seconds, min_wall)``."""
@@ -150,6 +151,45 @@ def tree_bytes(path: str, max_entries: int = 200_000) -> int:
     return total
 
 
+#: Where a pids cgroup for one kernel can be made (cgroup v2 unified, or the v1 pids hierarchy).
+PIDS_CGROUP_ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")
+
+
+def make_pids_cgroup(limit: int) -> str | None:
+    """A fresh cgroup whose ``pids.max`` is ``limit``, or None where none can be made (not root, no pids
+    controller, read-only cgroup file system): best effort, the other limits still apply."""
+    if limit <= 0 or not sys.platform.startswith("linux"):
+        return None
+    for base in PIDS_CGROUP_ROOTS:
+        if not os.path.isfile(os.path.join(base, "cgroup.procs")):
+            continue
+        path = os.path.join(base, f"course-grade-{os.getpid()}-{secrets.token_hex(4)}")
+        try:
+            os.mkdir(path, 0o700)
+        except OSError:
+            continue
+        try:
+            with open(os.path.join(path, "pids.max"), "w") as fh:
+                fh.write(str(int(limit)))
+            return path
+        except OSError:
+            remove_cgroup(path)
+    return None
+
+
+def remove_cgroup(path: str | None) -> None:
+    if not path:
+        return
+    for _ in range(20):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
 def memfd_bytes(pids: list[int], max_fds: int = 4096) -> int:
     """Bytes held in memory-only files (``memfd_create``, deleted files on a tmpfs) open in ``pids``: they are in
     no process's resident memory and under no rlimit, so the watchdog adds them (each file counted once)."""
@@ -228,8 +268,20 @@ class _Kernel:
                    "--HistoryManager.enabled=False"]
         kwargs = {"start_new_session": True} if posix else {
             "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
-        self.proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT, **kwargs)
+        self.cgroup = make_pids_cgroup(limits.max_processes) if posix else None
+        if self.cgroup:  # the child joins it before it runs anything: all it starts is counted
+            procs = os.open(os.path.join(self.cgroup, "cgroup.procs"), os.O_WRONLY)
+
+            def join() -> None:  # pragma: no cover - runs in the child
+                os.write(procs, str(os.getpid()).encode())
+
+            kwargs["preexec_fn"] = join
+        try:
+            self.proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=self._log, stderr=subprocess.STDOUT, **kwargs)
+        finally:
+            if self.cgroup:
+                os.close(procs)
         import zmq
 
         context = zmq.Context()
@@ -365,6 +417,7 @@ class _Kernel:
         except Exception:  # noqa: BLE001
             pass
         self.kill()
+        remove_cgroup(getattr(self, "cgroup", None))
         try:
             fd = self._log.fileno()
             size = os.fstat(fd).st_size
