@@ -2,12 +2,12 @@
 
 Each test is a minimal reproduction of one successful attack and asserts the guarantee the attack breaks,
 so each one FAILED on the grader as reviewed (h/g12 @ 37605c0) and passes now that the hole is closed.
-Not fixed, so not here (their reproductions stay on branch h/atk; docs/instructors.md section 5 lists them as
-known limitations): the unbounded judging, outside the sandbox, of a returned ``torch.nn`` model
-(``00.torch_loop`` with Upsample / AvgPool1d pairs), and the missing process-count limit. The uid of the
-sandbox stays host root when the grader runs as root (the grader warns; the test here checks that the
-machine-wide files of /proc are read-only). The
-unit-level ones need no sandbox; the end-to-end one skips without bubblewrap (tests/sandboxhelp.py).
+Not fixed, so not here (its reproduction stays on branch h/atk; docs/instructors.md section 5 lists it as a
+known limitation): the unbounded judging, outside the sandbox, of a returned ``torch.nn`` model
+(``00.torch_loop`` with Upsample / AvgPool1d pairs). The process-count limit (a pids cgroup) is best effort:
+its test skips where no cgroup can be made. The uid of the sandbox stays host root when the grader runs as
+root (the grader warns; the test here checks that the machine-wide files of /proc are read-only). The
+unit-level ones need no sandbox; the end-to-end ones skip without bubblewrap (tests/sandboxhelp.py).
 
 Found, with the grader run as ``python -m course_utils.grade SUBS --lesson 00 --cell-timeout 15 --timeout 120
 --workers 2`` (memory-heavy ones inside a 6 GB memory cgroup so the review machine survived):
