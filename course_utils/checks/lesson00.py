@@ -314,54 +314,10 @@ def _losses_problem(losses: Any, steps: int) -> str | None:
     return None
 
 
-#: Most elements one layer of a returned model may produce, and all its layers together, on the case's data
-#: (found by a shape-only run on the meta device before the model is called for real).
-MAX_LAYER_ELEMENTS = 2_000_000
-MAX_MODEL_ELEMENTS = 20_000_000
-
-
-def _size_problem(model: Any, shape: tuple) -> str | None:
-    """Problem text when calling ``model`` on an input of ``shape`` would produce too much data (or cannot be
-    sized); computed with shapes only (a copy on the meta device), so it costs no memory and little time."""
-    import copy
-
-    import torch
-
-    try:
-        meta = copy.deepcopy(model).to("meta")
-    except Exception as exc:  # noqa: BLE001
-        return f"the model could not be checked ({type(exc).__name__})"
-    total = [0]
-
-    def hook(_module, _inputs, output):
-        for t in (output if isinstance(output, (tuple, list)) else (output,)):
-            if isinstance(t, torch.Tensor):
-                total[0] += t.numel()
-                if t.numel() > MAX_LAYER_ELEMENTS or total[0] > MAX_MODEL_ELEMENTS:
-                    raise OverflowError(f"a layer of the model produces {t.numel()} values")
-
-    handles = [m.register_forward_hook(hook) for m in meta.modules()]
-    try:
-        with torch.no_grad():
-            meta(torch.empty(shape, dtype=torch.float32, device="meta"))
-    except OverflowError:
-        return (f"the model produces far too much data in its layers for inputs of shape {shape} (more than "
-                f"{MAX_LAYER_ELEMENTS} values in one layer or {MAX_MODEL_ELEMENTS} in all): expected a small model")
-    except Exception as exc:  # noqa: BLE001 - not sized: not called for real either (no unbounded call)
-        return f"the model could not be run on inputs of shape {shape} ({type(exc).__name__}: {str(exc)[:200]})"
-    finally:
-        for h in handles:
-            h.remove()
-    return None
-
-
 def _line_of(model: Any, x: np.ndarray) -> tuple[float, float, str | None]:
     """Slope and intercept of the trained model, read off its outputs at the data and at 0 and 1."""
     import torch
 
-    problem = _size_problem(model, tuple(x.shape))
-    if problem:
-        return 0.0, 0.0, problem
     with torch.no_grad():
         out = model(torch.from_numpy(x.copy()))
         probe = model(torch.tensor([[0.0], [1.0]], dtype=torch.float32))
