@@ -381,22 +381,67 @@ def retry_reason(official: Official, plan: Plan, outcomes: list[Outcome]) -> str
     return f"{name} {what} ({o.detail})"
 
 
-def remove_tree(path: str) -> None:
-    """Delete a scratch folder whatever the kernel did to it (read-only or mode-000 folders); never follows
-    links."""
-    def retry(func, name, _exc):
+def _remove_walk(path: str) -> None:
+    """Delete ``path`` bottom-up without recursion (any depth), never following links; folders the kernel
+    made read-only or mode 000 are opened up first. Errors are left to the caller's next pass."""
+    def opened(p: str) -> None:
         try:
-            os.chmod(os.path.dirname(name), 0o700)
-            if os.path.isdir(name) and not os.path.islink(name):
-                os.chmod(name, 0o700)
-            func(name)
+            os.chmod(p, 0o700)
         except OSError:
             pass
 
+    if os.path.islink(path) or not os.path.isdir(path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        return
+    stack = [(path, False)]
+    while stack:
+        folder, listed = stack.pop()
+        if listed:
+            try:
+                os.rmdir(folder)
+            except OSError:
+                pass
+            continue
+        opened(folder)
+        stack.append((folder, True))
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                stack.append((entry.path, False))
+            else:
+                try:
+                    os.unlink(entry.path)
+                except OSError:
+                    pass
+
+
+def remove_tree(path: str) -> None:
+    """Delete a scratch folder whatever the kernel did to it (read-only or mode-000 folders, any depth);
+    never follows links, never raises (what cannot be deleted stays, the grade does not depend on it)."""
     for _ in range(3):
-        if not os.path.lexists(path):
-            return
-        shutil.rmtree(path, onerror=retry)
+        try:
+            if not os.path.lexists(path):
+                return
+            _remove_walk(path)
+        except Exception:  # noqa: BLE001 - a cleanup failure must never cost a student's rows
+            pass
+    if os.path.lexists(path):
+        try:  # last resort
+            subprocess.run(["rm", "-rf", "--one-file-system", "--", path], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=120, check=False)
+        except Exception:  # noqa: BLE001
+            pass
 
 
 def _run_plan(plan: Plan, sub: Submission, limits: Limits, full: bool,
@@ -419,9 +464,27 @@ def _run_plan(plan: Plan, sub: Submission, limits: Limits, full: bool,
     return outcomes, report
 
 
+def added_cells(plan: Plan | None, exercise: str) -> list[str]:
+    """Sources of the code cells the learner added after ``exercise``'s cell and before its first check cell
+    (they run between the two, so they can replace what the exercise cell defined)."""
+    if plan is None:
+        return []
+    start = next((i for i, c in enumerate(plan.cells) if c.role == "exercise" and c.exercise == exercise), None)
+    if start is None:
+        return []
+    out = []
+    for cell in plan.cells[start + 1:]:
+        if cell.role == "check" and exercise in cell.checks:
+            break
+        if cell.role == "student":
+            out.append(cell.source)
+    return out
+
+
 def flag_references(official: Official, res: StudentResult, answers: dict[str, str], refs, *,
-                    reference_points: float = 0.0) -> None:
-    """Status ``uses_reference`` for a passed exercise whose cell reaches the package's reference of it."""
+                    reference_points: float = 0.0, plan: Plan | None = None) -> None:
+    """Status ``uses_reference`` for a passed exercise whose cell (or a cell the learner added between it and
+    its check) reaches the package's reference of it."""
     from ._reference import uses_reference
 
     table, aliases = refs
@@ -430,9 +493,22 @@ def flag_references(official: Official, res: StudentResult, answers: dict[str, s
         if ex is None or ex.kind != "code" or row.exercise not in answers:
             continue
         hit = uses_reference(answers[row.exercise], row.exercise, table, aliases)
+        where = "your exercise cell"
+        if not hit:
+            for source in added_cells(plan, row.exercise):
+                for text in (answers[row.exercise] + "\n\n" + source, source):  # with the cell's imports too
+                    try:
+                        hit = uses_reference(text, row.exercise, table, aliases)
+                    except Exception:  # noqa: BLE001 - e.g. a cell that does not parse
+                        hit = ""
+                    if hit:
+                        break
+                if hit:
+                    where = "a cell you added below the exercise cell"
+                    break
         if not hit:
             continue
-        what = (f"your exercise cell uses the course's reference implementation {hit} (the package's own "
+        what = (f"{where} uses the course's reference implementation {hit} (the package's own "
                 f"answer to this exercise)")
         res.notes.append(f"{row.exercise}: {what}; the instructor reviews it.")
         if row.status == "passed":
@@ -495,7 +571,7 @@ def grade_submission(official: Official, sub: Submission, limits: Limits, *, ful
             res.official_cpu_seconds = sum(o.cpu_seconds for o in outcomes if o.official)
         res.rows = exercise_rows(official, sub.student, plan, outcomes, retried=retried)
         if refs is not None:
-            flag_references(official, res, plan.answers, refs, reference_points=reference_points)
+            flag_references(official, res, plan.answers, refs, reference_points=reference_points, plan=plan)
     except Exception as exc:  # a bug in the grader: still one row per exercise
         res.rows = _rows(official, sub.student, "grader_error", f"{type(exc).__name__}: {exc}")
     finally:
@@ -585,9 +661,30 @@ def totals(official: Official, res: StudentResult) -> tuple[float, float, float]
     return auto, auto_max, sum(r.max_points for r in res.rows if r.exercise in written)
 
 
+#: Terminal escape sequences (CSI, OSC, other ESC sequences) in untrusted text.
+_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-Z\\-_])|\x9b[0-?]*[ -/]*[@-~]")
+#: Bidirectional-override characters (they reorder what a reader sees).
+_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"))
+
+
+def plain_text(text: str, one_line: bool = False) -> str:
+    """Untrusted text as plain characters: no terminal escape sequences, no control characters (BEL, CR,
+    backspace, C1 ...) and no bidi overrides; newlines kept (or turned into spaces with ``one_line``)."""
+    text = _ESCAPES.sub("", str(text)).translate(_BIDI).replace("\r\n", "\n").replace("\t", "    ")
+    text = "".join(ch for ch in text if ch == "\n" or not (ord(ch) < 32 or 127 <= ord(ch) < 160))
+    return " ".join(text.split()) if one_line else text
+
+
+def literal_block(text: str) -> list[str]:
+    """Markdown lines that show ``text`` literally: an indented code block (every line starts with four
+    spaces, so no line of it can close a fence or start a heading, a table, HTML or a list)."""
+    return ["    " + ln if ln.strip() else "" for ln in plain_text(text).strip("\n").splitlines()] or ["    "]
+
+
 def feedback_text(official: Official, res: StudentResult) -> str:
     auto, auto_max, manual_max = totals(official, res)
-    lines = [f"# Lesson {official.lesson} ({official.name}) - feedback for {res.student}", ""]
+    student = plain_text(res.student, one_line=True).replace("`", "'")
+    lines = [f"# Lesson {official.lesson} ({official.name}) - feedback for {student}", ""]
     total = f"**Total: {auto:g} / {auto_max:g} points** from the automatic checks"
     if manual_max:
         total += f", plus up to {manual_max:g} points for written answers graded by the instructor"
@@ -598,11 +695,12 @@ def feedback_text(official: Official, res: StudentResult) -> str:
         lines.append(f"| {r.exercise} | {pts} | {r.status} |")
     lines.append("")
     for r in res.rows:
-        lines += [f"## {r.exercise} - {r.status}", "", "```text", r.message.strip() or r.status, "```", ""]
+        lines += [f"## {r.exercise} - {r.status}", "", *literal_block(r.message.strip() or r.status), ""]
         if r.exercise in res.answers and r.status == "manual":
-            lines += ["Your answer:", "", *("> " + ln for ln in res.answers[r.exercise].splitlines()), ""]
+            lines += ["Your answer:", "", *("> " + ln for ln in literal_block(res.answers[r.exercise])), ""]
     if res.notes:
-        lines += ["## Notes from the grader", "", *(f"* {n}" for n in res.notes), ""]
+        lines += ["## Notes from the grader", "", *literal_block("\n".join(plain_text(n, one_line=True)
+                                                                          for n in res.notes)), ""]
     return "\n".join(lines)
 
 
@@ -648,6 +746,8 @@ def grade_folder(submissions: Path, lesson: str, out: Path, *, feedback_dir: Pat
                                      f"Fix: {_sandbox.FIX}.")
         limits.sandbox = True
         log("sandbox: every kernel runs under bubblewrap (uid 65534; own user, PID, network, IPC namespaces)")
+        if hasattr(os, "geteuid") and os.geteuid() == 0:
+            log(_sandbox.ROOT_WARNING)
     else:
         limits.sandbox = False
         log("WARNING: --no-sandbox: the submissions' code runs WITHOUT a sandbox, with the grader's own rights; "

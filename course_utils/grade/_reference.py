@@ -125,7 +125,16 @@ def uses_reference(source: str, exercise: str, refs: dict[str, set[str]], aliase
     local = {k: set(v) for k, v in aliases.items()}
     local.setdefault(PACKAGE, set()).add(PACKAGE)  # the package itself, imported anywhere in the kernel
     _imports(tree, local)
-    for name in sorted(names_in(tree, local)):
+    imported: set[str] = set()  # what the cell imports, used or not (a later cell may use it)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 \
+                and node.module.split(".")[0] == PACKAGE:
+            for a in node.names:
+                if a.name == "*":
+                    imported |= {ref for ref in wanted if ref.rsplit(".", 1)[0] == node.module}
+                else:
+                    imported.add(f"{node.module}.{a.name}")
+    for name in sorted(names_in(tree, local) | imported):
         for ref in wanted:
             if name == ref or name.startswith(ref + "."):
                 return ref

@@ -68,6 +68,8 @@ class Limits:
     tmp_mb: int = 512  # size of the sandbox's private /tmp (MB)
     shm_mb: int = 64  # size of the sandbox's private /dev/shm (MB)
     file_mb: int = 1024  # largest file the kernel may write (RLIMIT_FSIZE, MB; 0 = no limit)
+    scratch_mb: int = 2048  # most the kernel may keep in its scratch folder, all files (MB; 0 = no limit)
+    max_processes: int = 1024  # processes and threads of the kernel's tree (cgroup pids.max where one can be made)
 
     def wall(self, cpu_seconds: float) -> float:
         """The wall-clock backstop of a CPU-time limit: ``max(wall_factor * cpu_seconds, min_wall)``."""
@@ -125,6 +127,96 @@ def _describe_exit(code: int | None) -> str:
     return f"the kernel process exited with code {code}"
 
 
+def tree_bytes(path: str, max_entries: int = 200_000) -> int:
+    """Disk space used under ``path`` (allocated blocks, links not followed); past ``max_entries`` entries
+    the answer is "too much" (a very large number)."""
+    total, stack, left = 0, [path], max_entries
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                for entry in it:
+                    left -= 1
+                    if left < 0:
+                        return 2**62
+                    try:
+                        st = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    total += st.st_blocks * 512
+                    if stat.S_ISDIR(st.st_mode):
+                        stack.append(entry.path)
+        except OSError:
+            continue
+    return total
+
+
+#: Where a pids cgroup for one kernel can be made (cgroup v2 unified, or the v1 pids hierarchy).
+PIDS_CGROUP_ROOTS = ("/sys/fs/cgroup/pids", "/sys/fs/cgroup")
+
+
+def make_pids_cgroup(limit: int) -> str | None:
+    """A fresh cgroup whose ``pids.max`` is ``limit``, or None where none can be made (not root, no pids
+    controller, read-only cgroup file system): best effort, the other limits still apply."""
+    if limit <= 0 or not sys.platform.startswith("linux"):
+        return None
+    for base in PIDS_CGROUP_ROOTS:
+        if not os.path.isfile(os.path.join(base, "cgroup.procs")):
+            continue
+        path = os.path.join(base, f"course-grade-{os.getpid()}-{secrets.token_hex(4)}")
+        try:
+            os.mkdir(path, 0o700)
+        except OSError:
+            continue
+        try:
+            with open(os.path.join(path, "pids.max"), "w") as fh:
+                fh.write(str(int(limit)))
+            return path
+        except OSError:
+            remove_cgroup(path)
+    return None
+
+
+def remove_cgroup(path: str | None) -> None:
+    if not path:
+        return
+    for _ in range(20):
+        try:
+            os.rmdir(path)
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.05)
+
+
+def memfd_bytes(pids: list[int], max_fds: int = 4096) -> int:
+    """Bytes held in memory-only files (``memfd_create``, deleted files on a tmpfs) open in ``pids``: they are in
+    no process's resident memory and under no rlimit, so the watchdog adds them (each file counted once)."""
+    seen: dict[tuple[int, int], int] = {}
+    budget = max_fds
+    for pid in pids:
+        folder = f"/proc/{pid}/fd"
+        try:
+            with os.scandir(folder) as it:
+                for entry in it:
+                    budget -= 1
+                    if budget < 0:
+                        break
+                    try:
+                        target = os.readlink(entry.path)
+                        if not target.startswith("/memfd:"):
+                            continue
+                        st = os.stat(entry.path)  # the open file itself, through the descriptor
+                    except OSError:
+                        continue
+                    if stat.S_ISREG(st.st_mode):
+                        seen[(st.st_dev, st.st_ino)] = st.st_blocks * 512
+        except OSError:
+            continue
+    return sum(seen.values())
+
+
 class _Kernel:
     """A kernel process started through the grader's launcher, plus a blocking client."""
 
@@ -147,7 +239,14 @@ class _Kernel:
             "memory_mb": limits.memory_mb, "file_mb": limits.file_mb,
             "network_namespace": limits.network_namespace and posix and not limits.sandbox,
             "block_sockets": True, "report": self.report_path})
-        self._log = open(self.log_path, "wb")
+        # kept open from the start and read back through the same descriptor: the kernel may rename the
+        # file or put a link or a FIFO in its place, the grader never opens that path again
+        fd = os.open(self.log_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_NONBLOCK", 0), 0o600)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise OSError(f"{self.log_path} is not a regular file")
+        self._log = os.fdopen(fd, "r+b", buffering=0)
         self.sandboxed = bool(limits.sandbox)
         self.kernel_pid: int | None = None  # host pid of the ipykernel process (inside the sandbox)
         self.namespace: str | None = None  # its PID namespace, swept at the end
@@ -169,8 +268,20 @@ class _Kernel:
                    "--HistoryManager.enabled=False"]
         kwargs = {"start_new_session": True} if posix else {
             "creationflags": getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)}
-        self.proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT, **kwargs)
+        self.cgroup = make_pids_cgroup(limits.max_processes) if posix else None
+        if self.cgroup:  # the child joins it before it runs anything: all it starts is counted
+            procs = os.open(os.path.join(self.cgroup, "cgroup.procs"), os.O_WRONLY)
+
+            def join() -> None:  # pragma: no cover - runs in the child
+                os.write(procs, str(os.getpid()).encode())
+
+            kwargs["preexec_fn"] = join
+        try:
+            self.proc = subprocess.Popen(cmd, cwd=scratch, env=env, stdin=subprocess.DEVNULL,
+                                         stdout=self._log, stderr=subprocess.STDOUT, **kwargs)
+        finally:
+            if self.cgroup:
+                os.close(procs)
         import zmq
 
         context = zmq.Context()
@@ -211,7 +322,7 @@ class _Kernel:
         tree = self.tree()
         if not tree:
             return 0.0, None
-        rss, cpu = 0, 0.0
+        rss, cpu = memfd_bytes([p.pid for p in tree]), 0.0
         for p in tree:
             try:
                 with p.oneshot():
@@ -222,6 +333,17 @@ class _Kernel:
                 pass
         self._cpu = max(self._cpu, cpu)
         return rss / 2**20, self._cpu
+
+    def over_quota(self) -> bool:
+        """The scratch folder holds more than ``limits.scratch_mb``: the kernel is killed (and True)."""
+        if tree_bytes(self.scratch) <= self.limits.scratch_mb * 2**20:
+            return False
+        self.kill()
+        return True
+
+    def quota_detail(self) -> str:
+        return (f"the kernel wrote more than {self.limits.scratch_mb} MB to its folder and was stopped "
+                "(the limit of all its files together)")
 
     def cpu_now(self) -> float | None:
         return self.sample()[1]
@@ -295,13 +417,18 @@ class _Kernel:
         except Exception:  # noqa: BLE001
             pass
         self.kill()
+        remove_cgroup(getattr(self, "cgroup", None))
         try:
-            self._log.close()
-            with open(self.log_path, "rb") as fh:
-                fh.seek(max(0, os.path.getsize(self.log_path) - 3000))
-                return fh.read().decode(errors="replace")
-        except OSError:
+            fd = self._log.fileno()
+            size = os.fstat(fd).st_size
+            return os.pread(fd, 3000, max(0, size - 3000)).decode(errors="replace")
+        except (OSError, ValueError):
             return ""
+        finally:
+            try:
+                self._log.close()
+            except OSError:
+                pass
 
     def launcher_report(self) -> dict:
         """What the launcher says it achieved (written inside the kernel: untrusted, size-capped, no links)."""
@@ -368,6 +495,7 @@ class _Kernel:
         idle = False
         error_seen = False
         next_sample = 0.0
+        next_disk = 0.0
         whose = "official cell" if official else "cell"
 
         def used() -> float:
@@ -386,6 +514,10 @@ class _Kernel:
             now = time.monotonic()
             if not self.alive():
                 return finish("kernel_died", _describe_exit(self.proc.returncode))
+            if lim.scratch_mb > 0 and now >= next_disk:  # the scratch folder's total, about once a second
+                next_disk = now + 1.0
+                if self.over_quota():
+                    return finish("output_limit_killed", self.quota_detail())
             if now >= next_sample:  # the watchdog: memory and CPU of the process tree, ~4 times a second
                 next_sample = now + 0.25
                 rss, _ = self.sample()
@@ -461,6 +593,8 @@ class _Kernel:
                     out.ename = str(content.get("ename", ""))[:200]
                     out.evalue = ANSI_RE.sub("", str(content.get("evalue", "")))[:3000]
                 break
+        if lim.scratch_mb > 0 and self.over_quota():
+            return finish("output_limit_killed", self.quota_detail())
         if interrupted_for == "timeout":
             return finish("timeout", f"{timeout_detail} and was interrupted")
         if interrupted_for == "output_limit":

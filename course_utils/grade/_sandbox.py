@@ -33,6 +33,14 @@ ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "alternatives", "fonts", "lo
        "ca-certificates", "mime.types", "nsswitch.conf", "hosts")
 #: Top-level system folders: bound read-only (or re-created as the same symlink, e.g. merged /usr).
 SYSTEM = ("usr", "lib", "lib64", "lib32", "libx32", "bin", "sbin")
+#: Parts of /proc that change the whole machine (sysctls, SysRq, IRQs, buses): bound read-only over the
+#: sandbox's own /proc. bwrap covers them only when they look writable to the sandbox's uid; when the grader
+#: runs as root, that uid is host uid 0 (without capabilities) and root-owned 0644 files stay writable.
+PROC_READ_ONLY = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus")
+#: Printed in the log when the grader runs as root.
+ROOT_WARNING = ("WARNING: the grader runs as root: the sandbox's user is then host root without capabilities "
+                "(it owns every root-owned file it can reach; only read-only binds protect them). Run the grader "
+                "as an unprivileged user")
 #: The fix printed when no sandbox is available.
 FIX = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`, i.e. `make system-deps`; "
        "Fedora: `sudo dnf install bubblewrap`) and allow unprivileged user namespaces, or run the grader in "
@@ -116,7 +124,11 @@ def command(argv: list[str], *, scratch: str, package_dir: Path, extra_ro: list[
         path = "/etc/" + name
         if os.path.exists(path):
             args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev",
+    args += ["--proc", "/proc"]
+    for path in PROC_READ_ONLY:  # global sysctls & co.: read-only even when the sandbox's uid is host root
+        if os.path.exists(path):
+            args += ["--ro-bind", path, path]
+    args += ["--dev", "/dev",
              "--size", str(int(tmp_mb) * 2**20), "--tmpfs", "/tmp",
              "--size", str(int(shm_mb) * 2**20), "--tmpfs", "/dev/shm"]
     root = package_dir.parent

@@ -143,12 +143,13 @@ class Judge:
         except OSError:
             return found
         pattern = re.compile(r"call-(\d+)-(\d+)\.npz")
+        budget = [_wire.MAX_SUBMISSION_DECODED_BYTES]  # all of this submission's records together
         for name in sorted(names, key=lambda n: [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", n)]):
             m = pattern.fullmatch(name)
             if not m or int(m.group(1)) not in found or len(found[int(m.group(1))]) >= MAX_RECORDS_PER_CALL:
                 continue
             try:
-                found[int(m.group(1))].append(_wire.answer_from_record(_wire.load(os.path.join(out, name))))
+                found[int(m.group(1))].append(_wire.answer_from_record(_wire.load(os.path.join(out, name), budget=budget)))
             except Exception as exc:  # noqa: BLE001 - untrusted data: any problem refuses the file
                 found[int(m.group(1))].append(f"its result file could not be used: {exc}")
         return found

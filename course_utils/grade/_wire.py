@@ -21,6 +21,10 @@ MAX_BYTES = 16 * 2**20
 MAX_DEPTH = 24
 MAX_NODES = 200_000
 MAX_TEXT = 20_000
+#: Most bytes of arrays one result file may decode to (every reference to an array is a copy), and all the
+#: result files of one submission together (:func:`load`'s ``budget``): beyond it the record is refused.
+MAX_DECODED_BYTES = 4 * MAX_BYTES
+MAX_SUBMISSION_DECODED_BYTES = 16 * MAX_BYTES
 
 
 class Opaque:
@@ -186,8 +190,12 @@ def read_capped(path: str, max_bytes: int = MAX_BYTES) -> bytes:
     return data
 
 
-def load(path: str, max_bytes: int = MAX_BYTES) -> dict:
-    """Read a file written by :func:`dump` as untrusted data; raise :class:`WireError` when it is not one."""
+def load(path: str, max_bytes: int = MAX_BYTES, budget: list | None = None) -> dict:
+    """Read a file written by :func:`dump` as untrusted data; raise :class:`WireError` when it is not one.
+
+    The decoded value may hold at most :data:`MAX_DECODED_BYTES` of arrays; ``budget`` (a one-item list,
+    shared by the files of one submission) is what is left of the submission's total and goes down by what
+    this file decodes to."""
     import numpy as np
 
     data = read_capped(path, max_bytes)
@@ -211,17 +219,25 @@ def load(path: str, max_bytes: int = MAX_BYTES) -> dict:
         raise
     except Exception as exc:  # noqa: BLE001 - anything malformed
         raise WireError(f"not a result file ({type(exc).__name__}: {str(exc)[:200]})") from None
-    counter = [MAX_NODES]
+    allowed = MAX_DECODED_BYTES if budget is None else min(MAX_DECODED_BYTES, budget[0])
+    counter = [MAX_NODES, allowed]
     value = _decode(doc, arrays, 0, counter)
+    if budget is not None:
+        budget[0] -= allowed - counter[1]
     if not isinstance(value, dict):
         raise WireError("the result file does not hold a record")
     return value
 
 
-def _array(arrays: dict, ref) -> object:
+def _array(arrays: dict, ref, counter: list | None = None) -> object:
     if not isinstance(ref, int) or isinstance(ref, bool) or f"a{ref}" not in arrays:
         raise WireError(f"bad array reference {ref!r}")
-    return arrays[f"a{ref}"]
+    arr = arrays[f"a{ref}"]
+    if counter is not None and len(counter) > 1:  # every reference is a copy: count it before making it
+        counter[1] -= arr.nbytes
+        if counter[1] < 0:
+            raise WireError("the result decodes to too much data")
+    return arr
 
 
 def _decode(doc, arrays: dict, depth: int, counter: list):
@@ -239,14 +255,14 @@ def _decode(doc, arrays: dict, depth: int, counter: list):
     if "__torchmodule__" in doc and not isinstance(doc.get("args"), dict):
         raise WireError("bad module")
     if "__nd__" in doc:
-        return _array(arrays, doc["__nd__"]).copy()
+        return _array(arrays, doc["__nd__"], counter).copy()
     if "__npscalar__" in doc:
-        arr = _array(arrays, doc["__npscalar__"])
+        arr = _array(arrays, doc["__npscalar__"], counter)
         if arr.ndim != 0:
             raise WireError("a scalar that is not 0-d")
         return arr[()]
     if "__torch__" in doc:
-        arr = _array(arrays, doc["__torch__"]).copy()
+        arr = _array(arrays, doc["__torch__"], counter).copy()
         try:
             import torch
 
@@ -370,6 +386,8 @@ def _decode_module(doc: dict, arrays: dict, depth: int, counter: list):
             and isinstance(body.get("state"), dict)):
         raise WireError("bad module")
     kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in body["kwargs"].items() if isinstance(k, str)}
+    if any(k in ("device", "dtype", "_freeze") for k in kwargs):  # never sent by dump: refuse the record
+        raise WireError("a module's arguments name a device or dtype")
     if not all(v is None or isinstance(v, (bool, int, float, str, tuple)) for v in kwargs.values()):
         raise WireError("bad module arguments")
     children = body["children"]
@@ -377,9 +395,12 @@ def _decode_module(doc: dict, arrays: dict, depth: int, counter: list):
         if cls in (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict):
             module = cls()
         else:
-            try:
+            import inspect
+
+            accepted = inspect.signature(cls.__init__).parameters
+            if "device" in accepted:  # always built on the meta device: no memory, whatever the arguments say
                 module = cls(**kwargs, device="meta")
-            except TypeError:  # no device argument (activations, pooling): nothing to allocate
+            else:  # no device argument (activations, pooling): nothing to allocate
                 module = cls(**kwargs)
         for pair in children:
             if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)
