@@ -466,11 +466,15 @@ def _judged_outside(exercise, answer, seed):
     ("01.two_task_loss", "def f(*a, **k):\n    return 0.0"),
 ])
 @pytest.mark.parametrize("seed", [0, 7])
-def test_a_check_judged_outside_says_what_the_kernel_check_says(exercise, source, seed):
+def test_a_check_judged_outside_says_what_the_kernel_check_says(exercise, source, seed, monkeypatch):
     """run_answer (in the kernel) + the npz record + judge (in the grader) == run_check, message for message."""
     import numpy as np
 
     from course_utils.checks import _core
+
+    # A fresh kernel's failure count (judge is called with failures=0): earlier tests in this process failed
+    # these exercises on purpose, which would move run_check to the recipe tier of its hint.
+    monkeypatch.setattr(_core, "_FAILURES", {})
 
     space = {"np": np}
     exec(source, space)  # noqa: S102 - test answers

@@ -221,7 +221,8 @@ def run(tmp_path_factory):
     subs.mkdir()
     out.mkdir()
     site = os.path.realpath(sysconfig.get_paths()["purelib"])
-    probe = Path.home() / f".{MARKER}-home-probe"  # a file in the instructor's home (removed at the end)
+    # a file in the instructor's home (removed at the end); unique per run, so two runs never share it
+    probe = Path.home() / f".{MARKER}-home-probe-{os.getpid()}"
     probe.write_text("private")
     paths = {"solution": str(ROOT / "solutions" / FX.NAME), "submissions": str(subs),
              "package": str(ROOT / "course_utils"), "home": str(probe), "site": site, "out": str(out)}
