@@ -610,16 +610,27 @@ def _confirmed(spec: Spec, answer: Any, key: str, failing: Case, cases: list[Cas
         fn = _errstate_call(answer) if case.floating == "raise" else answer
         try:
             got = call_with_time_limit(fn, copy.deepcopy(case.args), copy.deepcopy(case.kwargs), spec.time_limit)
-            if compare(got, case.expected, case.rtol, case.atol) is None:
-                continue  # right on this case: no evidence either way
-            pair = _first_numeric_mismatch(got, case.expected, case.rtol, case.atol)
         except Exception:  # noqa: BLE001 - no evidence either way
             continue
-        if pair is None:
-            continue
-        other = _builtin_mistake(*pair, case)
-        return other is not None and other[0] == key
+        verdict = _same_mistake(got, case, key)
+        if verdict is not None:
+            return verdict
     return True
+
+
+def _same_mistake(got: Any, case: Case, key: str) -> bool | None:
+    """Evidence of another failing case for the built-in mistake ``key``: ``None`` when this case gives none
+    (right on it, no numeric mismatch, or the comparison itself failed), else whether it shows the same mistake."""
+    try:
+        if compare(got, case.expected, case.rtol, case.atol) is None:
+            return None  # right on this case: no evidence either way
+        pair = _first_numeric_mismatch(got, case.expected, case.rtol, case.atol)
+    except Exception:  # noqa: BLE001 - no evidence either way
+        return None
+    if pair is None:
+        return None
+    other = _builtin_mistake(*pair, case)
+    return other is not None and other[0] == key
 
 
 def _has_list_arg(case: Case) -> bool:
@@ -956,16 +967,9 @@ def _confirmed_from_runs(key: str, failing: Case, cases: list[Case], runs: list[
             continue
         if run.status != "ok":
             continue
-        try:
-            if compare(run.got, case.expected, case.rtol, case.atol) is None:
-                continue
-            pair = _first_numeric_mismatch(run.got, case.expected, case.rtol, case.atol)
-        except Exception:  # noqa: BLE001
-            continue
-        if pair is None:
-            continue
-        other = _builtin_mistake(*pair, case)
-        return other is not None and other[0] == key
+        verdict = _same_mistake(run.got, case, key)
+        if verdict is not None:
+            return verdict
     return True
 
 
