@@ -73,7 +73,13 @@ class Case:
     """One input and what the answer must satisfy (lesson 00).
 
     ``expected`` is a value (compared by :func:`compare` with ``rtol``/``atol``) or a callable
-    ``validator(got) -> str | None`` returning a problem description. ``label`` names the *property* the
+    ``validator(got) -> str | None`` returning a problem description. An argument that is not plain data (a
+    model with given weights, a test function) is given as a :class:`Build`, made where the answer runs.
+    ``probe=(name, data)`` names a probe registered with :func:`register_probe`: it runs right after the
+    call, where the answer runs and under the same time limit, and turns what the answer returned (a module,
+    a tensor attached to autograd, a model trained in place) into plain *observations* (numbers, arrays,
+    strings) that ``expected`` then judges. ``data`` holds inputs only, never an expected value, so the
+    grader can run the probe inside its sandbox and judge the observations outside (see :func:`judge`). ``label`` names the *property* the
     case tests; it appears in every failure message, also for instructor tests. ``floating="raise"`` runs
     the call under ``np.errstate(over="raise", divide="raise", invalid="raise")``. For value exercises
     (``kind="value"``) ``args`` is unused.
@@ -90,6 +96,97 @@ class Case:
     rtol: float = 1e-6
     atol: float = 1e-8
     floating: str | None = None
+    probe: tuple | None = None
+
+
+@dataclass(frozen=True)
+class Build:
+    """An argument a check builds where the answer runs, from plain data (lesson 00, grader).
+
+    ``Build("06.gru", {"weights": ...})`` calls the builder registered under ``"06.gru"`` with
+    :func:`register_builder` as ``builder(**data)`` right before each call (a fresh object every time).
+    ``text`` is how feedback shows the argument. ``data`` must be plain data (numbers, strings, arrays and
+    lists, tuples and dicts of them): the grader sends it into its sandbox, so it never holds an expected value.
+    """
+
+    name: str
+    data: dict = field(default_factory=dict)
+    text: str = ""
+
+    def __repr__(self) -> str:
+        return self.text or f"<{self.name}>"
+
+    def make(self) -> Any:
+        """The object this argument stands for (a new one on every call)."""
+        return _BUILDERS[self.name](**copy.deepcopy(self.data))
+
+
+_BUILDERS: dict[str, Callable[..., Any]] = {}
+_PROBES: dict[str, Callable[..., Any]] = {}
+
+
+def register_builder(name: str) -> Callable:
+    """Decorator: ``fn(**data) -> object`` makes the arguments ``Build(name, data)`` stands for (lesson 00)."""
+    def deco(fn: Callable) -> Callable:
+        _BUILDERS[name] = fn
+        return fn
+    return deco
+
+
+def register_probe(name: str) -> Callable:
+    """Decorator: ``fn(got, args, kwargs, **data) -> observations`` for ``Case(probe=(name, data))``
+    (lesson 00). ``args``/``kwargs`` are the arguments after the call (a model trained in place). The probe
+    may call learner code (a module's forward): it runs under the check's time limit, and it should catch
+    the learner's exceptions and report them as observations. Observations must be plain data (dicts with
+    string keys, lists, tuples, numbers, strings, None, NumPy arrays); they are all the validator sees."""
+    def deco(fn: Callable) -> Callable:
+        _PROBES[name] = fn
+        return fn
+    return deco
+
+
+def materialize(value: Any) -> Any:
+    """``value`` with every :class:`Build` (also inside lists, tuples and dicts) replaced by its object."""
+    if isinstance(value, Build):
+        return value.make()
+    if type(value) in (list, tuple):
+        return type(value)(materialize(v) for v in value)
+    if type(value) is dict:
+        return {k: materialize(v) for k, v in value.items()}
+    return value
+
+
+def _unbuilt(values: tuple, originals: tuple) -> tuple:
+    """``values`` with the positions that were :class:`Build` arguments set to None (never compared or sent)."""
+    return tuple(None if isinstance(o, Build) else v for v, o in zip(values, originals))
+
+
+def _prepared(answer: Any, args: tuple, kwargs: dict, floating: str | None, probe: tuple | None,
+              returns: Any = None):
+    """``(fn, args, kwargs)`` for one call of a case: deep copies of the arguments with :class:`Build` ones
+    made, and ``fn`` the answer under ``np.errstate`` if asked, followed by the case's probe if it has one
+    (a result of the wrong type, by ``returns``, is reported as ``{"__returns__": problem, "none": ...}``
+    instead of probed)."""
+    args, kwargs = materialize(copy.deepcopy(tuple(args))), materialize(copy.deepcopy(dict(kwargs)))
+    fn = _errstate_call(answer) if floating == "raise" else answer
+    if probe is not None:
+        name, data = probe
+        observe = _PROBES[name]
+
+        def fn(*a, _inner=fn, **k):  # noqa: E306 - the probe runs under the same time limit as the answer
+            got = _inner(*a, **k)
+            problem = _returns_problem(got, returns)
+            if problem:
+                return {"__returns__": problem, "none": got is None}
+            return observe(got, a, k, **data)
+    return fn, args, kwargs
+
+
+def _probe_returns(got: Any) -> tuple[str | None, bool]:
+    """(problem, hint) for an observation that says the answer returned the wrong type."""
+    if type(got) is dict and isinstance(got.get("__returns__"), str):
+        return got["__returns__"], bool(got.get("none"))
+    return None, False
 
 
 @dataclass(frozen=True)
@@ -607,9 +704,9 @@ def _confirmed(spec: Spec, answer: Any, key: str, failing: Case, cases: list[Cas
     for case in cases:
         if case is failing or callable(case.expected):
             continue
-        fn = _errstate_call(answer) if case.floating == "raise" else answer
         try:
-            got = call_with_time_limit(fn, copy.deepcopy(case.args), copy.deepcopy(case.kwargs), spec.time_limit)
+            fn, args, kwargs = _prepared(answer, case.args, case.kwargs, case.floating, case.probe, spec.returns)
+            got = call_with_time_limit(fn, args, kwargs, spec.time_limit)
         except Exception:  # noqa: BLE001 - no evidence either way
             continue
         verdict = _same_mistake(got, case, key)
@@ -644,7 +741,8 @@ def _works_on_arrays(spec: Spec, answer: Any, case: Case) -> bool:
     try:  # inside the try: a list of arrays of different shapes cannot become one array ("not this mistake")
         args = tuple(conv(a) for a in copy.deepcopy(case.args))
         kwargs = {k: conv(v) for k, v in copy.deepcopy(case.kwargs).items()}
-        got = call_with_time_limit(answer, args, kwargs, spec.time_limit)
+        fn, args, kwargs = _prepared(answer, args, kwargs, None, case.probe, spec.returns)
+        got = call_with_time_limit(fn, args, kwargs, spec.time_limit)
         return compare(got, case.expected, case.rtol, case.atol) is None
     except Exception:  # noqa: BLE001 - any failure just means "not this mistake"
         return False
@@ -757,9 +855,8 @@ def run_check(exercise: str, answer: Any, seed: int = 0, *, record: bool = True)
             got, call = answer, "your answer"
         else:
             call = _call_text(spec, answer, case)
-            args, kwargs = copy.deepcopy(case.args), copy.deepcopy(case.kwargs)
+            fn, args, kwargs = _prepared(answer, case.args, case.kwargs, case.floating, case.probe, spec.returns)
             snap_args, snap_kwargs = (copy.deepcopy(args), copy.deepcopy(kwargs)) if spec.pure else ((), {})
-            fn = _errstate_call(answer) if case.floating == "raise" else answer
             try:
                 got = call_with_time_limit(fn, args, kwargs, spec.time_limit)
             except TimeLimitExceeded:
@@ -783,12 +880,16 @@ def run_check(exercise: str, answer: Any, seed: int = 0, *, record: bool = True)
             if loops:  # reported after the first call, so the stub still gets "not implemented yet"
                 return finish(f"case {n}/{len(cases)} [no Python loops]: {loops}", n, label="no Python loops")
             if spec.pure:
-                problem = _purity_problem(answer, args, kwargs, snap_args, snap_kwargs)
+                problem = _purity_problem(answer, _unbuilt(args, case.args), kwargs, _unbuilt(snap_args, case.args),
+                                          snap_kwargs)
                 if problem:  # the message says how to fix it; the exercise's hint is about values
                     return finish(f"{head}: {call} {problem}", n, label=shown, hint=False)
-        problem = _returns_problem(got, spec.returns)
+        if case.probe:  # the type was judged before the probe, where the answer ran
+            problem, nudge = _probe_returns(got)
+        else:
+            problem, nudge = _returns_problem(got, spec.returns), got is None
         if problem:  # a wrong type says how to fix it; a missing return still gets the nudge
-            return finish(f"{head}: {call} {problem}", n, label=shown, hint=got is None)
+            return finish(f"{head}: {call} {problem}", n, label=shown, hint=nudge)
         try:
             problem = compare(got, case.expected, case.rtol, case.atol)
         except Exception as exc:
@@ -889,15 +990,20 @@ class AnswerRun:
     runs: list = field(default_factory=list)  # one CaseRun per case, in order (may stop early)
 
 
-def case_inputs(cases: Sequence[Case]) -> list[tuple[tuple, dict, str | None]]:
-    """The part of each case that the learner's function receives: ``(args, kwargs, floating)``; no
-    expected value, no label (lesson 00, grader)."""
-    return [(case.args, case.kwargs, case.floating) for case in cases]
+def case_inputs(cases: Sequence[Case]) -> list[tuple[tuple, dict, str | None, tuple | None]]:
+    """The part of each case that the learner's function receives: ``(args, kwargs, floating, probe)``
+    (arguments still as :class:`Build`, the probe as its name and input data); no expected value, no label
+    (lesson 00, grader)."""
+    return [(case.args, case.kwargs, case.floating, case.probe) for case in cases]
 
 
-def _run_one(spec: Spec, answer: Any, args: tuple, kwargs: dict, floating: str | None) -> CaseRun:
-    args, kwargs = copy.deepcopy(args), copy.deepcopy(kwargs)
-    fn = _errstate_call(answer) if floating == "raise" else answer
+def _run_one(spec: Spec, answer: Any, args: tuple, kwargs: dict, floating: str | None,
+             probe: tuple | None = None) -> CaseRun:
+    built = tuple(args)
+    try:
+        fn, args, kwargs = _prepared(answer, args, kwargs, floating, probe, spec.returns)
+    except Exception as exc:  # noqa: BLE001 - a builder that fails here: reported like a failed call
+        return CaseRun("raised", ename=type(exc).__name__, message=f"(preparing the case) {exc}")
     try:
         got = call_with_time_limit(fn, args, kwargs, spec.time_limit)
     except TimeLimitExceeded:
@@ -906,7 +1012,7 @@ def _run_one(spec: Spec, answer: Any, args: tuple, kwargs: dict, floating: str |
         return CaseRun("not_implemented")
     except Exception as exc:  # noqa: BLE001 - reported, like run_check does
         return CaseRun("raised", ename=type(exc).__name__, message=str(exc), frame=_learner_frame(exc))
-    return CaseRun("ok", got=got, args_after=args, kwargs_after=kwargs)
+    return CaseRun("ok", got=got, args_after=_unbuilt(args, built), kwargs_after=kwargs)
 
 
 def run_answer(exercise: str, answer: Any, inputs: Sequence[tuple[tuple, dict, str | None]]) -> AnswerRun:
@@ -922,14 +1028,15 @@ def run_answer(exercise: str, answer: Any, inputs: Sequence[tuple[tuple, dict, s
         return run
     if spec.no_loops:
         run.loops = _loop_problem(answer) or ""
-    for args, kwargs, floating in inputs:
-        one = _run_one(spec, answer, args, kwargs, floating)
+    for args, kwargs, floating, *rest in inputs:
+        probe = rest[0] if rest else None
+        one = _run_one(spec, answer, args, kwargs, floating, probe)
         if _has_list_arg(Case(args=tuple(args), kwargs=dict(kwargs))):
             conv = lambda a: np.asarray(a) if isinstance(a, (list, tuple)) and a and all(_is_numeric(v) for v in a) else a  # noqa: E731
             try:
                 c_args = tuple(conv(a) for a in copy.deepcopy(args))
                 c_kwargs = {k: conv(v) for k, v in copy.deepcopy(kwargs).items()}
-                one.converted = _run_one(spec, answer, c_args, c_kwargs, None)
+                one.converted = _run_one(spec, answer, c_args, c_kwargs, None, probe)
             except Exception:  # noqa: BLE001 - not convertible: no evidence
                 one.converted = None
         run.runs.append(one)
@@ -1057,14 +1164,17 @@ def judge(exercise: str, answer: AnswerRun, seed: int = 0, *, cases: Sequence[Ca
                 return finish(f"case {n}/{len(cases)} [no Python loops]: {answer.loops}", n,
                               label="no Python loops")
             if spec.pure:
-                problem = _purity_problem(None, tuple(run.args_after), dict(run.kwargs_after), case.args,
-                                          case.kwargs, names=list(answer.params))
+                problem = _purity_problem(None, _unbuilt(tuple(run.args_after), case.args), dict(run.kwargs_after),
+                                          _unbuilt(case.args, case.args), case.kwargs, names=list(answer.params))
                 if problem:
                     return finish(f"{head}: {call} {problem}", n, label=shown, hint=False)
             got = run.got
-        problem = _returns_problem(got, spec.returns)
+        if case.probe:
+            problem, nudge = _probe_returns(got)
+        else:
+            problem, nudge = _returns_problem(got, spec.returns), got is None
         if problem:
-            return finish(f"{head}: {call} {problem}", n, label=shown, hint=got is None)
+            return finish(f"{head}: {call} {problem}", n, label=shown, hint=nudge)
         try:
             problem = compare(got, case.expected, case.rtol, case.atol)
         except Exception as exc:  # noqa: BLE001
@@ -1075,6 +1185,47 @@ def judge(exercise: str, answer: AnswerRun, seed: int = 0, *, cases: Sequence[Ca
     return CheckResult(exercise, True, f"✓ {exercise}: passed all {len(cases)} cases"
                        + (" (instructor test, other data)." if instructor else "."), len(cases),
                        time.perf_counter() - start)
+
+
+@register_probe("torch.output")
+def tensor_observations(got: Any, args: tuple, kwargs: dict, wrt: Sequence = (), cotangent: Any = None) -> dict:
+    """Plain observations of what an answer returned, for a check that wants a torch tensor (lesson 00, grader).
+
+    Always ``type`` and ``repr`` (at most 60 characters). For a tensor also ``shape``, ``dtype`` (e.g.
+    ``"torch.float64"``), ``requires_grad``, ``grad_fn`` (whether it is attached to autograd), ``value`` (a
+    float64 array, or the tensor's own dtype when it is not floating) and ``grads``: for each argument named in
+    ``wrt`` (a position or a keyword), the gradient of the result (of ``sum(result * cotangent)`` when a
+    ``cotangent`` is given, else of the result itself, which must then hold one number) with respect to that
+    argument, as a float64 array, or None where no gradient reaches it. The gradients are what make the
+    observations as hard to forge as the answer itself: a detached result has none.
+    """
+    import torch
+
+    try:
+        text = repr(got)[:60]
+    except Exception:  # noqa: BLE001
+        text = ""
+    obs: dict = {"type": type(got).__name__, "repr": text}
+    if not isinstance(got, torch.Tensor):
+        return obs
+    value = got.detach().cpu()
+    obs.update(shape=tuple(int(d) for d in got.shape), dtype=str(got.dtype), requires_grad=bool(got.requires_grad),
+               grad_fn=got.grad_fn is not None,
+               value=(value.double() if value.is_floating_point() else value).resolve_conj().numpy())
+    grads: list = [None] * len(wrt)
+    if got.grad_fn is not None and got.is_floating_point():
+        out = got if cotangent is None else (got * torch.as_tensor(np.asarray(cotangent), dtype=got.dtype)).sum()
+        if out.numel() == 1:
+            targets = [(k, args[w] if isinstance(w, int) else kwargs.get(w)) for k, w in enumerate(wrt)
+                       if isinstance(w, int) and w < len(args) or isinstance(w, str)]
+            targets = [(k, t) for k, t in targets if isinstance(t, torch.Tensor) and t.requires_grad]
+            if targets:
+                found = torch.autograd.grad(out.reshape(()), [t for _, t in targets], retain_graph=True,
+                                            allow_unused=True)
+                for (k, _), g in zip(targets, found):
+                    grads[k] = None if g is None else g.detach().cpu().double().numpy()
+    obs["grads"] = grads
+    return obs
 
 
 def scalar_loss_problem(got: Any, expected: float, rtol: float, atol: float, *, reaches: str,

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Case, Mistake, register
+from ._core import Case, Mistake, register, register_probe
 
 # ----------------------------------------------------------------------------- references
 
@@ -295,13 +295,13 @@ def _torch_module(model: Any) -> str | None:
     return None
 
 
-def _losses_problem(losses: Any, steps: int) -> str | None:
-    if not isinstance(losses, (list, tuple)):
-        return f"the second item should be the list of losses, got {type(losses).__name__}"
-    if len(losses) != steps:
-        return f"expected one loss per step, {steps} in all, got {len(losses)}"
-    kinds = {type(v).__module__.split(".")[0] + "." + type(v).__name__ for v in losses
-             if not isinstance(v, float)}
+def _losses_problem(obs: dict, steps: int) -> str | None:
+    if obs["losses_type"] is not None:
+        return f"the second item should be the list of losses, got {obs['losses_type']}"
+    losses = obs["losses"]
+    if obs["n_losses"] != steps:
+        return f"expected one loss per step, {steps} in all, got {obs['n_losses']}"
+    kinds = obs["loss_kinds"]
     if kinds:
         why = (" (a tensor kept in the list also keeps its whole computation graph in memory)"
                if any(k.startswith("torch.") for k in kinds) else "")
@@ -325,6 +325,34 @@ def _line_of(model: Any, x: np.ndarray) -> tuple[float, float, str | None]:
         return 0.0, 0.0, f"the model maps inputs of shape {x.shape} to shape {tuple(out.shape)}, expected {x.shape}"
     b = float(probe[0, 0])
     return float(probe[1, 0]) - b, b, None
+
+
+@register_probe("00.trained_line")
+def _trained_line(got: Any, args: tuple, kwargs: dict) -> dict:
+    """Observations of the pair ``(model, losses)`` of ``00.torch_loop``, made where the answer ran: whether it
+    is a pair, the losses (Python floats only; the types of the others), and the trained line (slope and
+    intercept read off the model's outputs at the data ``args[0]``). The model itself never leaves."""
+    obs: dict = {"pair": isinstance(got, (tuple, list)) and len(got) == 2, "type": type(got).__name__}
+    if not obs["pair"]:
+        return obs
+    model, losses = got
+    obs["model_problem"] = _torch_module(model)
+    is_list = isinstance(losses, (list, tuple))
+    obs["losses_type"] = None if is_list else type(losses).__name__
+    obs["n_losses"] = len(losses) if is_list else 0
+    kept = list(losses[:100_000]) if is_list else []
+    obs["loss_kinds"] = sorted({type(v).__module__.split(".")[0] + "." + type(v).__name__ for v in kept
+                                if not isinstance(v, float)})
+    obs["losses"] = [float(v) for v in kept] if not obs["loss_kinds"] else []
+    obs["w"] = obs["b"] = 0.0
+    obs["line_problem"] = None
+    if obs["model_problem"] is None:
+        try:
+            obs["w"], obs["b"], obs["line_problem"] = _line_of(model, np.asarray(args[0]))
+        except Exception as exc:  # noqa: BLE001 - the learner's model: reported, not raised
+            obs["line_problem"] = (f"calling the trained model on the data raised {type(exc).__name__}: "
+                                   f"{str(exc)[:300]}")
+    return obs
 
 
 def _gd_losses(x: np.ndarray, y: np.ndarray, lr: float, w: float, b: float, steps: int) -> np.ndarray:
@@ -369,13 +397,12 @@ def _train_validator(x: np.ndarray, y: np.ndarray, steps: int, converge: bool, t
     w_ls, b_ls = (float(v) for v in np.polyfit(x.ravel().astype(float), y.ravel().astype(float), deg=1))
 
     def validate(got):
-        if not isinstance(got, (tuple, list)) or len(got) != 2:
-            return f"expected the pair (model, losses), got {type(got).__name__}"
-        model, losses = got
-        problem = _torch_module(model) or _losses_problem(losses, steps)
+        if not got.get("pair"):
+            return f"expected the pair (model, losses), got {got.get('type')}"
+        problem = got["model_problem"] or _losses_problem(got, steps)
         if problem:
             return problem
-        w, b, problem = _line_of(model, x)
+        w, b, problem, losses = got["w"], got["b"], got["line_problem"], got["losses"]
         if problem:
             return problem
         if trajectory_lr is not None:
@@ -406,8 +433,10 @@ def _max_initial_mse(case: Case) -> float:
 
 def _float_losses(got) -> list[float] | None:
     """The recorded losses when they are all Python floats (the detectors below judge nothing else)."""
-    losses = list(got[1])
-    return losses if losses and all(isinstance(v, float) for v in losses) else None
+    if not (got.get("pair") and got.get("losses_type") is None and not got.get("loss_kinds")):
+        return None
+    losses = list(got["losses"])
+    return losses if losses else None
 
 
 def _summed_loss(got, expected, case) -> bool:
@@ -422,11 +451,9 @@ def _summed_loss(got, expected, case) -> bool:
 def _half_mse(got, expected, case) -> bool:
     x, y = (np.asarray(a, dtype=np.float32) for a in case.args[:2])
     losses = _float_losses(got)
-    if losses is None or _torch_module(got[0]):
+    if losses is None or got["model_problem"] or got["line_problem"]:
         return False
-    w, b, problem = _line_of(got[0], x)
-    if problem:
-        return False
+    w, b = got["w"], got["b"]
     mse = float(np.mean((w * x.astype(float) + b - y.astype(float)) ** 2))
     return bool(np.isclose(losses[-1], 0.5 * mse, rtol=0.02)) and not np.isclose(losses[-1], mse, rtol=0.02)
 
@@ -459,6 +486,9 @@ _TORCH_MISTAKES = (
 )
 
 
+_LINE = ("00.trained_line", {})
+
+
 @register("00.torch_loop", signature="train_torch(x, y, steps: int, lr: float) -> (model, losses)",
           returns=(tuple, list), pure=True, time_limit=30.0, mistakes=_TORCH_MISTAKES,
           hint="Each step needs four things in order: a fresh loss on the whole batch, the gradients reset, "
@@ -470,12 +500,12 @@ _TORCH_MISTAKES = (
 def _torch_loop(rng: np.random.Generator):
     n = int(rng.integers(100, 300))
     x, y = _line_data(rng, n)
-    yield Case((x, y, 300, 0.1), expected=_train_validator(x, y, 300, True),
+    yield Case((x, y, 300, 0.1), expected=_train_validator(x, y, 300, True), probe=_LINE,
                label=f"a random line, {n} points, 300 steps at lr 0.1: reaches the least-squares line")
 
     n = int(rng.integers(50, 150))
     x, y = _line_data(rng, n)
-    yield Case((x, y, 40, 0.5), expected=_train_validator(x, y, 40, True),
+    yield Case((x, y, 40, 0.5), expected=_train_validator(x, y, 40, True), probe=_LINE,
                label=f"a random line, {n} points, only 40 steps at lr 0.5: the given (large) learning rate "
                      "reaches the line in few steps")
 
@@ -488,5 +518,6 @@ def _torch_loop(rng: np.random.Generator):
     steps = int(rng.integers(3, 8))
     lr = round(round(float(rng.uniform(0.05, 0.2)), 3) + 0.0007, 4)  # never a round number a loop could hard-code
     yield Case((x, y, steps, lr), expected=_train_validator(x, y, steps, False, trajectory_lr=lr),
+               probe=_LINE,
                label=f"a short run of {steps} steps at lr {lr}: one loss per step, as Python floats, going down, "
                      "exactly those of gradient descent with the given learning rate")

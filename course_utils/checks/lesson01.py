@@ -417,67 +417,50 @@ def _tt_parts(case: Case) -> dict:
             "d": float(a["delta"])}
 
 
-def _leaf_grads(got) -> dict:
-    """Gradients of ``got`` with respect to every leaf tensor it depends on, keyed by shape."""
-    import torch
-
-    leaves, seen, stack = [], set(), [got.grad_fn]
-    while stack:
-        node = stack.pop()
-        if node is None or id(node) in seen:
-            continue
-        seen.add(id(node))
-        if hasattr(node, "variable"):
-            leaves.append(node.variable)
-        stack.extend(f for f, _ in node.next_functions)
-    grads = torch.autograd.grad(got, leaves, retain_graph=True, allow_unused=True) if leaves else ()
-    return {tuple(v.shape): g for v, g in zip(leaves, grads)}
-
-
 def _two_task_validator(case_parts: dict):
+    """The verdict on the observations of ``tensor_observations`` (gradients with respect to the logits and
+    the score predictions), the same inside a learner's kernel and in the grader."""
     p = case_parts
     value = p["wc"] * L.cross_entropy(p["z"], p["y"]) + p["ws"] * L.huber(p["sp"], p["st"], p["d"])
     g_logits = p["wc"] * L.cross_entropy_grad(p["z"], p["y"])
     g_score = p["ws"] * L.huber_grad(p["sp"], p["st"], p["d"])
 
-    def validate(got):
-        import torch
-
-        if not isinstance(got, torch.Tensor):
-            return (f"returned a {type(got).__name__} ({got!r:.60}), expected a torch tensor: the loss must stay a "
+    def validate(obs):
+        if "shape" not in obs:
+            return (f"returned a {obs['type']} ({obs['repr']}), expected a torch tensor: the loss must stay a "
                     "tensor so that autograd can differentiate it (no .item(), float(...), .numpy() or NumPy).")
-        if got.numel() != 1:
-            return (f"expected a 0-d tensor (a single number), got shape {tuple(got.shape)}: both terms are means "
+        shape = tuple(obs["shape"])
+        if int(np.prod(shape)) != 1:
+            return (f"expected a 0-d tensor (a single number), got shape {shape}: both terms are means "
                     "over the batch.")
-        if got.dim() != 0:
-            return (f"expected a 0-d tensor (shape ()), got shape {tuple(got.shape)}: the value is one number but "
+        if len(shape) != 0:
+            return (f"expected a 0-d tensor (shape ()), got shape {shape}: the value is one number but "
                     "it has an extra axis; a mean over all elements (without keepdim) has shape ().")
-        if got.dtype != torch.float64:
-            return (f"returned a {got.dtype} tensor, expected torch.float64 (the dtype of the inputs): do not "
+        if obs["dtype"] != "torch.float64":
+            return (f"returned a {obs['dtype']} tensor, expected torch.float64 (the dtype of the inputs): do not "
                     "convert to float32 (.float(), dtype=torch.float32), which rounds every value to about 7 digits.")
-        v = float(got.detach())
+        v = float(np.asarray(obs["value"], dtype=float))
         if not np.isfinite(v):
             return (f"got {v} where a finite value was expected ({value:.6g}): overflow in exp? Use a stable "
                     "log-softmax (torch.logsumexp, F.log_softmax or F.cross_entropy).")
         if not np.isclose(v, value, rtol=1e-9, atol=1e-12):
             return f"wrong value: expected {value:.10g}, got {v:.10g} (tolerance rtol=1e-9, float64)"
-        if got.grad_fn is None:
+        if not obs["grad_fn"]:
             return ("the value is right but the tensor is not connected to the inputs: it was detached from "
                     "autograd (.detach(), .item(), torch.tensor(...) of a result, or NumPy), so backward() cannot "
                     "train a model with it.")
-        grads = _leaf_grads(got)
-        for name, shape, want in (("logits", p["z"].shape, g_logits), ("score_pred", p["sp"].shape, g_score)):
-            g = grads.get(tuple(shape))
+        for name, g, want in (("logits", obs["grads"][0], g_logits), ("score_pred", obs["grads"][1], g_score)):
             if g is None:
                 return (f"the value is right but no gradient reaches {name}: part of the loss was computed outside "
                         "autograd (.detach(), .item(), NumPy) or from a copy.")
-            g = g.detach().cpu().numpy()
-            if not np.allclose(g, want, rtol=1e-8, atol=1e-12):
-                diff = float(np.max(np.abs(g - want)))
+            g = np.asarray(g, dtype=float)
+            if g.shape != want.shape or not np.allclose(g, want, rtol=1e-8, atol=1e-12):
+                diff = float(np.max(np.abs(g - want))) if g.shape == want.shape else float("nan")
                 return (f"the value is right but autograd's gradient with respect to {name} differs from the "
                         f"hand-derived one by up to {diff:.3g}: is a part of the computation detached, or a "
                         "non-differentiable shortcut used?")
         return None
+
     return validate
 
 
@@ -510,8 +493,8 @@ def _tt_mistake(kind: str, message: str) -> Mistake:
         p = _tt_parts(case)
         right = _tt_variant("right", p)
         wrong = _tt_variant(kind, p)
-        return (not np.isclose(wrong, right, rtol=1e-9, atol=1e-12)
-                and np.isclose(float(got.detach()), wrong, rtol=1e-7, atol=1e-10))
+        return (not np.isclose(wrong, right, rtol=1e-9, atol=1e-12) and "value" in got
+                and np.isclose(float(np.asarray(got["value"], dtype=float).ravel()[0]), wrong, rtol=1e-7, atol=1e-10))
     return Mistake(kind, detect, message)
 
 
@@ -545,7 +528,7 @@ def _two_task(rng: np.random.Generator):
     def case(z, y, sp, st, label, **kw):
         args = (torch.tensor(z, dtype=torch.float64, requires_grad=True), torch.tensor(y, dtype=torch.int64),
                 torch.tensor(sp, dtype=torch.float64, requires_grad=True), torch.tensor(st, dtype=torch.float64))
-        c = Case(args, kw, label=label)
+        c = Case(args, kw, label=label, probe=("torch.output", {"wrt": (0, 2)}))
         c.expected = _two_task_validator(_tt_parts(c))
         return c
 

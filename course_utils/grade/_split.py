@@ -7,11 +7,14 @@ them and writes what it returned (``out/call-K-N.npz``, see :mod:`._wire`), and 
 those results here, with :func:`course_utils.checks._core.judge`, and turns the verdict into the check
 cell's outcome. Expected values and the hidden tests' seeds never enter the kernel.
 
-An exercise is split when its check is *pure* (the function must not change its arguments) and every
-argument of its cases is plain data (numbers, strings, arrays, tensors, and lists, tuples and dicts of
-them); otherwise (a model trained in place, a function or a module as argument) its check runs in the
-kernel as in the learner's own notebook, and the verdict printed there is trusted: see
-docs/instructors.md, "Threat model".
+An exercise is split when every argument of its cases is plain data (numbers, strings, arrays, tensors,
+and lists, tuples and dicts of them) or a :class:`~course_utils.checks._core.Build` made from plain data
+inside the kernel (a GRU with given weights, a test function), and when its check is *pure* (the function
+must not change its arguments) or every case has a probe that observes what changed. A case whose answer
+returns something that is not data (a module, a tensor attached to autograd, a trained model) has a probe:
+it runs inside the kernel on the case's inputs only and turns the answer into plain observations, which
+are judged here. Otherwise its check runs in the kernel as in the learner's own notebook, and the verdict
+printed there is trusted: see docs/instructors.md, "Threat model"; each run's log lists such exercises.
 """
 from __future__ import annotations
 
@@ -31,8 +34,12 @@ FOLDER = "grader-split"
 def _plain(value, depth: int = 0) -> bool:
     import numpy as np
 
+    from ..checks._core import Build
+
     if depth > 20:
         return False
+    if isinstance(value, Build):
+        return isinstance(value.name, str) and _plain(value.data, depth + 1)
     if value is None or isinstance(value, (bool, int, float, complex, str, np.generic)):
         return True
     if isinstance(value, np.ndarray):
@@ -110,8 +117,12 @@ class Judge:
         except Exception as exc:  # noqa: BLE001 - the in-kernel check will report it
             self.reasons[exercise] = f"its cases cannot be prepared outside the kernel ({type(exc).__name__})"
             return False
-        if not spec.pure:
-            self.reasons[exercise] = "its function changes its arguments in place (pure=False)"
+        if not spec.pure and not all(c.probe for c in cases):
+            self.reasons[exercise] = "its function changes its arguments in place (pure=False) and no probe observes it"
+            return False
+        if not all(c.probe is None or (isinstance(c.probe, tuple) and len(c.probe) == 2 and _plain(c.probe[1]))
+                   for c in cases):
+            self.reasons[exercise] = "a probe's input data is not plain data"
             return False
         if spec.kind == "function" and not all(_plain(c.args) and _plain(c.kwargs) for c in cases):
             self.reasons[exercise] = "its cases pass objects that are not plain data (a model, a function)"
