@@ -5,9 +5,10 @@ so each one FAILED on the grader as reviewed (h/g12 @ 37605c0) and passes now th
 Not fixed, so not here (its reproduction stays on branch h/atk; docs/instructors.md section 5 lists it as a
 known limitation): the unbounded judging, outside the sandbox, of a returned ``torch.nn`` model
 (``00.torch_loop`` with Upsample / AvgPool1d pairs). The process-count limit (a pids cgroup) is best effort:
-its test skips where no cgroup can be made. The uid of the sandbox stays host root when the grader runs as
-root (the grader warns; the test here checks that the machine-wide files of /proc are read-only). The
-unit-level ones need no sandbox; the end-to-end ones skip without bubblewrap (tests/sandboxhelp.py).
+its test skips where no cgroup can be made. Run as root, the grader starts each sandbox as host uid 65534
+(course_utils/grade/_drop.py; before, the sandbox's user was host root); where it cannot (no private mount
+namespace), it warns, and the machine-wide files of /proc stay read-only either way. The unit-level ones need
+no sandbox; the end-to-end ones skip without bubblewrap (tests/sandboxhelp.py).
 
 Found, with the grader run as ``python -m course_utils.grade SUBS --lesson 00 --cell-timeout 15 --timeout 120
 --workers 2`` (memory-heavy ones inside a 6 GB memory cgroup so the review machine survived):
@@ -237,11 +238,63 @@ def test_the_sandbox_cannot_write_global_sysctls_or_other_machine_wide_proc_file
     assert "DONE" in out and "WRITABLE" not in out, out
 
 
-def test_the_grader_warns_when_it_runs_as_root():
+def test_the_grader_warns_when_it_runs_as_root_without_a_drop():
     from course_utils.grade import _sandbox
 
     assert "unprivileged user" in _sandbox.ROOT_WARNING and "host root" in _sandbox.ROOT_WARNING
-    assert "_sandbox.ROOT_WARNING" in (ROOT / "course_utils" / "grade" / "_grader.py").read_text()
+    source = (ROOT / "course_utils" / "grade" / "_grader.py").read_text()
+    assert "_sandbox.ROOT_NOTE if _sandbox.root_drop() else _sandbox.ROOT_WARNING" in source
+
+
+def test_run_as_root_the_sandbox_is_host_uid_65534_and_sees_only_its_binds(tmp_path):
+    """Started by root, bwrap maps the sandbox's uid to HOST root (the review's finding). The grader now starts
+    it through course_utils/grade/_drop.py: a private mount namespace makes the environment reachable, then
+    it drops to uid 65534 before bwrap runs. Checked from the host side: every process of the sandbox has
+    real and effective uid 65534, the files it writes belong to 65534, and of the folders hidden from uid
+    65534 (here /root) only the bound Python environment is visible inside."""
+    import subprocess
+
+    psutil = pytest.importorskip("psutil")
+    from sandboxhelp import require_sandbox
+
+    from course_utils.grade import _sandbox
+
+    require_sandbox()
+    if os.geteuid() != 0:
+        pytest.skip("the grader runs as an unprivileged user here: bwrap already maps to that user")
+    assert _sandbox.root_drop(), "as root the grader could not start its sandbox as uid 65534 here"
+    base = tmp_path / "course-grade-x"
+    base.mkdir(mode=0o700)
+    scratch = base / "kernel"
+    scratch.mkdir(mode=0o700)
+    (tmp_path / "secret.txt").write_text("instructor only")
+    code = ("import os, sys, time\nimport numpy, course_utils\n"
+            "open('mine.txt', 'w').write('x')\n"
+            "print('ROOT', sorted(os.listdir('/root')) if os.path.isdir('/root') else None)\n"
+            f"print('SECRET', os.path.exists({str(tmp_path / 'secret.txt')!r}))\n"
+            "sys.stdout.flush()\ntime.sleep(3)\n")
+    cmd = _sandbox.command([_sandbox.python_executable(), "-c", code], scratch=str(scratch),
+                           package_dir=ROOT / "course_utils")
+    proc = subprocess.Popen(cmd, env=_sandbox.sandbox_env(dict(os.environ), str(scratch)), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        uids = set()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (scratch / "mine.txt").exists():
+            time.sleep(0.1)
+        for p in [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]:
+            u = p.uids()
+            uids.add((p.name(), u.real, u.effective))
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert {(r, e) for _, r, e in uids} == {(65534, 65534)}, uids
+    assert os.stat(scratch / "mine.txt").st_uid == 65534
+    under_root = sorted({p.split("/")[2] for p in _sandbox.python_paths() if p.startswith("/root/")})
+    assert f"ROOT {under_root or None}" in out.splitlines(), out  # nothing of /root but the environment
+    assert "SECRET False" in out, out
 
 
 def test_memory_held_in_memfds_counts_against_the_memory_limit(tmp_path):

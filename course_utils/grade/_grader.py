@@ -747,7 +747,7 @@ def grade_folder(submissions: Path, lesson: str, out: Path, *, feedback_dir: Pat
         limits.sandbox = True
         log("sandbox: every kernel runs under bubblewrap (uid 65534; own user, PID, network, IPC namespaces)")
         if hasattr(os, "geteuid") and os.geteuid() == 0:
-            log(_sandbox.ROOT_WARNING)
+            log(_sandbox.ROOT_NOTE if _sandbox.root_drop() else _sandbox.ROOT_WARNING)
     else:
         limits.sandbox = False
         log("WARNING: --no-sandbox: the submissions' code runs WITHOUT a sandbox, with the grader's own rights; "

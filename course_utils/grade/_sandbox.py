@@ -20,8 +20,10 @@ untrusted data for the worker.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -37,10 +39,14 @@ SYSTEM = ("usr", "lib", "lib64", "lib32", "libx32", "bin", "sbin")
 #: sandbox's own /proc. bwrap covers them only when they look writable to the sandbox's uid; when the grader
 #: runs as root, that uid is host uid 0 (without capabilities) and root-owned 0644 files stay writable.
 PROC_READ_ONLY = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus")
-#: Printed in the log when the grader runs as root.
-ROOT_WARNING = ("WARNING: the grader runs as root: the sandbox's user is then host root without capabilities "
-                "(it owns every root-owned file it can reach; only read-only binds protect them). Run the grader "
-                "as an unprivileged user")
+#: Printed in the log when the grader runs as root and cannot start the sandbox as an unprivileged user.
+ROOT_WARNING = ("WARNING: the grader runs as root and cannot start its sandboxes as an unprivileged user (no private "
+                "mount namespace here): the sandbox's user is then host root without capabilities (it owns every "
+                "root-owned file it can reach; only read-only binds protect them). Run the grader as an "
+                "unprivileged user")
+#: Printed in the log when the grader runs as root and drops to SANDBOX_UID for each sandbox.
+ROOT_NOTE = (f"the grader runs as root: each sandbox is started as host uid {SANDBOX_UID} (bubblewrap launched from a "
+             "private mount namespace, see course_utils/grade/_drop.py)")
 #: The fix printed when no sandbox is available.
 FIX = ("install bubblewrap (Debian/Ubuntu: `sudo apt-get install bubblewrap`, i.e. `make system-deps`; "
        "Fedora: `sudo dnf install bubblewrap`) and allow unprivileged user namespaces, or run the grader in "
@@ -71,6 +77,71 @@ def unavailable() -> str | None:
         why = proc.stderr.decode(errors="replace").strip().splitlines()
         return f"bwrap cannot create a sandbox here ({why[-1] if why else f'exit code {proc.returncode}'})"
     return None
+
+
+def _is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def _reachable(path: str) -> bool:
+    """Whether uid/gid SANDBOX_UID (no supplementary groups) may search the folder ``path``."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    if st.st_uid == SANDBOX_UID:
+        return bool(st.st_mode & stat.S_IXUSR)
+    if st.st_gid == SANDBOX_UID:
+        return bool(st.st_mode & stat.S_IXGRP)
+    return bool(st.st_mode & stat.S_IXOTH)
+
+
+def blocking_folders(paths: list[str]) -> list[str]:
+    """The topmost folders above ``paths`` that uid SANDBOX_UID cannot search (e.g. ``/root`` of mode 0700)."""
+    found: list[str] = []
+    for path in paths:
+        parts = os.path.realpath(path).split(os.sep)[1:-1]
+        current = ""
+        for part in parts:
+            current += os.sep + part
+            if not _reachable(current):
+                if not any(current == f or current.startswith(f + os.sep) for f in found):
+                    found = [f for f in found if not f.startswith(current + os.sep)] + [current]
+                break
+    return found
+
+
+def _drop_command(bwrap_args: list[str], paths: list[str]) -> list[str]:
+    spec = {"uid": SANDBOX_UID, "paths": list(dict.fromkeys(paths)), "hide": blocking_folders(paths)}
+    return [os.path.realpath(sys.executable), "-I", "-S", str(Path(__file__).with_name("_drop.py")),
+            json.dumps(spec), "--", *bwrap_args]
+
+
+@functools.lru_cache(maxsize=1)
+def root_drop() -> bool:
+    """True when the grader runs as root and can start bubblewrap as uid SANDBOX_UID (probed once): then
+    the sandbox's user is host uid 65534, not host root. False when not root, or where no private mount
+    namespace can be made (the grader then warns, see ROOT_WARNING)."""
+    if not _is_root() or not sys.platform.startswith("linux") or bwrap_path() is None:
+        return False
+    try:
+        probe = [bwrap_path(), *namespace_args(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "true"]
+        proc = subprocess.run(_drop_command(probe, [os.path.realpath(sys.executable)]), stdin=subprocess.DEVNULL,
+                              capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0  # the launcher verifies its drop to SANDBOX_UID before it runs bwrap
+
+
+def _give_to_sandbox(scratch: str) -> None:
+    """Make the grader-made scratch tree belong to SANDBOX_UID (root only; links are not followed)."""
+    os.lchown(scratch, SANDBOX_UID, SANDBOX_UID)
+    for folder, dirs, files in os.walk(scratch, followlinks=False):
+        for name in dirs + files:
+            try:
+                os.lchown(os.path.join(folder, name), SANDBOX_UID, SANDBOX_UID)
+            except OSError:
+                pass
 
 
 def namespace_args() -> list[str]:
@@ -148,7 +219,11 @@ def command(argv: list[str], *, scratch: str, package_dir: Path, extra_ro: list[
              "--ro-bind", os.path.join(etc, "passwd"), "/etc/passwd",
              "--ro-bind", os.path.join(etc, "group"), "/etc/group",
              "--chdir", scratch, "--"]
-    return args + list(argv)
+    args += list(argv)
+    if root_drop():  # as root: start bwrap as uid 65534, so the sandbox's user is not host root
+        _give_to_sandbox(scratch)
+        return _drop_command(args, [*dict.fromkeys(ro), scratch])
+    return args
 
 
 #: Environment variables passed into the sandbox (names, or prefixes ending in ``_``); nothing else of the
