@@ -604,3 +604,30 @@ def test_train_steps_model_must_end_trained():
     result = run_check("02.train_steps", skips_last_update, record=False)
     assert not result.passed
     assert "the losses are right but the model's weight after the call differs" in result.message, result.message
+
+
+@needs_torch
+def test_train_steps_split_call_in_the_graders_kernel_code(tmp_path, monkeypatch, capsys):
+    """The kernel side of a split call, without the sandbox: the grader's check prelude (a private copy of the
+    check engine) reads the inputs the grader pickled, makes the Build arguments with the private copy's own
+    builders (the pickled Build class is mapped to that copy), and the record it writes is judged outside."""
+    from course_utils.checks import _core
+    from course_utils.grade import _assemble, _wire
+    from course_utils.grade._split import Judge
+
+    judge = Judge()
+    cases = judge.cases("02.train_steps", 4025)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    import pickle
+
+    (tmp_path / "in" / "call-0.pkl").write_bytes(pickle.dumps(_core.case_inputs(cases)))
+    monkeypatch.setenv("CU_GRADE_SPLIT", str(tmp_path))
+    namespace: dict = {}
+    exec(compile(_assemble.check_prelude(), "<grader prelude>", "exec"), namespace)
+    namespace[_assemble.GRADER_CHECK]("02.train_steps", train_a, **{_assemble.CALL_KEYWORD: 0})
+    assert "ran 4 case(s)" in capsys.readouterr().out
+    run = _wire.answer_from_record(_wire.load(str(tmp_path / "out" / "call-0-0.npz")))
+    assert [r.status for r in run.runs] == ["ok"] * 4, [r.message for r in run.runs]
+    result = _core.judge("02.train_steps", run, 4025, cases=cases)
+    assert result.passed, result.message
