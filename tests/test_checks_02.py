@@ -515,6 +515,119 @@ def test_lesson02_checks_do_not_import_torch():
 @needs_torch
 def test_package_reference_matches_numpy_optimizer():
     # the reference training loop reproduces course_utils.optim step for step (float64)
+    # the case's model and optimizer are made from plain data (Build) and the validator judges the probe's
+    # observations (losses and trained parameters): made and observed here the way the check does
+    from course_utils.checks import _core
+
     rng = np.random.default_rng(3)
     case = C._train_case(rng, "Adam")
-    assert case.expected(O.train_steps_torch(*case.args)) is None
+    fn, args, kwargs = _core._prepared(O.train_steps_torch, case.args, case.kwargs, None, case.probe, list)
+    assert case.expected(fn(*args, **kwargs)) is None
+
+
+# ----------------------------------------------------------------------------- 02.train_steps judged outside (issue 12)
+def _over_the_wire(run, tmp_path):
+    """``run`` written as the sandbox writes it (npz, no pickle) and read back as the grader reads it."""
+    from course_utils.grade import _wire
+
+    path = str(tmp_path / "call-0-0.npz")
+    _wire.dump(_wire.answer_record(run), path)
+    return _wire.answer_from_record(_wire.load(path))
+
+
+def _train_runs(answer, seed=0):
+    from course_utils.checks import _core
+
+    cases = list(lookup("02.train_steps").cases(np.random.default_rng(_core._seed_for("02.train_steps", seed))))
+    return cases, _core.run_answer("02.train_steps", answer, _core.case_inputs(cases))
+
+
+@needs_torch
+def test_train_steps_is_judged_outside_on_losses_and_trained_parameters(tmp_path):
+    import pickle
+
+    from course_utils.checks import _core
+    from course_utils.grade._split import Judge
+
+    judge = Judge()
+    assert judge._decide("02.train_steps"), judge.reasons
+    cases, run = _train_runs(train_a)
+    # what enters the sandbox: plain data only (the model and the optimizer are Build arguments)
+    inputs = _core.case_inputs(cases)
+    assert all(isinstance(a, _core.Build) for args, *_ in inputs for a in args[:2])
+    pickle.dumps(inputs)
+    back = _over_the_wire(run, tmp_path)
+    obs = back.runs[0].got
+    assert set(obs["params"]) == {"weight", "bias"} and isinstance(obs["params"]["weight"], np.ndarray)
+    assert all(isinstance(v, float) for v in obs["losses"]) and back.runs[0].args_after[:2] == (None, None)
+    result = _core.judge("02.train_steps", back, 0, cases=cases)
+    assert result.passed, result.message
+
+
+def _forge_initial_params(obs, case):
+    obs["params"] = {k: np.asarray(v, dtype=float) for k, v in
+                     (("weight", case.args[0].data["W0"]), ("bias", case.args[0].data["b0"]))}
+
+
+@needs_torch
+@pytest.mark.parametrize("forge,needle", [
+    (_forge_initial_params, "the model's weight after the call differs"),
+    (lambda obs, case: obs.update(losses=[v * (1 + 1e-6) for v in obs["losses"]]), "the losses differ"),
+    (lambda obs, case: obs.update(params=None), "were not observed"),
+    (lambda obs, case: obs["params"].update(bias=obs["params"]["bias"] + 1e-5), "the model's bias"),
+    (lambda obs, case: obs.update(losses=[None] * obs["n"]), "could not compare"),
+])
+def test_train_steps_forged_observations_fail(tmp_path, forge, needle):
+    """A record with the right losses but parameters that were not trained, or plausible but wrong losses,
+    fails when judged outside: a pass rests on the losses AND the trained parameters a correct loop produces."""
+    from course_utils.checks import _core
+
+    cases, run = _train_runs(train_a)
+    forge(run.runs[0].got, cases[0])
+    result = _core.judge("02.train_steps", _over_the_wire(run, tmp_path), 0, cases=cases)
+    assert not result.passed and needle in result.message, result.message
+
+
+@needs_torch
+def test_train_steps_model_must_end_trained():
+    def skips_last_update(model, optimizer, X, y, batches):
+        losses = []
+        for k, idx in enumerate(batches):
+            optimizer.zero_grad()
+            loss = F.binary_cross_entropy_with_logits(model(X[idx]).squeeze(1), y[idx])
+            loss.backward()
+            if k < len(batches) - 1:
+                optimizer.step()
+            losses.append(loss.item())
+        return losses
+
+    result = run_check("02.train_steps", skips_last_update, record=False)
+    assert not result.passed
+    assert "the losses are right but the model's weight after the call differs" in result.message, result.message
+
+
+@needs_torch
+def test_train_steps_split_call_in_the_graders_kernel_code(tmp_path, monkeypatch, capsys):
+    """The kernel side of a split call, without the sandbox: the grader's check prelude (a private copy of the
+    check engine) reads the inputs the grader pickled, makes the Build arguments with the private copy's own
+    builders (the pickled Build class is mapped to that copy), and the record it writes is judged outside."""
+    from course_utils.checks import _core
+    from course_utils.grade import _assemble, _wire
+    from course_utils.grade._split import Judge
+
+    judge = Judge()
+    cases = judge.cases("02.train_steps", 4025)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    import pickle
+
+    (tmp_path / "in" / "call-0.pkl").write_bytes(pickle.dumps(_core.case_inputs(cases)))
+    monkeypatch.setenv("CU_GRADE_SPLIT", str(tmp_path))
+    namespace: dict = {}
+    exec(compile(_assemble.check_prelude(), "<grader prelude>", "exec"), namespace)
+    namespace[_assemble.GRADER_CHECK]("02.train_steps", train_a, **{_assemble.CALL_KEYWORD: 0})
+    assert "ran 4 case(s)" in capsys.readouterr().out
+    run = _wire.answer_from_record(_wire.load(str(tmp_path / "out" / "call-0-0.npz")))
+    assert [r.status for r in run.runs] == ["ok"] * 4, [r.message for r in run.runs]
+    result = _core.judge("02.train_steps", run, 4025, cases=cases)
+    assert result.passed, result.message

@@ -573,3 +573,72 @@ def test_numerical_gradient_returns_an_array():
     result = _mistake("03.numerical_gradient", lambda f, x, eps=1e-6: numgrad_ndindex(f, x, eps).tolist(),
                       "expected np.ndarray")
     assert "list" in result.message
+
+
+# ----------------------------------------------------------------------------- 03.numerical_gradient judged outside (issue 12)
+def _over_the_wire(run, tmp_path):
+    """``run`` written as the sandbox writes it (npz, no pickle) and read back as the grader reads it."""
+    from course_utils.grade import _wire
+
+    path = str(tmp_path / "call-0-0.npz")
+    _wire.dump(_wire.answer_record(run), path)
+    return _wire.answer_from_record(_wire.load(path))
+
+
+def _numgrad_runs(answer, seed=0):
+    from course_utils.checks import _core
+
+    name = "03.numerical_gradient"
+    cases = list(lookup(name).cases(np.random.default_rng(_core._seed_for(name, seed))))
+    return cases, _core.run_answer(name, answer, _core.case_inputs(cases))
+
+
+def test_numerical_gradient_is_judged_outside_with_test_functions_built_by_name(tmp_path):
+    import pickle
+
+    from course_utils.checks import _core
+    from course_utils.grade._split import Judge
+
+    judge = Judge()
+    assert judge._decide("03.numerical_gradient"), judge.reasons
+    cases, run = _numgrad_runs(numgrad_ndindex)
+    inputs = _core.case_inputs(cases)
+    assert all(isinstance(args[0], _core.Build) for args, *_ in inputs)
+    assert b"_f_square" not in pickle.dumps(inputs)  # functions travel by name, as plain data
+    back = _over_the_wire(run, tmp_path)
+    assert all(isinstance(r.got, np.ndarray) for r in back.runs)
+    result = _core.judge("03.numerical_gradient", back, 0, cases=cases)
+    assert result.passed, result.message
+
+
+def test_numerical_gradient_f_that_reads_x_gets_that_very_x():
+    """The f of the last-but-one case is built with the x passed next to it: the answer's x is the array f
+    reads (so only perturbing x in place changes f), in every call, also in the grader's sandbox."""
+    from course_utils.checks import _core
+
+    case = next(c for c in lookup("03.numerical_gradient").cases(np.random.default_rng(0))
+                if "reads x itself" in c.label)
+    for _ in range(2):
+        _, (f, x), _ = _core._prepared(numgrad_ndindex, case.args, case.kwargs, None, None)
+        assert f.x is x and np.array_equal(x, case.args[0].data["x"])
+        before = f(None)
+        x[0, 0] += 1.0
+        assert f(None) != before
+    assert repr(case.args[0]) == "f (reads x itself, like gradient_check's loss)"
+
+
+@pytest.mark.parametrize("forge,needle", [
+    (lambda runs: runs[0].__setattr__("got", runs[0].got * (1 + 1e-7)), "wrong value"),
+    (lambda runs: runs[4].__setattr__("got", np.zeros_like(runs[4].got)), "perturbed copies of x"),
+    (lambda runs: runs[5].__setattr__("got", runs[5].got[:-1]), "wrong shape"),
+    (lambda runs: runs.pop(), "was not run"),
+])
+def test_numerical_gradient_forged_results_fail(tmp_path, forge, needle):
+    """A record with plausible but wrong gradients (or a missing case) fails when judged outside: a pass rests
+    on the gradients a correct central difference produces, compared with values computed outside."""
+    from course_utils.checks import _core
+
+    cases, run = _numgrad_runs(numgrad_ndindex)
+    forge(run.runs)
+    result = _core.judge("03.numerical_gradient", _over_the_wire(run, tmp_path), 0, cases=cases)
+    assert not result.passed and needle in result.message, result.message

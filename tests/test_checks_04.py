@@ -412,3 +412,63 @@ def test_masked_mean_mistakes(seed):
     _mistake("04.masked_mean", lambda x, m: mm_unsqueeze(x.double(), m), "keep the dtype", seed)
     _mistake("04.masked_mean", lambda x, m: (x * m.to(x.dtype).unsqueeze(-1)).sum(1), "masked SUM", seed)
     _mistake("04.masked_mean", lambda x, m: mm_unsqueeze(x, 1 - m.to(torch.int64)), "over the padding", seed)
+
+
+# ----------------------------------------------------------------------------- 04.sgns_loss judged outside (issue 12)
+def _over_the_wire(run, tmp_path):
+    """``run`` written as the sandbox writes it (npz, no pickle) and read back as the grader reads it."""
+    from course_utils.grade import _wire
+
+    path = str(tmp_path / "call-0-0.npz")
+    _wire.dump(_wire.answer_record(run), path)
+    return _wire.answer_from_record(_wire.load(path))
+
+
+def _sgns_runs(answer, seed=0):
+    from course_utils.checks import _core
+
+    cases = list(lookup("04.sgns_loss").cases(np.random.default_rng(_core._seed_for("04.sgns_loss", seed))))
+    return cases, _core.run_answer("04.sgns_loss", answer, _core.case_inputs(cases))
+
+
+def test_sgns_loss_is_judged_outside_on_observed_gradients(tmp_path):
+    from course_utils.checks import _core
+    from course_utils.grade._split import Judge
+
+    judge = Judge()
+    assert judge._decide("04.sgns_loss"), judge.reasons
+    cases, run = _sgns_runs(sgns_bmm)
+    back = _over_the_wire(run, tmp_path)
+    graded = back.runs[1].got  # the case whose inputs require gradients
+    assert [type(g).__name__ for g in graded["grads"]] == ["ndarray"] * 3 and graded["grad_fn"] is True
+    assert all(g is None for g in back.runs[0].got["grads"])  # inputs without gradients: none observed
+    result = _core.judge("04.sgns_loss", back, 0, cases=cases)
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("forge,needle", [
+    (lambda obs: obs.update(grads=[None, None, None]), "no gradient reaches center"),
+    (lambda obs: obs.update(grads=[None if g is None else 1.01 * g for g in obs["grads"]]), "differs from the hand"),
+    (lambda obs: obs.update(grads=[obs["grads"][0], obs["grads"][1], np.zeros_like(obs["grads"][2])]),
+     "gradient with respect to negatives"),
+    (lambda obs: obs.update(grad_fn=False, requires_grad=True), "cut from the graph"),
+    (lambda obs: obs.update(grads=[np.zeros((1,)), None, None]), "differs from the hand"),
+])
+def test_sgns_loss_forged_observations_fail(tmp_path, forge, needle):
+    """A record whose value is right but whose gradients are missing, plausible but wrong, or replaced by a
+    flag fails when judged outside: a pass rests on the gradient values a correct loss produces."""
+    from course_utils.checks import _core
+
+    cases, run = _sgns_runs(sgns_bmm)
+    forge(run.runs[1].got)
+    result = _core.judge("04.sgns_loss", _over_the_wire(run, tmp_path), 0, cases=cases)
+    assert not result.passed and needle in result.message, result.message
+
+
+def test_sgns_loss_partly_detached_is_rejected():
+    def detached_noise(v, u, n):
+        pos, neg = (v * u).sum(1), torch.bmm(n.detach(), v.unsqueeze(2)).squeeze(2)
+        return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(1)).mean()
+
+    result = _mistake("04.sgns_loss", detached_noise, "no gradient reaches negatives")
+    assert "random: B=" in result.message

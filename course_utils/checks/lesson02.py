@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import losses as L
 from .. import optim as O
-from ._core import Case, Mistake, compare, register
+from ._core import Build, Case, Mistake, compare, materialize, register, register_builder, register_probe
 
 TIME_LIMIT = 2.0
 
@@ -343,11 +343,12 @@ def _bce_mean(z: np.ndarray, y: np.ndarray, reduce: str = "mean") -> float:
 
 
 def _simulate(kind: str, hp: dict, W0: np.ndarray, b0: np.ndarray, X: np.ndarray, y: np.ndarray,
-              batches: list, mode: str = "ok") -> list[float]:
+              batches: list, mode: str = "ok", final: dict | None = None) -> list[float]:
     """Losses of the reference training loop (NumPy, ``course_utils.optim`` in torch's convention).
 
     ``mode`` simulates a predictable mistake: ``"accumulate"`` (no zero_grad), ``"nostep"`` (the
     parameters never change), ``"sum"`` (reduction="sum"), ``"full"`` (the loss on all of X, not the batch).
+    ``final``, when given, receives the parameters after the last update (``"weight"``, ``"bias"``).
     """
     W, b = W0.astype(float).copy(), b0.astype(float).copy()
     if kind == "SGD":
@@ -373,7 +374,76 @@ def _simulate(kind: str, hp: dict, W0: np.ndarray, b0: np.ndarray, X: np.ndarray
             gW, gb = acc_W.copy(), acc_b.copy()
         if mode != "nostep":
             opt.step([W, b], [gW, gb])
+    if final is not None:
+        final.update(weight=W.copy(), bias=b.copy())
     return losses
+
+
+_MADE: dict = {}  # the model just built for a case, handed to the optimizer built right after it
+
+
+@register_builder("02.linear")
+def _build_linear(W0, b0):
+    """The case's ``torch.nn.Linear(d, 1)`` in float64 with the given weights (also kept for the optimizer
+    argument that follows it, which must update these very parameters)."""
+    import torch
+
+    model = torch.nn.Linear(W0.shape[1], 1, dtype=torch.float64)
+    with torch.no_grad():
+        model.weight.copy_(torch.from_numpy(np.asarray(W0, dtype=np.float64)))
+        model.bias.copy_(torch.from_numpy(np.asarray(b0, dtype=np.float64)))
+    _MADE["02.linear"] = model
+    return model
+
+
+@register_builder("02.optimizer")
+def _build_optimizer(kind, hp):
+    """The case's ``torch.optim`` optimizer over the parameters of the model built just before it."""
+    import torch
+
+    model = _MADE.pop("02.linear", None)
+    if model is None:
+        raise RuntimeError("the optimizer of 02.train_steps is built right after its model")
+    params = model.parameters()
+    if kind == "SGD":
+        return torch.optim.SGD(params, lr=hp["lr"])
+    if kind == "SGD with momentum":
+        return torch.optim.SGD(params, lr=hp["lr"], momentum=hp["momentum"])
+    if kind == "Adam":
+        return torch.optim.Adam(params, lr=hp["lr"])
+    return torch.optim.AdamW(params, lr=hp["lr"], weight_decay=hp["weight_decay"])
+
+
+#: Losses observed at most (a longer list is only counted: its length is already wrong).
+_MAX_LOSSES = 10_000
+
+
+@register_probe("02.trained_linear")
+def _trained_linear(got: Any, args: tuple, kwargs: dict) -> dict:
+    """Observations of ``02.train_steps``, made where the answer ran: the list it returned (its length, each
+    item's value when it is a float, else its type as ``module.Name``) and the model's parameters after the
+    call (``args[0]`` was trained in place). The model and the optimizer never leave."""
+    items = list(got[:_MAX_LOSSES])
+    kinds = [None if isinstance(v, (float, np.floating)) else f"{type(v).__module__}.{type(v).__name__}"
+             for v in items]
+    obs: dict = {"n": len(got), "kinds": kinds,
+                 "losses": [float(v) if k is None else None for v, k in zip(items, kinds)],
+                 "params": None, "params_problem": None}
+    try:
+        model = args[0]
+        obs["params"] = {"weight": model.weight.detach().cpu().double().numpy().copy(),
+                         "bias": model.bias.detach().cpu().double().numpy().copy()}
+    except Exception as exc:  # noqa: BLE001 - the learner's model: reported, not raised
+        obs["params_problem"] = (f"the model's parameters could not be read after the call "
+                                 f"({type(exc).__name__}: {str(exc)[:200]})")
+    return obs
+
+
+def _observed_losses(obs: Any) -> list:
+    """The observed losses when every item was a float (the detectors judge nothing else), else []."""
+    if not isinstance(obs, dict) or any(k is not None for k in obs.get("kinds", [None])):
+        return []
+    return list(obs.get("losses") or [])
 
 
 def _train_case(rng: np.random.Generator, kind: str):
@@ -390,39 +460,53 @@ def _train_case(rng: np.random.Generator, kind: str):
           "Adam": {"lr": float(rng.uniform(0.01, 0.1))},
           "AdamW": {"lr": float(rng.uniform(0.01, 0.1)), "weight_decay": float(rng.uniform(0.05, 0.5))}}[kind]
 
-    model = torch.nn.Linear(d, 1, dtype=torch.float64)
-    with torch.no_grad():
-        model.weight.copy_(torch.from_numpy(W0))
-        model.bias.copy_(torch.from_numpy(b0))
-    params = model.parameters()
-    optimizer = {"SGD": lambda: torch.optim.SGD(params, lr=hp["lr"]),
-                 "SGD with momentum": lambda: torch.optim.SGD(params, lr=hp["lr"], momentum=hp["momentum"]),
-                 "Adam": lambda: torch.optim.Adam(params, lr=hp["lr"]),
-                 "AdamW": lambda: torch.optim.AdamW(params, lr=hp["lr"], weight_decay=hp["weight_decay"])}[kind]()
+    model = Build("02.linear", {"W0": W0, "b0": b0})
+    optimizer = Build("02.optimizer", {"kind": kind, "hp": dict(hp)})
+    # feedback shows them as before, as the objects themselves print
+    made = materialize((model, optimizer))
+    model, optimizer = (Build(b.name, b.data, repr(obj)) for b, obj in zip((model, optimizer), made))
     args = (model, optimizer, torch.from_numpy(X), torch.from_numpy(y), [torch.from_numpy(i) for i in batches])
-    expected = _simulate(kind, hp, W0, b0, X, y, batches)
+    final: dict = {}
+    expected = _simulate(kind, hp, W0, b0, X, y, batches, final=final)
     alternatives = {mode: _simulate(kind, hp, W0, b0, X, y, batches, mode)
                     for mode in ("accumulate", "nostep", "sum", "full")}
 
-    def validator(got):
-        if len(got) != len(expected):
-            return f"expected {len(expected)} losses (one per batch), got {len(got)}"
-        for i, value in enumerate(got):
-            if not isinstance(value, (float, np.floating)):
-                return (f"item {i} of the list is a {type(value).__module__}.{type(value).__name__}, expected a "
-                        "Python float (use loss.item())")
-        if _close(got, expected):
-            return None
-        first = int(np.argmax(~np.isclose(got, expected, rtol=1e-8, atol=1e-10)))
-        return (f"the losses differ from the reference optimizer's from step {first + 1} on: expected "
-                f"{np.round(expected, 6).tolist()}, got {np.round(np.asarray(got, dtype=float), 6).tolist()}")
+    def validator(obs):
+        """The verdict on the observations of ``02.trained_linear``, the same in a learner's kernel and in
+        the grader: the losses, then the model's parameters after the call."""
+        if obs["n"] != len(expected):
+            return f"expected {len(expected)} losses (one per batch), got {obs['n']}"
+        for i, kind_of in enumerate(obs["kinds"]):
+            if kind_of is not None:
+                return (f"item {i} of the list is a {kind_of}, expected a Python float (use loss.item())")
+        got = obs["losses"]
+        if not _close(got, expected):
+            first = int(np.argmax(~np.isclose(got, expected, rtol=1e-8, atol=1e-10)))
+            return (f"the losses differ from the reference optimizer's from step {first + 1} on: expected "
+                    f"{np.round(expected, 6).tolist()}, got {np.round(np.asarray(got, dtype=float), 6).tolist()}")
+        if obs["params_problem"]:
+            return obs["params_problem"]
+        if not isinstance(obs["params"], dict):
+            return "the model's parameters after the call were not observed"
+        for name in ("weight", "bias"):
+            g = np.asarray(obs["params"][name], dtype=float)
+            want = final[name]
+            if g.shape != want.shape or not np.allclose(g, want, rtol=1e-7, atol=1e-9):
+                diff = float(np.max(np.abs(g - want))) if g.shape == want.shape else float("nan")
+                return (f"the losses are right but the model's {name} after the call differs from the reference "
+                        f"optimizer's after the last update (by up to {diff:.3g}): every batch's update, the last "
+                        "one included, must be applied to the model that was passed in")
+        return None
 
     # read by the spec's Mistake detectors (named feedback in place of the generic hint)
     validator.reference, validator.alternatives = expected, alternatives
 
     label = {"SGD": "torch.optim.SGD", "SGD with momentum": "torch.optim.SGD with momentum 0.9",
              "Adam": "torch.optim.Adam", "AdamW": "torch.optim.AdamW (decoupled weight decay)"}[kind]
-    return Case(args, expected=validator, label=f"{label}, {steps} steps on batches of {bs}")
+    return Case(args, expected=validator, label=f"{label}, {steps} steps on batches of {bs}", probe=_TRAINED)
+
+
+_TRAINED = ("02.trained_linear", {})
 
 
 def _close(got, values) -> bool:
@@ -434,13 +518,14 @@ def _close(got, values) -> bool:
 def _train_alt(mode: str) -> Callable[[Any, Any, Case], bool]:
     """A detector: the losses equal the reference loop's with the mistake ``mode`` (see :func:`_simulate`)."""
     def detect(got, expected, case):
-        return _close(got, expected.alternatives[mode])
+        return _close(_observed_losses(got), expected.alternatives[mode])
     return detect
 
 
 def _late(got, expected, case) -> bool:
     """A detector: every loss is the one of the step before (recorded after the update)."""
     ref = expected.reference
+    got = _observed_losses(got)
     return (len(got) == len(ref) and not _close(got[:1], ref[:1]) and _close(got[1:], ref[:-1]))
 
 

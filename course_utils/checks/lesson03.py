@@ -16,7 +16,8 @@ from typing import Any, Callable
 import numpy as np
 
 from .. import mlp
-from ._core import Case, as_float_array, close_to, Mistake, _to_numpy_if_tensor, compare, describe, register
+from ._core import (Build, Case, as_float_array, close_to, Mistake, _to_numpy_if_tensor, compare, describe,
+                    register, register_builder)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -344,8 +345,8 @@ def _f_logsumexp(x):
 class _ReadsOwnArray:
     """A scalar function that ignores its argument and reads the array it was built on, as the loss in
     ``gradient_check`` reads the parameter dictionary: only perturbing ``x`` itself changes its value.
-    The engine deep-copies a case's arguments in one go, so the copy of this object still shares the
-    copied ``x``."""
+    A case passes it and its ``x`` as two :class:`Build` arguments made together (``03.reads_own_array``,
+    then ``03.own_array``), so the ``x`` the answer receives is the very array this object reads."""
 
     def __init__(self, x: np.ndarray):
         self.x = x
@@ -360,17 +361,65 @@ class _ReadsOwnArray:
         return "f (reads x itself, like gradient_check's loss)"
 
 
+# The function f of each case is made where the answer runs, by name (a Build: the grader sends only plain data
+# into its sandbox). The f that reads x itself is made together with that x: the builder of the second argument
+# hands over the very array the first one reads, so perturbing x in place is what changes f's value.
+_TEST_FUNCTIONS = {"square": (_f_square, "sum(x**2)"), "cubic": (_f_cubic, "sum(x**3 + 2x)"),
+                   "sin_prod": (_f_sin_prod, "sum(sin x) + x_first * x_last"),
+                   "logsumexp": (_f_logsumexp, "log(sum(exp x))")}
+_MADE: dict = {}  # the f that reads its own array, handed to the builder of the x argument right after it
+
+
+@register_builder("03.test_function")
+def _build_test_function(name):
+    return _TEST_FUNCTIONS[name][0]
+
+
+@register_builder("03.reads_own_array")
+def _build_reads_own_array(x):
+    f = _ReadsOwnArray(np.array(x, dtype=float))
+    _MADE["03.reads_own_array"] = f
+    return f
+
+
+@register_builder("03.own_array")
+def _build_own_array():
+    f = _MADE.pop("03.reads_own_array", None)
+    if f is None:
+        raise RuntimeError("the x of 03.numerical_gradient's last case is built right after its f")
+    return f.x
+
+
+def _test_function(name: str) -> Build:
+    return Build("03.test_function", {"name": name}, f"<function f(x) = {_TEST_FUNCTIONS[name][1]}>")
+
+
+def _reads_own_array_args(x: np.ndarray) -> tuple[Build, Build]:
+    """(f, x) for the case whose f reads x itself; they show as the objects themselves print."""
+    return (Build("03.reads_own_array", {"x": x}, repr(_ReadsOwnArray(x))),
+            Build("03.own_array", {}, describe(x, 10_000)))
+
+
+def _reads_own(case: Case) -> bool:
+    return isinstance(case.args[0], Build) and case.args[0].name == "03.reads_own_array"
+
+
+def _case_x(case: Case) -> np.ndarray:
+    """The case's x (for the f that reads x itself, the array its builder starts from)."""
+    return np.asarray(case.args[0].data["x"] if _reads_own(case) else case.args[1])
+
+
 def _perturbed_a_copy(got, expected, case) -> bool:
     g = _arr(got)
-    return (isinstance(case.args[0], _ReadsOwnArray) and g is not None and g.shape == np.shape(case.args[1])
+    return (_reads_own(case) and g is not None and g.shape == np.shape(_case_x(case))
             and bool(np.all(np.abs(g) < 1e-6)))
 
 
 def _difference(case: Case, kind: str) -> np.ndarray:
     """The gradient a one-sided or a 1/eps central difference would return on this case."""
-    f, x = case.args[0], np.array(case.args[1], dtype=float)
-    if isinstance(f, _ReadsOwnArray):
-        f = _ReadsOwnArray(x)  # it must read the copy that is perturbed here
+    x = np.array(_case_x(case), dtype=float)
+    # the f that reads x itself must read the copy that is perturbed here
+    f = _ReadsOwnArray(x) if _reads_own(case) else case.args[0].make()
     eps = case.kwargs.get("eps", 1e-6)
     g = np.zeros_like(x)
     for i in np.ndindex(x.shape):
@@ -390,12 +439,12 @@ _NUMGRAD_MISTAKES = (
             "(as gradient_check's loss reads the parameter dictionary), so it never saw a change. Perturb the "
             "entries of x in place, one at a time, and put each one back."),
     Mistake("one-sided difference",
-            lambda got, e, c: np.size(c.args[1]) <= 64 and _matches(got, _difference(c, "forward"), rtol=1e-9,
+            lambda got, e, c: np.size(_case_x(c)) <= 64 and _matches(got, _difference(c, "forward"), rtol=1e-9,
                                                                       atol=1e-11),
             "that is a one-sided (forward) difference, (f(x + eps) - f(x)) / eps: its error is O(eps), about "
             "1e-6 here. Use the central difference (f(x + eps) - f(x - eps)) / (2 eps), error O(eps^2)."),
     Mistake("divided by eps",
-            lambda got, e, c: np.size(c.args[1]) <= 64 and _matches(got, _difference(c, "central/eps"),
+            lambda got, e, c: np.size(_case_x(c)) <= 64 and _matches(got, _difference(c, "central/eps"),
                                                                       rtol=1e-7, atol=1e-8),
             "the central difference spans from x - eps to x + eps, a distance of 2 eps: divide by 2 * eps."),
 )
@@ -409,20 +458,21 @@ _NUMGRAD_MISTAKES = (
 def _numerical_gradient(rng: np.random.Generator):
     tol = {"rtol": 1e-8, "atol": 1e-8}  # central differences reach ~1e-9 here; one-sided ones ~1e-6
     x = np.array([1.0, -2.0, 0.5])
-    yield Case((_f_square, x), expected=2 * x, label="f(x) = sum(x**2)", **tol)
+    yield Case((_test_function("square"), x), expected=2 * x, label="f(x) = sum(x**2)", **tol)
     x = np.array([[1.0, 2.0], [-1.5, 3.0]])
-    yield Case((_f_cubic, x), expected=3 * x ** 2 + 2.0, label="f(x) = sum(x**3 + 2x), 2-D x", **tol)
+    yield Case((_test_function("cubic"), x), expected=3 * x ** 2 + 2.0, label="f(x) = sum(x**3 + 2x), 2-D x", **tol)
     x = rng.normal(size=(3, 4))
-    yield Case((_f_sin_prod, x), expected=_g_sin_prod(x), label="f(x) = sum(sin x) + x_first * x_last, "
-               "x unchanged afterwards", **tol)
+    yield Case((_test_function("sin_prod"), x), expected=_g_sin_prod(x), label="f(x) = sum(sin x) + x_first * "
+               "x_last, x unchanged afterwards", **tol)
     x = rng.normal(size=7)
     p = np.exp(x - x.max())
-    yield Case((_f_logsumexp, x), kwargs={"eps": 1e-5}, expected=p / p.sum(), label="log-sum-exp, eps=1e-5",
-               **tol)
-    f = _ReadsOwnArray(rng.normal(size=(2, 3)))
-    yield Case((f, f.x), expected=f.gradient(), label="f reads x itself (perturb x in place)", **tol)
+    yield Case((_test_function("logsumexp"), x), kwargs={"eps": 1e-5}, expected=p / p.sum(),
+               label="log-sum-exp, eps=1e-5", **tol)
+    x = rng.normal(size=(2, 3))
+    yield Case(_reads_own_array_args(x), expected=_ReadsOwnArray(x).gradient(),
+               label="f reads x itself (perturb x in place)", **tol)
     x = rng.normal(size=(40, 50))
-    yield Case((_f_square, x), expected=2 * x, label="2,000 entries (speed)", rtol=1e-5, atol=1e-5)
+    yield Case((_test_function("square"), x), expected=2 * x, label="2,000 entries (speed)", rtol=1e-5, atol=1e-5)
 
 
 # ----------------------------------------------------------------------------- 03.torch_loss_and_grads

@@ -13,7 +13,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..features import text as ft
-from ._core import Case, as_float_array, close_to, Mistake, _to_numpy_if_tensor, compare, describe, register
+from ._core import (Case, as_float_array, close_to, Mistake, _to_numpy_if_tensor, compare, describe, register,
+                    register_probe, tensor_observations)
 
 
 _arr = as_float_array  # ``x`` as a float array (tensors converted), or None when not numeric
@@ -298,9 +299,18 @@ def _sgns_variant(case: Case, kind: str) -> float:
     return float(np.mean(per))
 
 
+def _sgns_number(obs: Any) -> np.ndarray | None:
+    """The value the answer returned, from the observations of ``04.sgns_output`` (a tensor's value, or a
+    number or array that is not a tensor), as a float array; None when it is not numeric."""
+    if not isinstance(obs, dict):
+        return _arr(obs)
+    value = obs.get("value", obs.get("number"))
+    return None if value is None else _arr(value)
+
+
 def _sgns_mistake(kind: str) -> Callable:
     def detect(got, expected, case):
-        g = _arr(got)
+        g = _sgns_number(got)
         if g is None or g.size != 1:
             return False
         want = _sgns_variant(case, kind)
@@ -309,7 +319,7 @@ def _sgns_mistake(kind: str) -> Callable:
 
 
 def _sgns_not_finite(got, expected, case) -> bool:
-    g = _arr(got)
+    g = _sgns_number(got)
     return g is not None and g.size == 1 and not bool(np.isfinite(g).all())
 
 
@@ -318,7 +328,7 @@ _LOG_EPS = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-12, 1e-15, 1e-20, 1e-3
 
 def _sgns_eps_in_log(got, expected, case) -> bool:
     """log(sigmoid(s) + eps) or log(clamp(sigmoid(s), eps)): finite, but wrong for large scores."""
-    g = _arr(got)
+    g = _sgns_number(got)
     if g is None or g.size != 1 or not np.isfinite(g).all():
         return False
     g = float(g.reshape(()))
@@ -361,24 +371,71 @@ _SGNS_MISTAKES = (
 )
 
 
+def _sgns_grads(v, u, n) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The hand-derived gradients of the SGNS loss with respect to center, context and negatives (float64)."""
+    v, u, n = (np.asarray(_to_numpy_if_tensor(a), dtype=np.float64) for a in (v, u, n))
+    sig = lambda x: 0.5 * (1.0 + np.tanh(0.5 * x))  # noqa: E731 - no overflow warning
+    B = v.shape[0]
+    d_pos = -sig(-(u * v).sum(1)) / B                      # d loss / d (u_b . v_b)
+    d_neg = sig(np.einsum("bkd,bd->bk", n, v)) / B         # d loss / d (n_bk . v_b)
+    dv = d_pos[:, None] * u + np.einsum("bk,bkd->bd", d_neg, n)
+    return dv, d_pos[:, None] * v, d_neg[:, :, None] * v[:, None, :]
+
+
+_SGNS_NAMES = ("center", "context", "negatives")
+
+
+@register_probe("04.sgns_output")
+def _sgns_output(got: Any, args: tuple, kwargs: dict) -> dict:
+    """Observations of the loss an answer returned, made where it ran: those of ``torch.output`` (value, dtype,
+    shape, grad_fn and the gradients with respect to the three inputs that require them) and, for a result that
+    is not a tensor, its value as a number or array (``number``) for the named mistakes."""
+    obs = tensor_observations(got, args, kwargs, wrt=(0, 1, 2))
+    if "value" not in obs:
+        number = _arr(got)
+        obs["number"] = number if number is not None and number.size <= 100_000 else None
+    return obs
+
+
+_SGNS_PROBE = ("04.sgns_output", {})
+
+
 def _sgns_validator(args: tuple, rtol: float) -> Callable:
+    """The verdict on the observations of ``04.sgns_output``, the same in a learner's kernel and in the grader:
+    the value, and for inputs that require gradients, autograd's gradients against the hand-derived ones."""
     want = _sgns_ref(*args)
+    needs_grad = [bool(getattr(a, "requires_grad", False)) for a in args]
+    want_grads = _sgns_grads(*args) if any(needs_grad) else None
 
-    def validate(got):
-        import torch
-
-        if not isinstance(got, torch.Tensor):
-            return (f"returned a {type(got).__name__}; expected a torch tensor (a scalar that .backward() can "
+    def validate(obs):
+        if "shape" not in obs:
+            return (f"returned a {obs['type']}; expected a torch tensor (a scalar that .backward() can "
                     "differentiate): compute with torch operations and do not call .item()")
-        if got.numel() != 1:
-            return f"expected a scalar tensor (one number, the mean loss), got shape {tuple(got.shape)}"
-        tol = max(rtol, 1e-6) if got.dtype in (torch.float32, torch.float16, torch.bfloat16) else rtol
-        problem = compare(float(got.detach().reshape(())), want, tol, 1e-9)
+        shape = tuple(obs["shape"])
+        if int(np.prod(shape)) != 1:
+            return f"expected a scalar tensor (one number, the mean loss), got shape {shape}"
+        low = obs["dtype"] in ("torch.float32", "torch.float16", "torch.bfloat16")
+        tol = max(rtol, 1e-6) if low else rtol
+        problem = compare(float(np.asarray(obs["value"], dtype=float).reshape(())), want, tol, 1e-9)
         if problem:
             return problem
-        if any(a.requires_grad for a in args) and got.grad_fn is None:
+        if any(needs_grad) and not obs["grad_fn"]:
             return ("the value is right but it is cut from the graph (no grad_fn): .item(), .numpy(), .detach() "
                     "or NumPy calls stop gradients; use torch operations only")
+        for k, (name, wanted) in enumerate(zip(_SGNS_NAMES, want_grads or ())):
+            if not needs_grad[k]:
+                continue
+            g = obs["grads"][k] if k < len(obs.get("grads") or ()) else None
+            if g is None:
+                return (f"the value is right but no gradient reaches {name}: part of the loss was computed "
+                        "outside autograd (.detach(), .item(), NumPy) or from a copy; use torch operations only")
+            g = np.asarray(g, dtype=float)
+            g_rtol, g_atol = (1e-4, 1e-6 * max(1.0, float(np.max(np.abs(wanted))))) if low else (1e-7, 1e-12)
+            if g.shape != wanted.shape or not np.allclose(g, wanted, rtol=g_rtol, atol=g_atol):
+                diff = float(np.max(np.abs(g - wanted))) if g.shape == wanted.shape else float("nan")
+                return (f"the value is right but autograd's gradient with respect to {name} differs from the "
+                        f"hand-derived one by up to {diff:.3g}: is a part of the computation detached, or a "
+                        "non-differentiable shortcut used?")
         return None
 
     return validate
@@ -397,7 +454,7 @@ def _sgns_loss(rng: np.random.Generator):
 
     def case(v, u, n, label, dtype=torch.float64, rtol=1e-9, grad=False):
         args = tuple(torch.tensor(a, dtype=dtype, requires_grad=grad) for a in (v, u, n))
-        return Case(args, expected=_sgns_validator(args, rtol), label=label)
+        return Case(args, expected=_sgns_validator(args, rtol), label=label, probe=_SGNS_PROBE)
 
     v = np.array([[1.0, 0.0], [0.5, -0.5]])
     u = np.array([[2.0, 1.0], [0.0, 1.0]])

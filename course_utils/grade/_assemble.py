@@ -548,6 +548,7 @@ def check_prelude(seed: int = 1, nonce: str = "0" * 16) -> str:
     """Code run at the top of every official check cell: a private, freshly loaded copy of the
     check engine, so that a learner's ``check = ...`` or patched ``course_utils.checks`` has no effect."""
     pkg = _package_dir()
+    top = __name__.split(".")[0]  # the package whose classes the grader pickles into in/call-K.pkl
     return f'''# --- inserted by the grader: a fresh copy of the self-check engine -------------------------
 def _course_grader_tampered():
     import builtins as _b, os as _os, sys as _s, sysconfig as _sc, types as _t
@@ -590,8 +591,14 @@ def _course_grader_fresh_check():
             import os as _os, pickle as _pk
             _wire = _il.import_module(_name + ".grade._wire")
             _dir = _os.environ.get("CU_GRADE_SPLIT", ".")
+            class _Inputs(_pk.Unpickler):  # the inputs' course classes (Build) are this private copy's
+                def find_class(self, module, qualname):
+                    if module == {top!r} or module.startswith({top!r} + "."):
+                        module = _name + module[len({top!r}):]
+                    return super().find_class(module, qualname)
+
             with open(_os.path.join(_dir, "in", "call-%d.pkl" % {CALL_KEYWORD}), "rb") as _fh:
-                _inputs = _pk.load(_fh)
+                _inputs = _Inputs(_fh).load()
             _run = _core.run_answer(exercise, answer, _inputs)
             _n = len([_f for _f in _os.listdir(_os.path.join(_dir, "out"))
                       if _f.startswith("call-%d-" % {CALL_KEYWORD})])
