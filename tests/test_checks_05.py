@@ -334,3 +334,66 @@ def test_conv_block_mistakes(seed):
     assert "Hint" in result.message
     _mistake(ex, lambda ci, co: block_sequential(ci, co)(np.zeros(1)) if False else "block", "torch.nn.Module",
              seed)
+
+
+# ----------------------------------------------------------------------------- judged outside the sandbox
+def _block_run(answer, seed=0):
+    """``05.conv_block`` the grader's way: cases, the answer run on their inputs (the probe observing the
+    block), the record through the npz wire format."""
+    from course_utils.checks import _core
+    from course_utils.grade import _wire
+
+    cases = list(lookup("05.conv_block").cases(np.random.default_rng(_core._seed_for("05.conv_block", seed))))
+    return cases, _core.run_answer("05.conv_block", answer, _core.case_inputs(cases)), _wire
+
+
+def test_conv_block_is_judged_outside_and_the_module_never_leaves(tmp_path):
+    pytest.importorskip("torch")
+    from course_utils.checks import _core
+    from course_utils.grade._split import Judge
+
+    assert Judge()._decide("05.conv_block")
+    cases, run, wire = _block_run(block_module)
+    for case in cases:   # probe data: inputs only (arrays and the channel count), never the expected output
+        name, data = case.probe
+        assert name == "05.block" and set(data) == {"c_in", "x", "weight", "gamma", "beta", "mean", "var"}
+    for r in run.runs:
+        assert r.status == "ok" and type(r.got) is dict and r.got["out"].shape == r.got["out_shape"]
+    wire.dump(wire.answer_record(run), str(tmp_path / "rec.npz"))
+    back = wire.answer_from_record(wire.load(str(tmp_path / "rec.npz")))
+    assert "__torchmodule__" not in str(wire.encode(wire.answer_record(run), []))
+    assert _core.judge("05.conv_block", back, cases=cases).passed
+
+
+def test_conv_block_forged_observations_fail():
+    """A record forged without computing the block (right structure, but outputs it did not compute) fails."""
+    torch = pytest.importorskip("torch")
+    import copy
+
+    from course_utils.checks import _core
+
+    cases, run, _ = _block_run(block_sequential)
+    assert _core.judge("05.conv_block", run, cases=cases).passed
+
+    def forged(edit):
+        fake = copy.deepcopy(run)
+        for r, case in zip(fake.runs, cases):
+            edit(r.got, case)
+        return _core.judge("05.conv_block", fake, cases=cases)
+
+    # the structure alone (counts, layers, shapes) without the output
+    result = forged(lambda obs, case: obs.update(out=None))
+    assert not result.passed and "other numbers" in result.message
+    # plausible numbers: the right block's output with BatchNorm left at its initial state (the check's state
+    # not applied), or slightly off
+    def untrained(obs, case):
+        d = case.probe[1]
+        blk = block_sequential(*case.args)
+        blk[0].weight.data = torch.from_numpy(d["weight"])
+        obs["out"] = blk.eval()(torch.from_numpy(d["x"])).detach().double().numpy()
+    assert not forged(untrained).passed
+    assert not forged(lambda obs, case: obs.update(out=obs["out"] * 1.01 + 1e-3)).passed
+    assert not forged(lambda obs, case: obs.update(out=np.zeros_like(obs["out"]))).passed
+    # the block's output on another input, and a problem text, cannot pass either
+    assert not forged(lambda obs, case: obs.update(out=obs["out"][::-1].copy())).passed
+    assert not forged(lambda obs, case: obs.update(out_problem="calling the block raised X")).passed

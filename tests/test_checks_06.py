@@ -516,3 +516,81 @@ def test_gru_mistakes_found_in_learner_trials():
 
     mistake("06.gru_last_state", one_late, "off by one")
     mistake("06.gru_last_state", unpacked_last, "pad_packed_sequence")
+
+
+# ----------------------------------------------------------------------------- 06.gru_last_state judged outside
+def _gru_run(answer, seed=0):
+    from course_utils.checks import _core
+
+    ex = "06.gru_last_state"
+    cases = list(_core.lookup(ex).cases(np.random.default_rng(_core._seed_for(ex, seed))))
+    return cases, _core.run_answer(ex, answer, _core.case_inputs(cases))
+
+
+def test_gru_is_a_build_and_judged_outside(tmp_path):
+    torch = pytest.importorskip("torch")
+    import pickle
+
+    from course_utils.checks import _core
+    from course_utils.grade import _wire
+    from course_utils.grade._split import Judge
+
+    assert Judge()._decide("06.gru_last_state")
+    cases, run = _gru_run(gru_pack)
+    for case in cases:
+        built = case.args[0]
+        assert isinstance(built, _core.Build) and built.name == "06.gru"
+        assert repr(built).startswith("GRU(") and repr(built) == repr(built.make())
+        gru = built.make()   # the given weights, a fresh module every time
+        assert all(torch.equal(p, q) for p, q in zip(gru.parameters(), built.make().parameters()))
+        assert set(case.probe[1]) == {"cotangent"}
+    pickle.dumps(_core.case_inputs(cases))   # what the grader sends into the sandbox: inputs only
+    for r in run.runs:
+        assert r.status == "ok" and type(r.got) is dict and set(r.got["grads"]) == {
+            "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"}
+    _wire.dump(_wire.answer_record(run), str(tmp_path / "rec.npz"))
+    back = _wire.answer_from_record(_wire.load(str(tmp_path / "rec.npz")))
+    assert _core.judge("06.gru_last_state", back, cases=cases).passed
+
+
+def test_gru_forged_observations_fail():
+    """The right values with the requires_grad flag set, but without the gradients the GRU's own computation
+    has, cannot pass: the gradient values are compared with ones computed outside."""
+    pytest.importorskip("torch")
+    import copy
+
+    from course_utils.checks import _core
+
+    cases, run = _gru_run(gru_gather)
+    assert _core.judge("06.gru_last_state", run, cases=cases).passed
+
+    def forged(edit):
+        fake = copy.deepcopy(run)
+        for r in fake.runs:
+            edit(r.got)
+        return _core.judge("06.gru_last_state", fake, cases=cases)
+
+    result = forged(lambda obs: obs.update(grads=None))      # values and the flag only
+    assert not result.passed and "no gradient reaches" in result.message
+    result = forged(lambda obs: obs.update(grads={k: 1.01 * v for k, v in obs["grads"].items()}))
+    assert not result.passed and "the gradient differs" in result.message
+    result = forged(lambda obs: obs.update(grads={k: np.zeros_like(v) for k, v in obs["grads"].items()}))
+    assert not result.passed
+    result = forged(lambda obs: obs.update(requires_grad=False))
+    assert not result.passed and "requires_grad is False" in result.message
+    # right gradients, values slightly off
+    result = forged(lambda obs: obs.update(value=np.asarray(obs["value"]) + 1e-3))
+    assert not result.passed and "wrong value" in result.message
+
+
+def test_gru_values_right_but_gradient_from_elsewhere_fails():
+    """An answer whose values are right and that is attached to autograd, but not through the GRU's
+    computation (computed without gradients, then a zero term of the weights added), fails on the gradients."""
+    torch = pytest.importorskip("torch")
+
+    def grafted(gru, x, lengths):
+        with torch.no_grad():
+            h = gru_pack(gru, x, lengths)
+        return h + 0.0 * sum(p.sum() for p in gru.parameters())
+
+    mistake("06.gru_last_state", grafted, "the gradient differs")

@@ -5,7 +5,7 @@ for any seed (fixed cases plus cases drawn from ``rng``), so an instructor test 
 another seed. Predictable wrong answers are named by :class:`Mistake` detectors that recompute the wrong
 variant from the case's own arguments.
 
-PyTorch is imported only inside the ``05.conv_block`` validator (the NumPy exercises need no framework).
+PyTorch is imported only inside the ``05.conv_block`` probe and validator (the NumPy exercises need no framework).
 """
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..features import image as fi
-from ._core import Case, as_float_array, close_to, Mistake, _to_numpy_if_tensor, describe, register
+from ._core import (Case, as_float_array, close_to, Mistake, _to_numpy_if_tensor, describe, register,
+                    register_probe)
 
 
 _arr = as_float_array  # ``x`` as a float array (tensors converted), or None when not numeric
@@ -297,70 +298,109 @@ def _shape_after(block: Any, c_in: int, h: int = 8, w: int = 10) -> tuple | None
     try:
         block.eval()
         with torch.no_grad():
-            return tuple(block(torch.zeros(2, c_in, h, w)).shape)
+            return tuple(int(d) for d in block(torch.zeros(2, c_in, h, w)).shape)
     except Exception:
         return None
 
 
-def _block_validator(c_in: int, c_out: int, seed: int):
-    def validate(got):
-        import torch
+def _block_inputs(c_in: int, c_out: int, seed: int) -> dict:
+    """The probe's inputs for one case: an input batch, the filters and a BatchNorm in a trained-like state
+    (scales of both signs, shifts, running statistics). With its initial state (scale 1, shift 0) BatchNorm is
+    an increasing map that commutes with ReLU and pooling, and a block with ReLU or pooling before BatchNorm
+    would compute the same numbers. Inputs only: the block's expected output is computed outside, by
+    :func:`_block_validator`."""
+    g = np.random.default_rng(seed)
+    f32 = np.float32
+    return {"c_in": c_in, "x": g.standard_normal((3, c_in, 6, 8)).astype(f32),
+            "weight": g.standard_normal((c_out, c_in, 3, 3)).astype(f32),
+            "gamma": g.standard_normal(c_out).astype(f32), "beta": g.standard_normal(c_out).astype(f32),
+            "mean": (0.5 * g.standard_normal(c_out)).astype(f32),
+            "var": (0.5 + 1.5 * g.uniform(size=c_out)).astype(f32)}
 
-        if got is None:
-            return "got None: did the function forget to `return` the block?"
-        if not isinstance(got, torch.nn.Module):
-            return (f"expected a torch.nn.Module (e.g. a torch.nn.Sequential), got {type(got).__name__}; "
-                    "return the block itself, not its output")
-        n_params = _count(got)
-        if n_params != _block_params(c_in, c_out):
-            return (f"the block has {n_params} trainable parameters; expected {_block_params(c_in, c_out)} "
-                    f"for {c_in} -> {c_out} channels")
-        bns = [m for m in _modules(got) if isinstance(m, torch.nn.BatchNorm2d)]
-        if not bns:
-            return "the block has no BatchNorm2d layer"
-        convs = [m for m in _modules(got) if isinstance(m, torch.nn.Conv2d)]
-        if len(convs) != 1:
-            return f"expected exactly one Conv2d layer, found {len(convs)}"
-        shape = _shape_after(got, c_in)
-        want = (2, c_out, 4, 5)
-        if shape != want:
-            return f"a (2, {c_in}, 8, 10) input gives {shape}; expected {want}"
-        # the computation: with known filters and BatchNorm at its initial state, in eval mode
-        gen = torch.Generator().manual_seed(seed)
-        x = torch.randn(3, c_in, 6, 8, generator=gen)
-        wgt = torch.randn(c_out, c_in, 3, 3, generator=gen)
-        # BatchNorm in a trained-like state (scales of both signs, shifts, running statistics): with its initial
-        # state (scale 1, shift 0) it is an increasing map that commutes with ReLU and pooling, and a block with
-        # ReLU or pooling before BatchNorm would compute the same numbers
-        gamma = torch.randn(c_out, generator=gen)
-        beta, mean = torch.randn(c_out, generator=gen), 0.5 * torch.randn(c_out, generator=gen)
-        var = 0.5 + 1.5 * torch.rand(c_out, generator=gen)
-        conv, bn = convs[0], bns[0]
-        F = torch.nn.functional
+
+_OUT_LIMIT = 100_000  # numbers of the block's output sent back at most (the right one has 36 * c_out)
+
+
+@register_probe("05.block")
+def _block_observations(got: Any, args: tuple, kwargs: dict, *, c_in: int, x, weight, gamma, beta, mean,
+                        var) -> dict:
+    """Observations of the block ``got`` returned by ``conv_block``, made where the answer ran; the module
+    itself never leaves. Its type; for a module: the trainable parameter count, its Conv2d layers (bias,
+    unpadded) and BatchNorm2d layers (features), the output shape on a (2, c_in, 8, 10) input, and ``out``, its
+    output in eval mode on ``x`` after the filters of its (only) convolution are set to ``weight`` and its
+    first BatchNorm to the given state (the others reset). ``out`` is what the verdict rests on; a block that
+    cannot be set up or called that way gets ``out_problem`` instead."""
+    import torch
+
+    obs: dict = {"none": got is None, "type": type(got).__name__, "module": isinstance(got, torch.nn.Module)}
+    if not obs["module"]:
+        return obs
+    convs = [m for m in _modules(got) if isinstance(m, torch.nn.Conv2d)]
+    bns = [m for m in _modules(got) if isinstance(m, torch.nn.BatchNorm2d)]
+    obs.update(n_params=int(_count(got)), n_conv=len(convs), n_bn=len(bns),
+               conv_bias=[c.bias is not None for c in convs],
+               conv_unpadded=[c.padding in ((0, 0), 0, "valid") for c in convs],
+               bn_features=[int(b.num_features) for b in bns],
+               shape=_shape_after(got, c_in), out=None, out_shape=None, out_problem=None, eps=None)
+    if len(convs) != 1 or not bns:
+        return obs
+    conv, bn = convs[0], bns[0]
+    try:
         with torch.no_grad():
-            conv.weight.copy_(wgt)
+            conv.weight.copy_(torch.from_numpy(np.asarray(weight)))
             for m in bns:
                 m.reset_running_stats()
                 m.reset_parameters()
-            bn.weight.copy_(gamma)
-            bn.bias.copy_(beta)
-            bn.running_mean.copy_(mean)
-            bn.running_var.copy_(var)
+            bn.weight.copy_(torch.from_numpy(np.asarray(gamma)))
+            bn.bias.copy_(torch.from_numpy(np.asarray(beta)))
+            bn.running_mean.copy_(torch.from_numpy(np.asarray(mean)))
+            bn.running_var.copy_(torch.from_numpy(np.asarray(var)))
+            obs["eps"] = float(bn.eps)
             got.eval()
-            out = got(x)
+            out = got(torch.from_numpy(np.asarray(x)))
+        if not isinstance(out, torch.Tensor):
+            obs["out_problem"] = f"calling the block returned a {type(out).__name__}, not a tensor"
+            return obs
+        obs["out_shape"] = tuple(int(d) for d in out.shape)
+        if out.numel() <= _OUT_LIMIT:
+            obs["out"] = out.detach().cpu().double().numpy()
+    except Exception as exc:  # noqa: BLE001 - the learner's module: reported, not raised
+        obs["out_problem"] = (f"setting the check's filters and BatchNorm state and calling the block raised "
+                              f"{type(exc).__name__}: {str(exc)[:300]}")
+    return obs
 
-            def norm(z):
-                return (z - mean[:, None, None]) / torch.sqrt(var[:, None, None] + bn.eps) * gamma[:, None, None] \
-                    + beta[:, None, None]
 
-            c = F.conv2d(x, wgt, padding=1)
-            ref = F.max_pool2d(torch.relu(norm(c)), 2)
-            variants = {"ReLU before BatchNorm": F.max_pool2d(norm(torch.relu(c)), 2),
-                        "pooling before BatchNorm": torch.relu(norm(F.max_pool2d(c, 2))),
-                        "pooling and ReLU before BatchNorm": norm(F.max_pool2d(torch.relu(c), 2))}
-        if not torch.allclose(out, ref, rtol=1e-4, atol=1e-5):
+def _block_validator(c_in: int, c_out: int, seed: int):
+    """The verdict on the observations of ``_block_observations`` (the inputs it used come from
+    ``_block_inputs(c_in, c_out, seed)``), the same inside a learner's kernel and in the grader."""
+    inputs = _block_inputs(c_in, c_out, seed)
+
+    def validate(got):
+        if got.get("none"):
+            return "got None: did the function forget to `return` the block?"
+        if not got.get("module"):
+            return (f"expected a torch.nn.Module (e.g. a torch.nn.Sequential), got {got.get('type')}; "
+                    "return the block itself, not its output")
+        n_params = got["n_params"]
+        if n_params != _block_params(c_in, c_out):
+            return (f"the block has {n_params} trainable parameters; expected {_block_params(c_in, c_out)} "
+                    f"for {c_in} -> {c_out} channels")
+        if not got["n_bn"]:
+            return "the block has no BatchNorm2d layer"
+        if got["n_conv"] != 1:
+            return f"expected exactly one Conv2d layer, found {got['n_conv']}"
+        shape = None if got["shape"] is None else tuple(got["shape"])
+        want = (2, c_out, 4, 5)
+        if shape != want:
+            return f"a (2, {c_in}, 8, 10) input gives {shape}; expected {want}"
+        if got["out_problem"]:
+            return got["out_problem"]
+        # the computation: with known filters and BatchNorm in a trained-like state, in eval mode
+        ref, variants = _block_references(inputs, float(got["eps"]))
+        out = None if got["out"] is None else np.asarray(got["out"], dtype=float)
+        if out is None or out.shape != ref.shape or not np.allclose(out, ref, rtol=1e-4, atol=1e-5):
             for what, alt in variants.items():
-                if out.shape == alt.shape and torch.allclose(out, alt, rtol=1e-4, atol=1e-5):
+                if out is not None and out.shape == alt.shape and np.allclose(out, alt, rtol=1e-4, atol=1e-5):
                     return (f"the layers are in the wrong order ({what}): BatchNorm normalizes the convolution's "
                             "raw output; the non-linearity and the pooling come after it. With a trained "
                             "BatchNorm (negative scales, shifts) the order changes the numbers.")
@@ -372,26 +412,44 @@ def _block_validator(c_in: int, c_out: int, seed: int):
     return validate
 
 
+def _block_references(inputs: dict, eps: float) -> tuple[np.ndarray, dict]:
+    """The right block's output on the probe's inputs, and the outputs of the blocks with their layers in a
+    wrong order (computed outside the answer, in float32 like the block)."""
+    import torch
+
+    F = torch.nn.functional
+    x, wgt = torch.from_numpy(inputs["x"]), torch.from_numpy(inputs["weight"])
+    gamma, beta, mean, var = (torch.from_numpy(inputs[k])[:, None, None] for k in ("gamma", "beta", "mean", "var"))
+
+    def norm(z):
+        return (z - mean) / torch.sqrt(var + eps) * gamma + beta
+
+    with torch.no_grad():
+        c = F.conv2d(x, wgt, padding=1)
+        ref = F.max_pool2d(torch.relu(norm(c)), 2)
+        variants = {"ReLU before BatchNorm": F.max_pool2d(norm(torch.relu(c)), 2),
+                    "pooling before BatchNorm": torch.relu(norm(F.max_pool2d(c, 2))),
+                    "pooling and ReLU before BatchNorm": norm(F.max_pool2d(torch.relu(c), 2))}
+    as_np = lambda t: t.double().numpy()  # noqa: E731
+    return as_np(ref), {k: as_np(v) for k, v in variants.items()}
+
+
 def _block_mistake(kind: str):
     def detect(got, expected, case):
-        import torch
-
-        if not isinstance(got, torch.nn.Module):
+        if not got.get("module"):
             return False
         c_in, c_out = case.args
-        convs = [m for m in _modules(got) if isinstance(m, torch.nn.Conv2d)]
-        bns = [m for m in _modules(got) if isinstance(m, torch.nn.BatchNorm2d)]
+        shape = None if got["shape"] is None else tuple(got["shape"])
         if kind == "bias":
-            return any(c.bias is not None for c in convs) and _count(got) == _block_params(c_in, c_out) + c_out
+            return any(got["conv_bias"]) and got["n_params"] == _block_params(c_in, c_out) + c_out
         if kind == "padding":
-            return any(c.padding in ((0, 0), 0, "valid") for c in convs) and \
-                _shape_after(got, c_in) == (2, c_out, 3, 4)
+            return any(got["conv_unpadded"]) and shape == (2, c_out, 3, 4)
         if kind == "no pool":
-            return _shape_after(got, c_in) == (2, c_out, 8, 10)
+            return shape == (2, c_out, 8, 10)
         if kind == "bn channels":
-            return any(b.num_features != c_out for b in bns)
+            return any(f != c_out for f in got["bn_features"])
         if kind == "no bn":
-            return not bns
+            return not got["n_bn"]
         raise ValueError(kind)
     return detect
 
@@ -424,8 +482,11 @@ _BLOCK_MISTAKES = (
                  "the window size.",
           mistakes=_BLOCK_MISTAKES)
 def _conv_block_cases(rng: np.random.Generator):
-    yield Case((3, 8), expected=_block_validator(3, 8, 0), label="3 -> 8 channels (the CNN's first block)")
-    yield Case((8, 16), expected=_block_validator(8, 16, 1), label="8 -> 16 channels")
+    def case(c_in, c_out, seed, label):
+        return Case((c_in, c_out), expected=_block_validator(c_in, c_out, seed), label=label,
+                    probe=("05.block", _block_inputs(c_in, c_out, seed)))
+
+    yield case(3, 8, 0, "3 -> 8 channels (the CNN's first block)")
+    yield case(8, 16, 1, "8 -> 16 channels")
     c_in, c_out = int(rng.integers(1, 12)), int(rng.integers(1, 12))
-    yield Case((c_in, c_out), expected=_block_validator(c_in, c_out, int(rng.integers(0, 2**31))),
-               label=f"random: {c_in} -> {c_out} channels")
+    yield case(c_in, c_out, int(rng.integers(0, 2**31)), f"random: {c_in} -> {c_out} channels")

@@ -14,8 +14,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ._core import (Case, Mistake, _to_numpy_if_tensor, as_float_array, close_to_float32, compare, describe,
-                    register)
+from ._core import (Build, Case, Mistake, _to_numpy_if_tensor, as_float_array, close_to_float32, compare,
+                    describe, register, register_builder, register_probe)
 
 
 _arr = as_float_array
@@ -309,43 +309,120 @@ def _delta(rng: np.random.Generator):
 
 
 # ----------------------------------------------------------------------------- 06.gru_last_state (PyTorch)
+@register_builder("06.gru")
+def _build_gru(input_size: int, hidden_size: int, state: dict) -> Any:
+    """A ``torch.nn.GRU(input_size, hidden_size, batch_first=True)`` with the given weights (``state``: its
+    parameters by name, as arrays), made where the answer runs."""
+    import torch
+
+    gru = torch.nn.GRU(input_size, hidden_size, batch_first=True)
+    with torch.no_grad():
+        for name, p in gru.named_parameters():
+            p.copy_(torch.from_numpy(np.asarray(state[name], dtype=np.float32)))
+    return gru
+
+
+_VALUE_LIMIT = 1_000_000  # numbers of a returned array sent back at most (the right one has B * H)
+
+
+@register_probe("06.gru_state")
+def _gru_state_observations(got: Any, args: tuple, kwargs: dict, *, cotangent) -> dict:
+    """Observations of the state ``got`` that ``gru_last_state`` returned, made where the answer ran: its type
+    and rendering, its values (``value``: any numeric result, as an array), for a tensor its shape,
+    ``requires_grad``, and ``grads``: the gradient of ``sum(got * cotangent)`` with respect to each parameter of
+    the GRU the answer was given (``args[0]``), by name, None where none reaches it. The gradient values, not the
+    flag, show that the result is the GRU's own computation, attached to autograd."""
+    import torch
+
+    obs: dict = {"type": type(got).__name__, "text": "", "tensor": isinstance(got, torch.Tensor),
+                 "value": None, "requires_grad": False, "grads": None, "grad_problem": None}
+    if not obs["tensor"]:
+        try:
+            obs["text"] = describe(got)
+        except Exception:  # noqa: BLE001 - a learner's object whose repr fails
+            obs["text"] = f"a {type(got).__name__}"
+    try:
+        raw = _to_numpy_if_tensor(got)
+        if isinstance(raw, np.ndarray) and raw.dtype.kind in "biuf":
+            value = raw
+        else:
+            value = as_float_array(raw)
+        obs["value"] = value if value is not None and value.size <= _VALUE_LIMIT else None
+    except Exception:  # noqa: BLE001 - e.g. a bfloat16 tensor
+        obs["value"] = as_float_array(getattr(got, "float", lambda: got)()) if obs["tensor"] else None
+    if not obs["tensor"]:
+        return obs
+    obs["requires_grad"] = bool(got.requires_grad)
+    c = np.asarray(cotangent)
+    if got.grad_fn is None or not got.is_floating_point() or tuple(got.shape) != c.shape:
+        return obs
+    try:
+        named = [(n, p) for n, p in args[0].named_parameters() if p.requires_grad]
+        out = (got * torch.as_tensor(c, dtype=got.dtype, device=got.device)).sum()
+        found = torch.autograd.grad(out, [p for _, p in named], retain_graph=True, allow_unused=True)
+        obs["grads"] = {n: None if g is None else g.detach().cpu().double().numpy() for (n, _), g in zip(named, found)}
+    except Exception as exc:  # noqa: BLE001 - the learner's graph: reported, not raised
+        obs["grad_problem"] = f"{type(exc).__name__}: {str(exc)[:300]}"
+    return obs
+
+
 def _gru_case(rng: np.random.Generator, B: int, T: int, d: int, H: int, lengths: list[int], label: str) -> Case:
     import torch
 
-    torch.manual_seed(int(rng.integers(0, 2**31)))
+    seed = int(rng.integers(0, 2**31))
+    torch.manual_seed(seed)
     gru = torch.nn.GRU(d, H, batch_first=True)
     x = torch.zeros(B, T, d)
     for b, L in enumerate(lengths):
         x[b, :L] = torch.from_numpy(rng.normal(size=(L, d)).astype(np.float32))
     lens = torch.tensor(lengths, dtype=torch.int64)
+    # the direction in which the probe differentiates the result (an input, drawn apart from ``rng``)
+    cotangent = np.random.default_rng(seed).normal(size=(B, H)).astype(np.float32)
     with torch.no_grad():
-        expected = torch.stack([gru(x[b: b + 1, :L])[1][0, 0] for b, L in enumerate(lengths)]).numpy()
         padded_h = gru(x)[1][0].numpy()
         out = gru(x)[0]
         one_late = torch.stack([out[b, min(L, T - 1)] for b, L in enumerate(lengths)]).numpy()
+    named = list(gru.named_parameters())
+    state = torch.stack([gru(x[b: b + 1, :L])[1][0, 0] for b, L in enumerate(lengths)])
+    grads = torch.autograd.grad((state * torch.from_numpy(cotangent)).sum(), [p for _, p in named])
+    expected = state.detach().numpy()
+    want_grads = {n: g.double().numpy() for (n, _), g in zip(named, grads)}
 
     def validate(got):
-        if not isinstance(got, torch.Tensor):
-            return (f"expected a torch.Tensor of shape ({B}, {H}), got {type(got).__name__}: {describe(got)}; the "
+        if not got["tensor"]:
+            return (f"expected a torch.Tensor of shape ({B}, {H}), got {got['type']}: {got['text']}; the "
                     "model trains on this result, so keep it a tensor")
-        problem = compare(got.detach(), expected, 1e-4, 1e-5)
+        problem = compare(got["value"], expected, 1e-4, 1e-5)
         if problem:
             return problem
-        if not got.requires_grad:
+        if not got["requires_grad"]:
             return ("the values are right but the result is cut off from the graph (requires_grad is False): "
                     "no gradient could reach the GRU's weights. Do not use torch.no_grad(), .detach() or NumPy "
                     "inside the function")
+        grads = got["grads"] or {}
+        for name, want in want_grads.items():
+            g = grads.get(name)
+            g = None if g is None else np.asarray(g, dtype=float)
+            if g is None or g.shape != want.shape or not np.allclose(
+                    g, want, rtol=1e-3, atol=1e-5 * max(1.0, float(np.abs(want).max()))):
+                how = "no gradient reaches" if g is None else "the gradient differs for"
+                return (f"the values are right but {how} the GRU's {name}: the result must be computed by the "
+                        "GRU it was given, attached to autograd (no torch.no_grad(), .detach(), NumPy or copies "
+                        "of the GRU inside the function)")
         return None
 
     validate.padded = padded_h  # for the mistake detectors
     validate.expected = expected
     validate.one_late = one_late
     validate.short = np.array([L < T for L in lengths])
-    return Case((gru, x, lens), expected=validate, label=label)
+    built = Build("06.gru", {"input_size": d, "hidden_size": H,
+                             "state": {n: p.detach().numpy().copy() for n, p in named}}, text=repr(gru))
+    return Case((built, x, lens), expected=validate, label=label,
+                probe=("06.gru_state", {"cotangent": cotangent}))
 
 
 def _ran_over_padding(got, e, case) -> bool:
-    g = _arr(got)
+    g = _arr(got["value"])
     return g is not None and g.reshape(-1).shape == e.padded.reshape(-1).shape and np.allclose(
         g.reshape(e.padded.shape), e.padded, rtol=1e-4, atol=1e-5) and not np.allclose(e.padded, e.expected,
                                                                                          atol=1e-5)
@@ -356,18 +433,20 @@ _GRU_MISTAKES = (
             "this is the state after the padded zeros too: the GRU kept updating its state on the padding of the "
             "shorter sequences. Stop each sequence at its own length (pack_padded_sequence, or pick the output "
             "at step lengths[b] - 1)."),
-    Mistake("one step late", lambda got, e, c: _arr(got) is not None and _arr(got).shape == e.one_late.shape
-            and np.allclose(_arr(got), e.one_late, rtol=1e-4, atol=1e-5)
+    Mistake("one step late", lambda got, e, c: _arr(got["value"]) is not None
+            and _arr(got["value"]).shape == e.one_late.shape
+            and np.allclose(_arr(got["value"]), e.one_late, rtol=1e-4, atol=1e-5)
             and not np.allclose(e.one_late, e.expected, atol=1e-5),
             "off by one: the output at index lengths[b] is the state after the first padded step; the last real "
             "step of a sequence of length L has index L - 1."),
-    Mistake("zeros for short sequences", lambda got, e, c: _arr(got) is not None
-            and _arr(got).shape == e.expected.shape and e.short.any()
-            and np.allclose(_arr(got)[e.short], 0.0) and not np.allclose(_arr(got)[~e.short], 0.0),
+    Mistake("zeros for short sequences", lambda got, e, c: _arr(got["value"]) is not None
+            and _arr(got["value"]).shape == e.expected.shape and e.short.any()
+            and np.allclose(_arr(got["value"])[e.short], 0.0) and not np.allclose(_arr(got["value"])[~e.short], 0.0),
             "the shorter sequences get all-zero states: pad_packed_sequence fills the steps after a sequence's "
             "end with zeros, so its last time step is 0 there. Take the packed GRU's h_n[-1], or the output at "
             "lengths[b] - 1."),
-    Mistake("(1, B, H)", lambda got, e, c: _arr(got) is not None and _arr(got).ndim == 3 and _arr(got).shape[0] == 1,
+    Mistake("(1, B, H)", lambda got, e, c: _arr(got["value"]) is not None and _arr(got["value"]).ndim == 3
+            and _arr(got["value"]).shape[0] == 1,
             "h_n has shape (num_layers, B, H) = (1, B, H): return the last layer's state, shape (B, H)."),
 )
 
