@@ -22,7 +22,12 @@ from ._core import as_float_array, compare, describe, register_probe, tensor_obs
 def loss_observations(got: Any, args: tuple, kwargs: dict, wrt: Sequence = ()) -> dict:
     """``tensor_observations`` of ``got`` (gradients with respect to ``wrt``), plus ``text`` (``describe(got)``,
     for a result that is not a tensor) and ``scalar`` (its value as a float when it is one number, else None)."""
-    obs = tensor_observations(got, args, kwargs, wrt=wrt)
+    try:
+        obs = tensor_observations(got, args, kwargs, wrt=wrt)
+    except Exception as exc:  # noqa: BLE001 - e.g. the answer already ran backward() and freed the graph
+        obs = tensor_observations(got, args, kwargs)
+        obs["grads"] = [None] * len(wrt)
+        obs["grad_problem"] = f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
     if "shape" not in obs:
         obs["text"] = describe(got)
     try:
@@ -74,6 +79,10 @@ def observed_loss_problem(obs: dict, expected: float, rtol: float, atol: float, 
     if not obs["grad_fn"]:
         return (f"the value is right but the loss was not computed from the inputs (a new tensor with "
                 f"requires_grad=True has no grad_fn): no gradient could reach {reaches}. Do not use {avoid}")
+    if obs.get("grad_problem"):
+        return (f"the value is right but autograd could not differentiate the returned loss "
+                f"({obs['grad_problem']}): return the loss itself, without calling .backward() on it (the "
+                "training loop does that).")
     found = list(obs.get("grads") or [])
     for k, (name, want) in enumerate(grads):
         want = np.asarray(want, dtype=float)
