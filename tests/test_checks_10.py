@@ -264,14 +264,26 @@ def test_bootstrap_ci_repeated_groups_counted_once_is_named():
 
 
 # ----------------------------------------------------------------------------- judged outside the sandbox (issue 12)
+def _through_npz(run):
+    """``run`` written as the kernel writes it (an npz file) and read back as the grader reads it."""
+    import os
+    import tempfile
+
+    from course_utils.grade import _wire
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "call-0-0.npz")
+        _wire.dump(_wire.answer_record(run), path)
+        return _wire.answer_from_record(_wire.load(path))
+
+
 def _graded(exercise, answer, seed=0):
     """The grader's way: the cases, and what ``answer`` did on their inputs after the npz wire round trip."""
     from course_utils.checks import _core
-    from course_utils.grade import _wire
 
     cases = list(_core.lookup(exercise).cases(np.random.default_rng(_core._seed_for(exercise, seed))))
     run = _core.run_answer(exercise, answer, _core.case_inputs(cases))
-    return cases, _wire.answer_from_record(_wire.answer_record(run))
+    return cases, _through_npz(run)
 
 
 def _forged(exercise, cases, run, forge):
@@ -279,13 +291,11 @@ def _forged(exercise, cases, run, forge):
     import copy as _copy
 
     from course_utils.checks import _core
-    from course_utils.grade import _wire
 
     fake = _copy.deepcopy(run)
     for k, one in enumerate(fake.runs):
         one.got = forge(k, one.got)
-    fake = _wire.answer_from_record(_wire.answer_record(fake))
-    return _core.judge(exercise, fake, 0, cases=cases)
+    return _core.judge(exercise, _through_npz(fake), 0, cases=cases)
 
 
 @pytest.mark.parametrize("exercise", ["10.ablation", "10.bootstrap_ci", "10.multitask_loss"])

@@ -388,14 +388,26 @@ def test_stub_is_not_implemented(exercise):
 
 
 # ----------------------------------------------------------------------------- judged outside the sandbox (issue 12)
+def _through_npz(run):
+    """``run`` written as the kernel writes it (an npz file) and read back as the grader reads it."""
+    import os
+    import tempfile
+
+    from course_utils.grade import _wire
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "call-0-0.npz")
+        _wire.dump(_wire.answer_record(run), path)
+        return _wire.answer_from_record(_wire.load(path))
+
+
 def _graded(exercise, answer, seed=0):
     """The grader's way: the cases, and what ``answer`` did on their inputs after the npz wire round trip."""
     from course_utils.checks import _core
-    from course_utils.grade import _wire
 
     cases = list(_core.lookup(exercise).cases(np.random.default_rng(_core._seed_for(exercise, seed))))
     run = _core.run_answer(exercise, answer, _core.case_inputs(cases))
-    return cases, _wire.answer_from_record(_wire.answer_record(run))
+    return cases, _through_npz(run)
 
 
 def _forged(exercise, cases, run, forge):
@@ -403,13 +415,11 @@ def _forged(exercise, cases, run, forge):
     import copy as _copy
 
     from course_utils.checks import _core
-    from course_utils.grade import _wire
 
     fake = _copy.deepcopy(run)
     for k, one in enumerate(fake.runs):
         one.got = forge(k, one.got)
-    fake = _wire.answer_from_record(_wire.answer_record(fake))
-    return _core.judge(exercise, fake, 0, cases=cases)
+    return _core.judge(exercise, _through_npz(fake), 0, cases=cases)
 
 
 @pytest.mark.parametrize("exercise", ["11.int8_size_mb", "11.ddp_average_gradients", "11.distill_loss"])
@@ -493,3 +503,9 @@ def test_distill_loss_gradients_are_judged():
     # the right value, attached to the graph, but the soft term's gradient is cut off
     _fails("11.distill_loss", lambda s, t, y, T, a: kd_kl_div(s, t, y, T, a).detach()
            + (1 - a) * (F.cross_entropy(s, y) - F.cross_entropy(s, y).detach()) + 0 * s.sum(), "hand-derived")
+
+
+def test_observations_keep_their_shapes_through_the_npz():
+    # a 0-d value (a loss) must come back 0-d: np.ascontiguousarray alone would make it 1-d
+    cases, run = _graded("11.distill_loss", kd_deploy)
+    assert run.runs[0].got["value"].shape == () and run.runs[0].got["grads"][0].shape == (4, 3)
