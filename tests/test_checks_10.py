@@ -261,3 +261,139 @@ def test_bootstrap_ci_repeated_groups_counted_once_is_named():
         lo, hi = np.percentile(vals, [2.5, 97.5])
         return float(lo), float(hi)
     mistake("10.bootstrap_ci", boot_isin, "contributed its rows only once")
+
+
+# ----------------------------------------------------------------------------- judged outside the sandbox (issue 12)
+def _through_npz(run):
+    """``run`` written as the kernel writes it (an npz file) and read back as the grader reads it."""
+    import os
+    import tempfile
+
+    from course_utils.grade import _wire
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "call-0-0.npz")
+        _wire.dump(_wire.answer_record(run), path)
+        return _wire.answer_from_record(_wire.load(path))
+
+
+def _graded(exercise, answer, seed=0):
+    """The grader's way: the cases, and what ``answer`` did on their inputs after the npz wire round trip."""
+    from course_utils.checks import _core
+
+    cases = list(_core.lookup(exercise).cases(np.random.default_rng(_core._seed_for(exercise, seed))))
+    run = _core.run_answer(exercise, answer, _core.case_inputs(cases))
+    return cases, _through_npz(run)
+
+
+def _forged(exercise, cases, run, forge):
+    """Judge ``run`` with each case's result replaced by ``forge(case_index, got)``, sent through the wire first."""
+    import copy as _copy
+
+    from course_utils.checks import _core
+
+    fake = _copy.deepcopy(run)
+    for k, one in enumerate(fake.runs):
+        one.got = forge(k, one.got)
+    return _core.judge(exercise, _through_npz(fake), 0, cases=cases)
+
+
+@pytest.mark.parametrize("exercise", ["10.ablation", "10.bootstrap_ci", "10.multitask_loss"])
+def test_judged_outside_the_sandbox(exercise):
+    from course_utils.grade._split import Judge
+
+    judge = Judge()
+    assert judge._decide(exercise), judge.reasons
+
+
+def test_ablation_forged_observations_fail():
+    from course_utils.checks import _core
+
+    cases, run = _graded("10.ablation", CAP.ablation)
+    assert _core.judge("10.ablation", run, 0, cases=cases).passed   # the real observations pass the wire and pass
+    obs = run.runs[0].got
+    assert obs["is_dict"] and obs["n_calls"] == 4 and all(c["tuple"] for c in obs["calls"])
+
+    def plausible(k, got):   # the right keys and call log, plausible drops that no train_eval gave
+        got = dict(got, values={m: 0.05 for m in got["values"]})
+        return got
+
+    res = _forged("10.ablation", cases, run, plausible)
+    assert not res.passed and "wrong value" in res.message
+
+    def too_many_calls(k, got):
+        return dict(got, n_calls=got["n_calls"] + 1)
+
+    res = _forged("10.ablation", cases, run, too_many_calls)
+    assert not res.passed and "exactly" in res.message
+
+    def lists(k, got):
+        return dict(got, calls=[dict(c, tuple=False) for c in got["calls"]])
+
+    res = _forged("10.ablation", cases, run, lists)
+    assert not res.passed and "tuples" in res.message
+
+
+def test_ablation_builds_a_fresh_train_eval_that_keeps_its_calls():
+    from course_utils.checks import _core
+
+    case = next(iter(_core.lookup("10.ablation").cases(np.random.default_rng(0))))
+    te = case.args[0]
+    assert isinstance(te, _core.Build) and repr(te) == "train_eval"
+    a, b = te.make(), te.make()
+    a(("text",))
+    assert a.calls == [("text",)] and b.calls == []
+
+
+def test_bootstrap_ci_forged_interval_fails_and_groups_stay_checked():
+    from course_utils.checks import _core
+
+    cases, run = _graded("10.bootstrap_ci", CAP.bootstrap_ci)
+    assert _core.judge("10.bootstrap_ci", run, 0, cases=cases).passed
+    assert isinstance(run.runs[0].got, tuple)
+    res = _forged("10.bootstrap_ci", cases, run, lambda k, got: (0.4, 0.9))
+    assert not res.passed and "(lo, hi)" in res.message
+    res = _forged("10.bootstrap_ci", cases, run, lambda k, got: (got[0], got[1] + 1e-6))
+    assert not res.passed
+
+    def sorts_groups(y_true, y_pred, groups, draws, metric):   # changes an argument made by a Build
+        lo_hi = CAP.bootstrap_ci(y_true, y_pred, groups, draws, metric)
+        groups.sort()
+        return lo_hi
+
+    res = run_check("10.bootstrap_ci", sorts_groups, record=False)
+    assert not res.passed and "modified argument #3 (groups) in place" in res.message
+
+
+def test_multitask_loss_forged_observations_fail():
+    from course_utils.checks import _core
+
+    cases, run = _graded("10.multitask_loss", CAP.multitask_loss)
+    assert _core.judge("10.multitask_loss", run, 0, cases=cases).passed
+    obs = run.runs[0].got
+    assert obs["requires_grad"] and obs["grad_fn"] and all(g is not None for g in obs["grads"])
+
+    res = _forged("10.multitask_loss", cases, run, lambda k, got: dict(got, grads=[None, None]))
+    assert not res.passed and "no gradient reaches logits" in res.message
+    res = _forged("10.multitask_loss", cases, run,
+                  lambda k, got: dict(got, grads=[g * 1.01 for g in got["grads"]]))
+    assert not res.passed and "hand-derived" in res.message
+    res = _forged("10.multitask_loss", cases, run, lambda k, got: dict(got, grad_fn=False))
+    assert not res.passed and "grad_fn" in res.message
+
+
+def test_multitask_loss_gradients_are_judged():
+    leaf = run_check("10.multitask_loss", lambda *a: torch.tensor(float(CAP.multitask_loss(*a).detach()),
+                                                                  requires_grad=True), record=False)
+    assert not leaf.passed and "no grad_fn" in leaf.message
+    half = run_check("10.multitask_loss", lambda lo, sp, y, st, a1, a2: a1 * F.cross_entropy(lo.detach(), y)
+                     + a2 * F.mse_loss(sp.reshape(-1), st), record=False)
+    assert not half.passed and "no gradient reaches logits" in half.message
+
+    def backward_inside(*a):
+        loss = CAP.multitask_loss(*a)
+        loss.backward()
+        return loss
+
+    res = run_check("10.multitask_loss", backward_inside, record=False)
+    assert not res.passed and "without calling .backward()" in res.message

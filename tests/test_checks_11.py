@@ -385,3 +385,127 @@ def test_ddp_average_gradients_bad_shapes():
 def test_stub_is_not_implemented(exercise):
     r = run_check(exercise, stub, record=False)
     assert not r.passed and "not implemented yet" in r.message
+
+
+# ----------------------------------------------------------------------------- judged outside the sandbox (issue 12)
+def _through_npz(run):
+    """``run`` written as the kernel writes it (an npz file) and read back as the grader reads it."""
+    import os
+    import tempfile
+
+    from course_utils.grade import _wire
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "call-0-0.npz")
+        _wire.dump(_wire.answer_record(run), path)
+        return _wire.answer_from_record(_wire.load(path))
+
+
+def _graded(exercise, answer, seed=0):
+    """The grader's way: the cases, and what ``answer`` did on their inputs after the npz wire round trip."""
+    from course_utils.checks import _core
+
+    cases = list(_core.lookup(exercise).cases(np.random.default_rng(_core._seed_for(exercise, seed))))
+    run = _core.run_answer(exercise, answer, _core.case_inputs(cases))
+    return cases, _through_npz(run)
+
+
+def _forged(exercise, cases, run, forge):
+    """Judge ``run`` with each case's result replaced by ``forge(case_index, got)``, sent through the wire first."""
+    import copy as _copy
+
+    from course_utils.checks import _core
+
+    fake = _copy.deepcopy(run)
+    for k, one in enumerate(fake.runs):
+        one.got = forge(k, one.got)
+    return _core.judge(exercise, _through_npz(fake), 0, cases=cases)
+
+
+@pytest.mark.parametrize("exercise", ["11.int8_size_mb", "11.ddp_average_gradients", "11.distill_loss"])
+def test_judged_outside_the_sandbox(exercise):
+    from course_utils.grade._split import Judge
+
+    judge = Judge()
+    assert judge._decide(exercise), judge.reasons
+
+
+def test_int8_size_models_are_built_from_their_description():
+    from course_utils.checks import _core
+
+    cases = list(_core.lookup("11.int8_size_mb").cases(np.random.default_rng(0)))
+    state = torch.get_rng_state()
+    for case in cases:
+        built = case.args[0]
+        assert isinstance(built, _core.Build)
+        a, b = built.make(), built.make()
+        assert a is not b and repr(a) == repr(b) and " ".join(repr(a).split()) == repr(built)
+        assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))   # seeded
+        assert case.expected(size_modules(a)) is None
+    assert torch.equal(state, torch.get_rng_state())   # the learner's torch seed is left alone
+    assert "Tagger" in repr(cases[2].args[0]) and isinstance(cases[2].args[0].make().scale, nn.Parameter)
+
+
+def test_int8_size_forged_result_fails():
+    from course_utils.checks import _core
+
+    cases, run = _graded("11.int8_size_mb", size_modules)
+    assert _core.judge("11.int8_size_mb", run, 0, cases=cases).passed
+    res = _forged("11.int8_size_mb", cases, run, lambda k, got: round(got, 3))   # plausible, not the size
+    assert not res.passed and "wrong value" in res.message
+
+
+def test_ddp_average_gradients_forged_gradients_fail():
+    from course_utils.checks import _core
+
+    cases, run = _graded("11.ddp_average_gradients", ddp_loop)
+    assert _core.judge("11.ddp_average_gradients", run, 0, cases=cases).passed
+    assert all(isinstance(g, torch.Tensor) for g in run.runs[0].got)
+    res = _forged("11.ddp_average_gradients", cases, run, lambda k, got: [torch.zeros_like(g) for g in got])
+    assert not res.passed and "gradient 0" in res.message
+    res = _forged("11.ddp_average_gradients", cases, run, lambda k, got: [g * 1.01 for g in got])
+    assert not res.passed and "wrong value" in res.message
+
+
+def test_ddp_models_are_built_with_the_given_weights():
+    from course_utils.checks import _core
+
+    for case in _core.lookup("11.ddp_average_gradients").cases(np.random.default_rng(5)):
+        model, loss_fn, shards = case.args
+        assert isinstance(model, _core.Build) and isinstance(loss_fn, _core.Build)
+        m = model.make()
+        assert repr(loss_fn) in ("MSELoss()", "CrossEntropyLoss()") and repr(loss_fn.make()) == repr(loss_fn)
+        for p, w in zip(m.parameters(), model.data["weights"]):
+            assert np.array_equal(p.detach().numpy(), w)
+        assert case.expected(ddp_loop(m, loss_fn.make(), shards)) is None
+
+
+def test_distill_loss_forged_observations_fail():
+    from course_utils.checks import _core
+
+    cases, run = _graded("11.distill_loss", kd_kl_div)
+    assert _core.judge("11.distill_loss", run, 0, cases=cases).passed
+    obs = run.runs[0].got
+    assert obs["requires_grad"] and obs["grad_fn"] and obs["grads"][0] is not None
+
+    res = _forged("11.distill_loss", cases, run, lambda k, got: dict(got, grads=[None]))
+    assert not res.passed and "no gradient reaches student_logits" in res.message
+    res = _forged("11.distill_loss", cases, run, lambda k, got: dict(got, grads=[got["grads"][0] * 1.01]))
+    assert not res.passed and "hand-derived" in res.message
+    res = _forged("11.distill_loss", cases, run, lambda k, got: dict(got, grad_fn=False))
+    assert not res.passed and "grad_fn" in res.message
+
+
+def test_distill_loss_gradients_are_judged():
+    leaf = _fails("11.distill_loss", lambda s, t, y, T, a: torch.tensor(kd_kl_div(s, t, y, T, a).item(),
+                                                                       requires_grad=True), "no grad_fn")
+    assert "student" in leaf.message
+    # the right value, attached to the graph, but the soft term's gradient is cut off
+    _fails("11.distill_loss", lambda s, t, y, T, a: kd_kl_div(s, t, y, T, a).detach()
+           + (1 - a) * (F.cross_entropy(s, y) - F.cross_entropy(s, y).detach()) + 0 * s.sum(), "hand-derived")
+
+
+def test_observations_keep_their_shapes_through_the_npz():
+    # a 0-d value (a loss) must come back 0-d: np.ascontiguousarray alone would make it 1-d
+    cases, run = _graded("11.distill_loss", kd_deploy)
+    assert run.runs[0].got["value"].shape == () and run.runs[0].got["grads"][0].shape == (4, 3)

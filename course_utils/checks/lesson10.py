@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import (Case, Mistake, as_float_array, close_to_float32, compare, describe, register,
-                    scalar_loss_problem)
+from ._core import (Build, Case, Mistake, as_float_array, close_to_float32, compare, describe, register,
+                    register_builder, register_probe)
+from ._losses import loss_probe, observed_loss_problem, observed_scalar
 
 _arr = as_float_array
 
@@ -84,6 +85,48 @@ def _share_positive(t, p):
     return float(np.mean(np.asarray(p) > 0))
 
 
+#: The metrics a case passes, by name: the answer receives the function itself, made where it runs from
+#: ``Build("10.metric", {"name": ...})`` (a function is not plain data; its name is).
+_METRICS = {"accuracy": _acc, "mean absolute error": _mae, "Acc-2 of the class column": _acc2_stacked,
+            "share of positive predictions": _share_positive}
+
+
+@register_builder("10.metric")
+def _metric(name: str):
+    return _METRICS[name]
+
+
+@register_builder("10.groups")
+def _groups(names: list, dtype: str):
+    """The group names of a case as the NumPy string array the answer receives (a string array is not plain
+    data for the grader's wire; its items and dtype are)."""
+    return np.array(names, dtype=dtype)
+
+
+@register_probe("10.bootstrap")
+def _bootstrap_observations(got, args: tuple, kwargs: dict, groups: list, dtype: str):
+    """What the answer returned, as it is (a pair of floats is plain data), or, when it changed its argument
+    ``groups`` (made by a Build, so not compared by the check itself), the in-place problem the check reports
+    for the other arguments."""
+    from ._core import _purity_problem
+
+    problem = _purity_problem(None, (None, None, args[2]), {}, (None, None, np.array(groups, dtype=dtype)), {},
+                              names=["y_true", "y_pred", "groups"])
+    if problem:
+        return {"__returns__": problem, "none": False}
+    return got
+
+
+def _boot_args(y_true, y_pred, groups, draws, metric) -> tuple:
+    """The case's arguments and probe: the group names and the metric made where the answer runs."""
+    groups = np.asarray(groups)
+    name = next(k for k, v in _METRICS.items() if v is metric)
+    data = {"names": [str(g) for g in groups], "dtype": groups.dtype.str}
+    built = Build("10.groups", data, text=describe(groups, 80))
+    return ((y_true, y_pred, built, draws, Build("10.metric", {"name": name}, text=f"<metric: {name}>")),
+            ("10.bootstrap", {"groups": data["names"], "dtype": data["dtype"]}))
+
+
 def _boot_case(rng: np.random.Generator, n_groups: int, sizes, n_boot: int, metric, kind: str, label: str,
                names=None) -> Case:
     sizes = list(sizes)
@@ -107,7 +150,8 @@ def _boot_case(rng: np.random.Generator, n_groups: int, sizes, n_boot: int, metr
     expected = _boot(y_true, y_pred, groups, draws, metric)
 
     validate = _interval_validator(expected, (y_true, y_pred, groups, draws, metric))
-    return Case((y_true, y_pred, groups, draws, metric), expected=validate, label=label)
+    args, probe = _boot_args(y_true, y_pred, groups, draws, metric)
+    return Case(args, expected=validate, label=label, probe=probe)
 
 
 def _boot_variant(**kw):
@@ -169,7 +213,8 @@ def _bootstrap_ci(rng: np.random.Generator):
     expected = _boot(y_true, y_pred, groups, draws, _acc)
 
     validate_fixed = _interval_validator(expected, (y_true, y_pred, groups, draws, _acc))
-    yield Case((y_true, y_pred, groups, draws, _acc), expected=validate_fixed,
+    args, probe = _boot_args(y_true, y_pred, groups, draws, _acc)
+    yield Case(args, expected=validate_fixed, probe=probe,
                label="3 groups a, b, c of 2, 2 and 3 rows, 5 replicates, accuracy")
     g = int(rng.integers(4, 8))
     yield _boot_case(rng, g, rng.integers(2, 9, size=g), int(rng.integers(40, 120)), _acc, "labels",
@@ -286,6 +331,18 @@ def _mt_ref(logits, s_pred, y, s_true, a1, a2, *, swap=False, mae=False, rmse=Fa
     return float(a1 * ce + a2 * reg)
 
 
+def _mt_grads(logits, s_pred, y, s_true, a1, a2):
+    """The hand-derived gradients of the multitask loss with respect to the logits and to score_pred (its shape)."""
+    z = np.asarray(logits, dtype=float)
+    p = np.exp(z - z.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    B = len(z)
+    p[np.arange(B), np.asarray(y)] -= 1.0
+    sp = np.asarray(s_pred, dtype=float)
+    g_score = 2.0 * (sp.reshape(-1) - np.asarray(s_true, dtype=float).reshape(-1)) / B
+    return a1 * p / B, (a2 * g_score).reshape(sp.shape)
+
+
 def _mt_case(rng: np.random.Generator, B: int, K: int, a1: float, a2: float, column: bool, label: str) -> Case:
     import torch
 
@@ -297,20 +354,22 @@ def _mt_case(rng: np.random.Generator, B: int, K: int, a1: float, a2: float, col
     args64 = (logits.detach().double().numpy(), s_pred.detach().double().numpy(), y.numpy(),
               s_true.double().numpy(), a1, a2)
     expected = _mt_ref(*args64)
+    g_logits, g_score = _mt_grads(*args64)
 
-    def validate(got):
-        return scalar_loss_problem(got, expected, 1e-4, 1e-5, reaches="the model",
-                                   avoid="torch.no_grad(), .detach(), .item() or NumPy inside")
+    def validate(got):  # got: the observations of the probe "torch.loss" (gradients w.r.t. logits, score_pred)
+        return observed_loss_problem(got, expected, 1e-4, 1e-5, reaches="the model",
+                                     avoid="torch.no_grad(), .detach(), .item() or NumPy inside",
+                                     grads=(("logits", g_logits), ("score_pred", g_score)))
 
     validate.args64 = args64
     validate.value = expected
-    return Case((logits, s_pred, y, s_true, a1, a2), expected=validate, label=label)
+    return Case((logits, s_pred, y, s_true, a1, a2), expected=validate, label=label, probe=loss_probe(0, 1))
 
 
 def _mt_variant(**kw):
     def detect(got, e, c):
-        g = _arr(got)
-        if g is None or g.shape != ():
+        g = observed_scalar(got)
+        if g is None:
             return False
         wrong = _mt_ref(*e.args64, **kw)
         return bool(np.isclose(float(g), wrong, rtol=1e-4, atol=1e-5)) and not np.isclose(wrong, e.value, rtol=1e-4)
@@ -363,6 +422,58 @@ def _fake_train_eval(weights: dict, bonus: float, calls: list):
     return train_eval
 
 
+@register_builder("10.train_eval")
+def _train_eval(weights: dict, bonus: float):
+    """The fake ``train_eval`` an ablation case passes, made where the answer runs: its score is 0.5 plus the
+    weights of the modalities it gets, plus ``bonus`` with all of them; it keeps every call in ``.calls``."""
+    calls: list = []
+    fn = _fake_train_eval(dict(weights), float(bonus), calls)
+    fn.calls = calls
+    return fn
+
+
+def _plain_number(v):
+    """``v`` (one value of the answer's dict) as plain data that :func:`compare` treats as it treats ``v``: a
+    tensor as its array, numbers, strings, None and numeric arrays as they are, anything else as its float
+    array, or, when it has none, a stand-in naming its type (compare then says "expected a number")."""
+    from ._core import _to_numpy_if_tensor
+
+    try:
+        v = _to_numpy_if_tensor(v)
+    except Exception:  # noqa: BLE001 - the learner's object: no numbers
+        pass
+    if v is None or isinstance(v, (bool, int, float, complex, str)):
+        return v
+    if isinstance(v, (np.generic, np.ndarray)) and v.dtype.kind in "biufc":
+        return v
+    try:
+        a = np.asarray(v)
+        if a.dtype.kind in "biufc":
+            return a
+        return np.asarray(v, dtype=float)
+    except Exception:  # noqa: BLE001
+        return {"__not_numeric__": type(v).__name__, "text": describe(v)}
+
+
+@register_probe("10.ablation")
+def _ablation_observations(got, args: tuple, kwargs: dict) -> dict:
+    """What an ablation answer returned (its dict: keys and values as plain data) and every call it made to
+    the fake train_eval (``args[0].calls``: whether each was a tuple, its modality names and its text)."""
+    obs: dict = {"is_dict": isinstance(got, dict), "type": type(got).__name__, "text": describe(got)}
+    if obs["is_dict"]:
+        keys = list(got)
+        obs["keys_text"] = str(keys)[:3000]
+        obs["keys"] = [str(k) for k in keys] if all(isinstance(k, str) for k in keys) else None
+        obs["values"] = {str(k): _plain_number(v) for k, v in got.items()} if obs["keys"] is not None else {}
+    calls = list(getattr(args[0], "calls", []))
+    obs["n_calls"] = len(calls)
+    obs["calls"] = [{"tuple": isinstance(c, tuple), "text": describe(c), "str": str(c)[:500],
+                     "names": ([str(x) for x in c] if isinstance(c, (tuple, list)) and all(isinstance(x, str) for x in c)
+                               else None)}
+                    for c in calls[:200]]
+    return obs
+
+
 def _abl_expected(weights, bonus, mods):
     fn = _fake_train_eval(weights, bonus, [])
     full = fn(tuple(mods))
@@ -372,40 +483,43 @@ def _abl_expected(weights, bonus, mods):
 def _abl_case(rng: np.random.Generator, mods, label) -> Case:
     weights = {m: float(rng.uniform(0.01, 0.15)) for m in mods}
     bonus = float(rng.uniform(0.02, 0.08))
-    calls: list = []
-    fn = _fake_train_eval(weights, bonus, calls)
     expected = _abl_expected(weights, bonus, mods)
     M = len(mods)
 
-    def validate(got):
-        if not isinstance(got, dict):
-            return f"expected a dict {{modality: drop}}, got {type(got).__name__}: {describe(got)}"
-        if set(got) != set(mods):
-            return f"expected the keys {list(mods)} (one per removed modality), got {list(got)}"
+    def validate(got):  # got: the observations of _ablation_observations
+        if not got["is_dict"]:
+            return f"expected a dict {{modality: drop}}, got {got['type']}: {got['text']}"
+        if got["keys"] is None or set(got["keys"]) != set(mods):
+            return f"expected the keys {list(mods)} (one per removed modality), got {got['keys_text']}"
         for m in mods:
-            problem = compare(got[m], expected[m], 1e-9, 1e-12, where=f"[{m!r}]")
+            v = got["values"][m]
+            if type(v) is dict and "__not_numeric__" in v:
+                return f"expected a number or array in [{m!r}], got {v['__not_numeric__']}: {v['text']}"
+            problem = compare(v, expected[m], 1e-9, 1e-12, where=f"[{m!r}]")
             if problem:
                 return problem
-        bad = [c for c in calls if not isinstance(c, tuple)]
+        calls = got["calls"]
+        bad = [c for c in calls if not c["tuple"]]
         if bad:
-            return f"train_eval must be called with tuples of modality names, got {describe(bad[0])}"
+            return f"train_eval must be called with tuples of modality names, got {bad[0]['text']}"
         for c in calls:
-            if list(c) != [m for m in mods if m in c]:
-                return f"train_eval was called with {c}: keep the modalities in their original order"
-        if len(calls) != M + 1:
-            return (f"train_eval was called {len(calls)} times; each call trains a model, so call it exactly "
+            if c["names"] is None or c["names"] != [m for m in mods if m in c["names"]]:
+                return f"train_eval was called with {c['str']}: keep the modalities in their original order"
+        if got["n_calls"] != M + 1:
+            return (f"train_eval was called {got['n_calls']} times; each call trains a model, so call it exactly "
                     f"{M + 1} times: once with all modalities, once per removed modality")
         return None
 
-    validate.setup = (weights, bonus, tuple(mods), calls)
-    return Case((fn, list(mods)), expected=validate, label=label)
+    validate.setup = (weights, bonus, tuple(mods))
+    fn = Build("10.train_eval", {"weights": weights, "bonus": bonus}, text="train_eval")
+    return Case((fn, list(mods)), expected=validate, label=label, probe=("10.ablation", {}))
 
 
 def _abl_variant(kind):
     def detect(got, e, c):
-        if not isinstance(got, dict):
+        if not got.get("is_dict") or got.get("keys") is None:
             return False
-        weights, bonus, mods, _ = e.setup
+        weights, bonus, mods = e.setup
         fn = _fake_train_eval(weights, bonus, [])
         full = fn(mods)
         if kind == "sign":
@@ -414,7 +528,8 @@ def _abl_variant(kind):
             wrong = {m: fn(tuple(k for k in mods if k != m)) for m in mods}
         else:   # unimodal
             wrong = {m: full - fn((m,)) for m in mods}
-        return set(got) == set(mods) and all(abs(float(got[m]) - wrong[m]) < 1e-9 for m in mods)
+        values = got["values"]
+        return set(values) == set(mods) and all(abs(float(values[m]) - wrong[m]) < 1e-9 for m in mods)
     return detect
 
 

@@ -15,8 +15,9 @@ import copy
 
 import numpy as np
 
-from ._core import (Case, Mistake, as_float_array, close_to_float32, compare, describe, register,
-                    scalar_loss_problem)
+from ._core import (Build, Case, Mistake, as_float_array, close_to_float32, compare, describe, register,
+                    register_builder)
+from ._losses import loss_probe, observed_loss_problem, observed_scalar
 
 _arr = as_float_array
 _matches = close_to_float32
@@ -180,7 +181,56 @@ def _recursive_size(model) -> float:
     return total / 1e6
 
 
-def _size_case(model, label: str) -> Case:
+def _make_module(arch):
+    """A module from its description: ``["linear", n_in, n_out, bias]``, ``["relu"]``, ``["tanh"]``,
+    ``["layernorm", n]``, ``["embedding", vocab, dim]``, ``["sequential", [children]]`` or ``["tagger", vocab, dim]``
+    (an Embedding, a parameter of the module itself and a Sequential head of two Linear)."""
+    import torch
+    from torch import nn
+
+    kind, *rest = arch
+    if kind == "linear":
+        return nn.Linear(int(rest[0]), int(rest[1]), bias=bool(rest[2]))
+    if kind == "relu":
+        return nn.ReLU()
+    if kind == "tanh":
+        return nn.Tanh()
+    if kind == "layernorm":
+        return nn.LayerNorm(int(rest[0]))
+    if kind == "embedding":
+        return nn.Embedding(int(rest[0]), int(rest[1]))
+    if kind == "sequential":
+        return nn.Sequential(*(_make_module(a) for a in rest[0]))
+    if kind == "tagger":
+        vocab, dim = int(rest[0]), int(rest[1])
+
+        class Tagger(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.embed = nn.Embedding(vocab, dim)
+                self.scale = nn.Parameter(torch.ones(dim))
+                self.head = nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, 3))
+
+            def forward(self, idx):
+                return self.head(self.embed(idx) * self.scale)
+
+        return Tagger()
+    raise ValueError(f"unknown module kind {kind!r}")
+
+
+@register_builder("11.model")
+def _model(arch, seed: int):
+    """The model of an ``11.int8_size_mb`` case, made where the answer runs: its architecture ``arch`` (see
+    :func:`_make_module`) initialised from ``seed`` (the caller's torch random state is left alone)."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return _make_module(arch)
+
+
+def _size_case(arch, seed: int, label: str) -> Case:
+    model = _model(arch, seed)  # the same model the answer gets: its sizes give the expected value
     specs = _specs_of(model)
     exp = _size_ref(specs)
     twice = _recursive_size(model)
@@ -194,7 +244,8 @@ def _size_case(model, label: str) -> Case:
     validate.specs = specs
     validate.value = exp
     validate.twice = twice
-    return Case((model,), expected=validate, label=label)
+    built = Build("11.model", {"arch": arch, "seed": int(seed)}, text=" ".join(repr(model).split()))
+    return Case((built,), expected=validate, label=label)
 
 
 def _size_num(got):
@@ -253,29 +304,17 @@ _SIZE_MISTAKES = (
                  "that nothing is counted twice). Add everything up and divide by one million.",
           mistakes=_SIZE_MISTAKES)
 def _int8_size_mb(rng: np.random.Generator):
-    import torch
-    from torch import nn
-
-    torch.manual_seed(int(rng.integers(0, 2**31)))
-    yield _size_case(nn.Linear(1000, 10), "one Linear(1000, 10): 10 000 + 8 + 40 bytes = 0.010048 MB")
+    seed = int(rng.integers(0, 2**31))
+    yield _size_case(["linear", 1000, 10, True], seed,
+                     "one Linear(1000, 10): 10 000 + 8 + 40 bytes = 0.010048 MB")
     a, b, c = (int(v) for v in rng.integers(8, 200, size=3))
-    yield _size_case(nn.Sequential(nn.Linear(a, b), nn.ReLU(), nn.LayerNorm(b), nn.Linear(b, c, bias=False)),
-                     f"Linear({a}, {b}), ReLU, LayerNorm({b}), Linear({b}, {c}) without bias")
+    yield _size_case(["sequential", [["linear", a, b, True], ["relu"], ["layernorm", b], ["linear", b, c, False]]],
+                     seed + 1, f"Linear({a}, {b}), ReLU, LayerNorm({b}), Linear({b}, {c}) without bias")
     vocab, dim = int(rng.integers(50, 500)), int(rng.integers(4, 32))
-
-    class Tagger(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.embed = nn.Embedding(vocab, dim)
-            self.scale = nn.Parameter(torch.ones(dim))
-            self.head = nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, 3))
-
-        def forward(self, idx):
-            return self.head(self.embed(idx) * self.scale)
-
-    yield _size_case(Tagger(), f"nested modules: an Embedding({vocab}, {dim}), a parameter of the module itself, "
-                               "two Linear in a Sequential")
-    yield _size_case(nn.Sequential(nn.LayerNorm(16)), "no Linear layer: all float32")
+    yield _size_case(["tagger", vocab, dim], seed + 2,
+                     f"nested modules: an Embedding({vocab}, {dim}), a parameter of the module itself, "
+                     "two Linear in a Sequential")
+    yield _size_case(["sequential", [["layernorm", 16]]], seed + 3, "no Linear layer: all float32")
 
 
 # ----------------------------------------------------------------------------- 11.magnitude_prune
@@ -366,6 +405,16 @@ def _kd_ref(s, t, y, T, alpha, *, t2: bool = True, reverse: bool = False, teache
     return float(a * soft + (1.0 - a) * hard)
 
 
+def _kd_grad(s, t, y, T, alpha) -> np.ndarray:
+    """The hand-derived gradient of the distillation loss with respect to the student's logits: alpha T (p_s^T -
+    p_t^T) / B from the soft term (T**2 times the KL at temperature T) plus (1 - alpha) (p_s - onehot(y)) / B."""
+    s, t = np.asarray(s, dtype=float), np.asarray(t, dtype=float)
+    B = len(s)
+    ps_T, pt_T, ps = (np.exp(_log_softmax(v)) for v in (s / T, t / T, s))
+    ps[np.arange(B), np.asarray(y)] -= 1.0
+    return alpha * T * (ps_T - pt_T) / B + (1.0 - alpha) * ps / B
+
+
 def _kd_case(rng: np.random.Generator, B: int, K: int, T: float, alpha: float, label: str) -> Case:
     import torch
 
@@ -377,19 +426,21 @@ def _kd_case(rng: np.random.Generator, B: int, K: int, T: float, alpha: float, l
     ty = torch.tensor(y, dtype=torch.int64)
     s32, t32 = ts.detach().double().numpy(), tt.double().numpy()
     expected = _kd_ref(s32, t32, y, T, alpha)
+    g_student = _kd_grad(s32, t32, y, T, alpha)
 
-    def validate(got):
-        return scalar_loss_problem(got, expected, 1e-4, 1e-6, reaches="the student",
-                                   avoid="torch.no_grad(), .detach() or NumPy on the student's logits")
+    def validate(got):  # got: the observations of the probe "torch.loss" (the gradient w.r.t. student_logits)
+        return observed_loss_problem(got, expected, 1e-4, 1e-6, reaches="the student",
+                                     avoid="torch.no_grad(), .detach() or NumPy on the student's logits",
+                                     grads=(("student_logits", g_student),))
 
     validate.args = (s32, t32, y, T, alpha)
-    return Case((ts, tt, ty, T, alpha), expected=validate, label=label)
+    return Case((ts, tt, ty, T, alpha), expected=validate, label=label, probe=loss_probe(0))
 
 
 def _kd_variant(**kw):
     def detect(got, e, c):
-        v = _arr(got)
-        if v is None or v.shape != ():
+        v = observed_scalar(got)
+        if v is None:
             return False
         ref, right = _kd_ref(*e.args, **kw), _kd_ref(*e.args)
         return bool(np.isclose(float(v), ref, rtol=1e-4, atol=1e-6)) and not bool(np.isclose(ref, right, rtol=1e-4))
@@ -478,18 +529,43 @@ def _as_list_of_arrays(got, n: int):
     return None if any(o is None for o in out) else out
 
 
+@register_builder("11.mlp")
+def _mlp(sizes, weights):
+    """``Sequential(Linear(d, h), Tanh(), Linear(h, k))`` with the given parameters (``weights``: float32 arrays in
+    ``parameters()`` order), made where the answer runs."""
+    import torch
+    from torch import nn
+
+    d, h, k = (int(v) for v in sizes)
+    with torch.random.fork_rng(devices=[]):  # the initial values are overwritten: leave the caller's seed alone
+        model = nn.Sequential(nn.Linear(d, h), nn.Tanh(), nn.Linear(h, k))
+    with torch.no_grad():
+        for p, w in zip(model.parameters(), weights):
+            p.copy_(torch.as_tensor(np.asarray(w, dtype=np.float32)).reshape(p.shape))
+    return model
+
+
+@register_builder("11.loss")
+def _loss_module(name: str):
+    from torch import nn
+
+    return {"mse": nn.MSELoss, "ce": nn.CrossEntropyLoss}[name]()
+
+
 def _ddp_case(rng: np.random.Generator, d: int, h: int, k: int, sizes: list[int], loss: str, label: str) -> Case:
     import torch
     from torch import nn
 
-    torch.manual_seed(int(rng.integers(0, 2**31)))
-    model = nn.Sequential(nn.Linear(d, h), nn.Tanh(), nn.Linear(h, k))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(rng.integers(0, 2**31)))
+        init = nn.Sequential(nn.Linear(d, h), nn.Tanh(), nn.Linear(h, k))
+    weights = [p.detach().numpy().copy() for p in init.parameters()]
+    model = _mlp([d, h, k], weights)   # the model and loss the answer gets, made here for the reference
+    loss_fn = _loss_module(loss)
     if loss == "ce":
-        loss_fn = nn.CrossEntropyLoss()
         shards = [(torch.tensor(rng.normal(size=(b, d)), dtype=torch.float32),
                    torch.tensor(rng.integers(0, k, size=b), dtype=torch.int64)) for b in sizes]
     else:
-        loss_fn = nn.MSELoss()
         shards = [(torch.tensor(rng.normal(size=(b, d)), dtype=torch.float32),
                    torch.tensor(rng.normal(size=(b, k)), dtype=torch.float32)) for b in sizes]
     want = [g.numpy() for g in _ddp_grads(model, loss_fn, shards)]
@@ -514,7 +590,9 @@ def _ddp_case(rng: np.random.Generator, d: int, h: int, k: int, sizes: list[int]
         return None
 
     validate.args = (model, loss_fn, shards)
-    return Case((model, loss_fn, shards), expected=validate, label=label)
+    built = (Build("11.mlp", {"sizes": [d, h, k], "weights": weights}, text=" ".join(repr(model).split())),
+             Build("11.loss", {"name": loss}, text=repr(loss_fn)))
+    return Case((*built, shards), expected=validate, label=label)
 
 
 def _ddp_variant(how: str):

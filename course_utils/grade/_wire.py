@@ -72,7 +72,7 @@ def encode(value, arrays: list, depth: int = 0, budget: list | None = None):
         arrays.append(np.asarray(value))
         return {"__npscalar__": len(arrays) - 1}
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
-        arrays.append(np.ascontiguousarray(value))
+        arrays.append(np.ascontiguousarray(value).reshape(value.shape))  # ascontiguousarray makes 0-d 1-d
         return {"__nd__": len(arrays) - 1}
     module = type(value).__module__ or ""
     if module.startswith("torch") and hasattr(value, "detach"):
