@@ -429,11 +429,11 @@ def _xattn_case(rng, d_q, d_kv, width, heads, B, Tq, Tk, lengths, label):
         """The verdict on the probe's observations (the same in a learner's kernel and in the grader)."""
         if obs.get("problem"):
             return obs["problem"]
-        problem = (compare(obs["out"], exp_out, 1e-4, 1e-5, where="the output")
-                   or compare(obs["w"], exp_w, 1e-4, 1e-6, where="the weights"))
+        problem = (compare(obs.get("out"), exp_out, 1e-4, 1e-5, where="the output")
+                   or compare(obs.get("w"), exp_w, 1e-4, 1e-6, where="the weights"))
         if problem:
             return problem
-        if not obs["requires_grad"]:
+        if obs.get("requires_grad") is not True:
             return ("the values are right but the output is cut off from the graph (requires_grad is False): no "
                     "gradient could train the layer. Do not use torch.no_grad(), .detach() or NumPy in forward")
         if obs.get("grad_problem"):

@@ -341,13 +341,14 @@ def _fusion_case(rng: np.random.Generator, dims: dict, hidden: int, B: int, labe
         """The verdict on the probe's observations (the same in a learner's kernel and in the grader)."""
         if obs.get("problem"):
             return obs["problem"]
-        if not np.allclose(obs["logits0"], 0.0):
+        logits0 = as_float_array(obs.get("logits0"))
+        if logits0 is None or not np.allclose(logits0, 0.0):
             return "self.logits must start at zeros (equal weights 1/M before training)"
         if obs.get("call_problem"):
             return obs["call_problem"]
-        problem = compare(obs["out"], expected, 1e-4, 1e-5)
+        problem = compare(obs.get("out"), expected, 1e-4, 1e-5)
         if problem:
-            o = as_float_array(obs["out"])
+            o = as_float_array(obs.get("out"))
             if o is not None and o.shape == expected.shape:
                 if np.allclose(o, sum(np.tanh(proj[m]) for m in mods) / len(mods), atol=1e-5):
                     return problem + ". Likely mistake: the modalities got equal weights 1/M: use softmax(self.logits)"
@@ -358,7 +359,7 @@ def _fusion_case(rng: np.random.Generator, dims: dict, hidden: int, B: int, labe
                 if np.allclose(o, np.tanh(sum(w[i] * proj[m] for i, m in enumerate(mods))), atol=1e-5):
                     return problem + ". Likely mistake: tanh was applied after the weighted sum, not to each projection"
             return problem
-        if not obs["requires_grad"]:
+        if obs.get("requires_grad") is not True:
             return "the output is cut off from the graph: do not use torch.no_grad(), .detach() or NumPy in forward"
         if obs.get("grad_problem"):
             return obs["grad_problem"]
@@ -380,10 +381,10 @@ def _fusion_case(rng: np.random.Generator, dims: dict, hidden: int, B: int, labe
                         f"one by up to {diff:.3g}: is a part of forward detached, or computed outside autograd?")
         if obs.get("weights_problem"):
             return obs["weights_problem"]
-        got_w = np.asarray(obs["weights_values"], dtype=float)
-        if not np.allclose(got_w, w, atol=1e-6):
+        got_w = as_float_array(obs.get("weights_values"))
+        if got_w is None or got_w.shape != w.shape or not np.allclose(got_w, w, atol=1e-6):
             return f"module.weights() returned {describe(got_w)}, expected softmax(self.logits) = {describe(w)}"
-        if not obs["weights_floats"]:
+        if obs.get("weights_floats") is not True:
             return "module.weights() must give plain Python floats (float(...)), not tensors"
         return None
 
