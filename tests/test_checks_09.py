@@ -462,3 +462,41 @@ def test_gmu_values_without_gradients_fail():
 
     r = run_check("09.gmu", gate_detached, record=False)
     assert not r.passed and "no gradient reaches gate.weight" in r.message, r.message
+
+
+def test_gmu_runs_in_a_fresh_copy_of_the_package_like_the_graders_kernel(tmp_path):
+    """The grader's kernel runs the answer with a fresh copy of course_utils loaded under a name of its own,
+    on inputs pickled by the grader (whose Builds name course_utils.checks._core.Build): that copy must still
+    make the layers (found in the first sandbox run: "'Build' object is not callable")."""
+    import importlib
+    import importlib.util
+    import pickle
+    import sys
+    import uuid
+
+    import course_utils
+    from course_utils.checks import _core
+    from course_utils.grade import _wire
+
+    package = Path(course_utils.__file__).parent
+    name = "_course_grader_test_" + uuid.uuid4().hex
+    spec = importlib.util.spec_from_file_location(name, package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
+    fresh = importlib.util.module_from_spec(spec)
+    sys.modules[name] = fresh
+    try:
+        spec.loader.exec_module(fresh)
+        fresh_core = importlib.import_module(name + ".checks._core")
+        assert fresh_core.Build is not _core.Build
+        cases = _gmu_cases(SEEDS[1])
+        inputs = pickle.loads(pickle.dumps(_core.case_inputs(cases)))
+        run = fresh_core.run_answer("09.gmu", gmu_stack, inputs)
+        assert [one.status for one in run.runs] == ["ok"] * len(cases), [one.message for one in run.runs]
+        assert all(one.args_after[1] is None and one.args_after[2] is None for one in run.runs)  # never sent
+        path = str(tmp_path / "record.npz")
+        _wire.dump(_wire.answer_record(run), path)
+        result = _core.judge("09.gmu", _wire.answer_from_record(_wire.load(path)), SEEDS[1], cases=cases)
+        assert result.passed, result.message
+    finally:
+        for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+            del sys.modules[key]
