@@ -356,3 +356,136 @@ def test_recipes_do_not_spell_out_the_solution():
         recipe = registry[exercise].recipe
         for code in ("np.where(allowed, 0.0, -1e9)", ".transpose(0, 2, 1, 3)", "Q @ np.swapaxes", "self.o((weights"):
             assert code not in recipe, (exercise, code)
+
+
+# ----------------------------------------------------------------------------- 07.cross_attention judged outside
+# The grader runs the module where the learner's kernel is (inside its sandbox) and judges only the probe's
+# observations outside: outputs, attention weights and the gradient VALUES of sum(output * a fixed cotangent).
+def _xattn_cases(seed=0):
+    from course_utils.checks import _core
+
+    return list(_core.lookup("07.cross_attention").cases(
+        np.random.default_rng(_core._seed_for("07.cross_attention", seed))))
+
+
+def _over_the_wire(run, tmp_path):
+    """``run`` written by the grader's wire format inside and read back outside (npz, no pickle)."""
+    from course_utils.grade import _wire
+
+    path = str(tmp_path / "record.npz")
+    _wire.dump(_wire.answer_record(run), path)
+    return _wire.answer_from_record(_wire.load(path))
+
+
+def _plain_observation(value) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_observation(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_plain_observation(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biuf"
+    return value is None or isinstance(value, (bool, int, float, str, np.generic))
+
+
+def test_cross_attention_is_judged_outside(tmp_path):
+    pytest.importorskip("torch")
+    from course_utils.checks import _core
+    from course_utils.grade._split import Judge
+
+    judge = Judge()
+    assert judge._decide("07.cross_attention"), judge.reasons
+    for seed in (0, SEEDS[1]):
+        cases = _xattn_cases(seed)
+        for case in cases:  # inputs only: the weights to set, the inputs, the mask and the cotangent
+            assert case.probe[0] == "07.cross_attention"
+            assert set(case.probe[1]) == {"params", "xq", "xkv", "key_mask", "cotangent"}
+        run = _core.run_answer("07.cross_attention", xattn_manual, _core.case_inputs(cases))
+        for one in run.runs:  # the module never leaves: its observations are plain data
+            assert one.status == "ok" and _plain_observation(one.got), one.got
+            assert set(one.got["grads"]) == {f"{n}.{p}" for n in "qkvo" for p in ("weight", "bias")}
+        result = _core.judge("07.cross_attention", _over_the_wire(run, tmp_path), seed, cases=cases)
+        assert result.passed, result.message
+        assert result.message == run_check("07.cross_attention", xattn_manual, seed=seed, record=False).message
+
+
+def test_cross_attention_forged_observations_fail(tmp_path):
+    pytest.importorskip("torch")
+    import copy
+
+    from course_utils.checks import _core
+
+    cases = _xattn_cases()
+    honest = _core.run_answer("07.cross_attention", xattn_manual, _core.case_inputs(cases))
+    observations = [one.got for one in honest.runs]
+
+    def judged(forge):
+        """A hand-made record: the honest observations of every case, the first one changed by ``forge``."""
+        obs = [copy.deepcopy(o) for o in observations]
+        obs[0] = forge(obs[0])
+        run = _core.AnswerRun(name="xattn_manual", params=["d_q", "d_kv", "width", "heads"],
+                              runs=[_core.CaseRun("ok", got=o, args_after=c.args, kwargs_after=dict(c.kwargs))
+                                    for o, c in zip(obs, cases)])
+        return _core.judge("07.cross_attention", _over_the_wire(run, tmp_path), 0, cases=cases)
+
+    assert judged(lambda o: o).passed   # the honest record passes
+
+    def flag_only(o):            # "attached to autograd", without any gradient
+        return dict(o, grads={})
+
+    def scaled_grads(o):         # plausible numbers, 5 % off
+        return dict(o, grads={k: None if g is None else 1.05 * g for k, g in o["grads"].items()})
+
+    def swapped_grads(o):        # the right numbers under the wrong names
+        g = dict(o["grads"])
+        g["q.weight"], g["v.weight"] = o["grads"]["v.weight"], o["grads"]["q.weight"]
+        return dict(o, grads=g)
+
+    def nudged_output(o):
+        return dict(o, out=o["out"] + np.float32(1e-3))
+
+    def just_flags(o):
+        return {"problem": None, "requires_grad": True}
+
+    for forge, needle in ((flag_only, "no gradient reaches self.q.weight"), (scaled_grads, "gradient with respect"),
+                          (swapped_grads, "gradient with respect"), (nudged_output, "wrong value in the output"),
+                          (just_flags, "got None in the output")):
+        result = judged(forge)
+        assert not result.passed and needle in result.message, (forge.__name__, result.message)
+    result = judged(lambda o: "✓ passed")  # not even observations
+    assert not result.passed
+
+
+def test_cross_attention_values_without_gradients_fail():
+    pytest.importorskip("torch")
+    import torch
+    from torch import nn
+
+    class Rewrapped(_xattn_class()):   # the right numbers, re-made as a fresh leaf: nothing reaches the layers
+        def forward(self, x_q, x_kv, key_mask=None):
+            out, w = super().forward(x_q, x_kv, key_mask)
+            return torch.tensor(out.detach().numpy(), requires_grad=True), w
+
+    r = run_check("07.cross_attention", Rewrapped, record=False)
+    assert not r.passed and "no gradient reaches self.q.weight" in r.message, r.message
+
+    class HalfDetached(nn.Module):  # values right, the keys cut off: gradients reach q, v, o only
+        def __init__(self, d_q, d_kv, width, heads):
+            super().__init__()
+            self.h = heads
+            self.q, self.k, self.v = nn.Linear(d_q, width), nn.Linear(d_kv, width), nn.Linear(d_kv, width)
+            self.o = nn.Linear(width, width)
+
+        def forward(self, x_q, x_kv, key_mask=None):
+            def split(x):
+                return x.reshape(*x.shape[:2], self.h, -1).transpose(1, 2)
+
+            q, v = split(self.q(x_q)), split(self.v(x_kv))
+            k = split(nn.functional.linear(x_kv, self.k.weight.detach(), self.k.bias.detach()))
+            s = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+            if key_mask is not None:
+                s = s.masked_fill(~key_mask[:, None, None, :], -1e9)
+            w = s.softmax(-1)
+            return self.o((w @ v).transpose(1, 2).flatten(2)), w
+
+    r = run_check("07.cross_attention", HalfDetached, record=False)
+    assert not r.passed and "no gradient reaches self.k.weight" in r.message, r.message

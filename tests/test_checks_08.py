@@ -284,3 +284,122 @@ def test_bilinear_mistakes(answer, needle):
 ])
 def test_softmax_fusion_mistakes(name, needle):
     mistake("08.softmax_fusion", _fusion_classes()[name], needle)
+
+
+# ----------------------------------------------------------------------------- 08.softmax_fusion judged outside
+# The grader runs the module inside its sandbox and judges only the probe's observations outside: the starting
+# logits, the output, the gradient VALUES of sum(output * a fixed cotangent) and what weights() returns.
+def _fusion_cases(seed=0):
+    from course_utils.checks import _core
+
+    return list(_core.lookup("08.softmax_fusion").cases(
+        np.random.default_rng(_core._seed_for("08.softmax_fusion", seed))))
+
+
+def _over_the_wire(run, tmp_path):
+    """``run`` written by the grader's wire format inside and read back outside (npz, no pickle)."""
+    from course_utils.grade import _wire
+
+    path = str(tmp_path / "record.npz")
+    _wire.dump(_wire.answer_record(run), path)
+    return _wire.answer_from_record(_wire.load(path))
+
+
+def _plain_observation(value) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_observation(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_plain_observation(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biuf"
+    return value is None or isinstance(value, (bool, int, float, str, np.generic))
+
+
+def test_softmax_fusion_is_judged_outside(tmp_path):
+    pytest.importorskip("torch")
+    from course_utils.checks import _core
+    from course_utils.grade._split import Judge
+
+    judge = Judge()
+    assert judge._decide("08.softmax_fusion"), judge.reasons
+    sol = _fusion_classes()["Sol"]
+    for seed in (0, SEEDS[1]):
+        cases = _fusion_cases(seed)
+        for case in cases:  # inputs only
+            assert case.probe[0] == "08.softmax_fusion"
+            assert set(case.probe[1]) == {"mods", "dims", "hidden", "weights", "biases", "logits", "xs",
+                                          "cotangent"}
+        run = _core.run_answer("08.softmax_fusion", sol, _core.case_inputs(cases))
+        for one in run.runs:  # the module never leaves: its observations are plain data
+            assert one.status == "ok" and _plain_observation(one.got), one.got
+        result = _core.judge("08.softmax_fusion", _over_the_wire(run, tmp_path), seed, cases=cases)
+        assert result.passed, result.message
+        assert result.message == run_check("08.softmax_fusion", sol, seed=seed, record=False).message
+
+
+def test_softmax_fusion_forged_observations_fail(tmp_path):
+    pytest.importorskip("torch")
+    import copy
+
+    from course_utils.checks import _core
+
+    cases = _fusion_cases()
+    honest = _core.run_answer("08.softmax_fusion", _fusion_classes()["Sol"], _core.case_inputs(cases))
+    observations = [one.got for one in honest.runs]
+
+    def judged(forge):
+        """A hand-made record: the honest observations of every case, the first one changed by ``forge``."""
+        obs = [copy.deepcopy(o) for o in observations]
+        obs[0] = forge(obs[0])
+        run = _core.AnswerRun(name="Sol", params=["dims", "hidden"],
+                              runs=[_core.CaseRun("ok", got=o, args_after=c.args, kwargs_after=dict(c.kwargs))
+                                    for o, c in zip(obs, cases)])
+        return _core.judge("08.softmax_fusion", _over_the_wire(run, tmp_path), 0, cases=cases)
+
+    assert judged(lambda o: o).passed   # the honest record passes
+
+    def flag_only(o):            # "attached to autograd", without any gradient
+        return dict(o, grads={})
+
+    def finite_logits_grad(o):   # a finite gradient for the logits, but not the right one
+        return dict(o, grads=dict(o["grads"], logits=np.ones_like(o["grads"]["logits"])))
+
+    def scaled_proj_grads(o):    # plausible numbers, 5 % off
+        return dict(o, grads={k: g if k == "logits" else 1.05 * g for k, g in o["grads"].items()})
+
+    def uniform_weights(o):
+        return dict(o, weights_values=np.full_like(o["weights_values"], 1.0 / len(o["weights_values"])))
+
+    def just_flags(o):
+        return {"problem": None, "call_problem": None, "logits0": o["logits0"], "requires_grad": True,
+                "weights_floats": True}
+
+    for forge, needle in ((flag_only, "no gradient reaches self.logits"),
+                          (finite_logits_grad, "gradient with respect to self.logits"),
+                          (scaled_proj_grads, "gradient with respect to self.proj."),
+                          (uniform_weights, "module.weights() returned"), (just_flags, "got None")):
+        result = judged(forge)
+        assert not result.passed and needle in result.message, (forge.__name__, result.message)
+    assert not judged(lambda o: "✓ passed").passed  # not even observations
+
+
+def test_softmax_fusion_wrong_gradients_fail():
+    pytest.importorskip("torch")
+    import torch
+
+    Sol = _fusion_classes()["Sol"]
+
+    class StraightThrough(Sol):   # the right values, but the logits' gradient skips the softmax's Jacobian
+        def forward(self, inputs):
+            w = torch.softmax(self.logits, dim=0).detach() + self.logits - self.logits.detach()
+            return sum(w[i] * torch.tanh(self.proj[m](inputs[m])) for i, m in enumerate(self.modalities))
+
+    r = run_check("08.softmax_fusion", StraightThrough, record=False)
+    assert not r.passed and "gradient with respect to self.logits differs" in r.message, r.message
+
+    class Rewrapped(Sol):         # the right values, re-made as a fresh leaf: nothing reaches the layers
+        def forward(self, inputs):
+            return torch.tensor(super().forward(inputs).detach().numpy(), requires_grad=True)
+
+    r = run_check("08.softmax_fusion", Rewrapped, record=False)
+    assert not r.passed and "no gradient reaches self.logits" in r.message, r.message

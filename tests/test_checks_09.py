@@ -347,3 +347,156 @@ def test_unrecognised_wrong_lmf_gets_feedback_not_a_crash():
                    + bias for i in range(len(lam)))
     result = run_check("09.lmf_fuse", bias_per_rank, record=False)
     assert not result.passed and "wrong value" in result.message, result.message
+
+
+# ----------------------------------------------------------------------------- 09.gmu judged outside
+# The layers are Build arguments (made from their weights where the answer runs); the grader judges only the
+# probe's observations outside: h, z and the gradient VALUES of sum(h * a fixed cotangent) for every layer.
+def _gmu_cases(seed=0):
+    from course_utils.checks import _core
+
+    return list(_core.lookup("09.gmu").cases(np.random.default_rng(_core._seed_for("09.gmu", seed))))
+
+
+def _over_the_wire(run, tmp_path):
+    """``run`` written by the grader's wire format inside and read back outside (npz, no pickle)."""
+    from course_utils.grade import _wire
+
+    path = str(tmp_path / "record.npz")
+    _wire.dump(_wire.answer_record(run), path)
+    return _wire.answer_from_record(_wire.load(path))
+
+
+def _plain_observation(value) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_observation(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return all(_plain_observation(v) for v in value)
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "biuf"
+    return value is None or isinstance(value, (bool, int, float, str, np.generic))
+
+
+def test_gmu_is_judged_outside(tmp_path):
+    from course_utils.checks import _core
+    from course_utils.grade._split import Judge
+
+    judge = Judge()
+    assert judge._decide("09.gmu"), judge.reasons
+    for seed in (0, SEEDS[1]):
+        cases = _gmu_cases(seed)
+        for case in cases:
+            xs, projections, gate = case.args
+            assert isinstance(projections, _core.Build) and isinstance(gate, _core.Build)
+            # feedback shows the layers as before; the Builds make the same layers
+            built = projections.make()
+            assert repr(projections) == repr(built) and repr(gate) == repr(gate.make())
+            assert all(np.array_equal(p.weight.detach().numpy(), w)
+                       for p, w in zip(built, projections.data["weights"]))
+            assert case.probe[0] == "09.gmu" and set(case.probe[1]) == {"cotangent"}
+        run = _core.run_answer("09.gmu", gmu_stack, _core.case_inputs(cases))
+        for one in run.runs:
+            assert one.status == "ok" and _plain_observation(one.got), one.got
+            assert set(one.got["grads"]) >= {"gate.weight", "gate.bias", "projections[0].weight"}
+        result = _core.judge("09.gmu", _over_the_wire(run, tmp_path), seed, cases=cases)
+        assert result.passed, result.message
+        assert result.message == run_check("09.gmu", gmu_stack, seed=seed, record=False).message
+
+
+def test_gmu_forged_observations_fail(tmp_path):
+    import copy
+
+    from course_utils.checks import _core
+
+    cases = _gmu_cases()
+    honest = _core.run_answer("09.gmu", gmu_stack, _core.case_inputs(cases))
+
+    def judged(forge):
+        """A hand-made record: the honest observations of every case, the first one changed by ``forge``."""
+        runs = [copy.deepcopy(one) for one in honest.runs]
+        runs[0].got = forge(runs[0].got)
+        run = _core.AnswerRun(name="gmu_stack", params=["xs", "projections", "gate"],
+                              runs=[_core.CaseRun("ok", got=one.got, args_after=one.args_after,
+                                                  kwargs_after=dict(one.kwargs_after)) for one in runs])
+        return _core.judge("09.gmu", _over_the_wire(run, tmp_path), 0, cases=cases)
+
+    assert judged(lambda o: o).passed   # the honest record passes
+
+    def flag_only(o):            # "attached to autograd", without any gradient
+        return dict(o, grads={})
+
+    def gate_grads_scaled(o):    # plausible numbers, 5 % off
+        return dict(o, grads=dict(o["grads"], **{"gate.weight": 1.05 * o["grads"]["gate.weight"]}))
+
+    def gate_grads_zero(o):
+        return dict(o, grads=dict(o["grads"], **{"gate.bias": np.zeros_like(o["grads"]["gate.bias"])}))
+
+    def nudged_h(o):
+        return dict(o, h=o["h"] + np.float32(1e-3))
+
+    def just_flags(o):
+        return {"problem": None, "requires_grad": True}
+
+    for forge, needle in ((flag_only, "no gradient reaches projections[0].weight"),
+                          (gate_grads_scaled, "gradient with respect to gate.weight"),
+                          (gate_grads_zero, "gradient with respect to gate.bias"),
+                          (nudged_h, "wrong value in h"), (just_flags, "got None in z")):
+        result = judged(forge)
+        assert not result.passed and needle in result.message, (forge.__name__, result.message)
+    assert not judged(lambda o: "✓ passed").passed  # not even observations
+
+
+def test_gmu_values_without_gradients_fail():
+    def rewrapped(xs, projections, gate):   # the right numbers, re-made as fresh leaves: nothing reaches the layers
+        h, z = gmu_stack(xs, projections, gate)
+        return torch.tensor(h.detach().numpy(), requires_grad=True), z
+
+    r = run_check("09.gmu", rewrapped, record=False)
+    assert not r.passed and "no gradient reaches projections[0].weight" in r.message, r.message
+
+    def gate_detached(xs, projections, gate):  # the right numbers, the gate cut off from the graph
+        z = torch.sigmoid(F.linear(torch.cat(xs, 1), gate.weight.detach(), gate.bias.detach()))
+        z = z.reshape(len(xs[0]), len(xs), -1)
+        hm = torch.stack([torch.tanh(p(x)) for p, x in zip(projections, xs)], dim=1)
+        return (z * hm).sum(1), z
+
+    r = run_check("09.gmu", gate_detached, record=False)
+    assert not r.passed and "no gradient reaches gate.weight" in r.message, r.message
+
+
+def test_gmu_runs_in_a_fresh_copy_of_the_package_like_the_graders_kernel(tmp_path):
+    """The grader's kernel runs the answer with a fresh copy of course_utils loaded under a name of its own,
+    on inputs pickled by the grader (whose Builds name course_utils.checks._core.Build): that copy must still
+    make the layers (found in the first sandbox run: "'Build' object is not callable")."""
+    import importlib
+    import importlib.util
+    import pickle
+    import sys
+    import uuid
+
+    import course_utils
+    from course_utils.checks import _core
+    from course_utils.grade import _wire
+
+    package = Path(course_utils.__file__).parent
+    name = "_course_grader_test_" + uuid.uuid4().hex
+    spec = importlib.util.spec_from_file_location(name, package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
+    fresh = importlib.util.module_from_spec(spec)
+    sys.modules[name] = fresh
+    try:
+        spec.loader.exec_module(fresh)
+        fresh_core = importlib.import_module(name + ".checks._core")
+        assert fresh_core.Build is not _core.Build
+        cases = _gmu_cases(SEEDS[1])
+        inputs = pickle.loads(pickle.dumps(_core.case_inputs(cases)))
+        run = fresh_core.run_answer("09.gmu", gmu_stack, inputs)
+        assert [one.status for one in run.runs] == ["ok"] * len(cases), [one.message for one in run.runs]
+        assert all(one.args_after[1] is None and one.args_after[2] is None for one in run.runs)  # never sent
+        path = str(tmp_path / "record.npz")
+        _wire.dump(_wire.answer_record(run), path)
+        result = _core.judge("09.gmu", _wire.answer_from_record(_wire.load(path)), SEEDS[1], cases=cases)
+        assert result.passed, result.message
+    finally:
+        for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+            del sys.modules[key]

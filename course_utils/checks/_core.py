@@ -145,10 +145,21 @@ def register_probe(name: str) -> Callable:
     return deco
 
 
+def _is_build(value: Any) -> bool:
+    """Is ``value`` a :class:`Build`, of this module or of another copy of it? The grader's kernel runs the
+    checks from a fresh copy of the package loaded under a name of its own, while the case inputs it unpickles
+    name ``course_utils.checks._core.Build``: such a Build is made by THIS copy's builders."""
+    if isinstance(value, Build):
+        return True
+    cls = type(value)
+    return (cls.__name__ == "Build" and (cls.__module__ or "").endswith("checks._core")
+            and isinstance(getattr(value, "name", None), str) and isinstance(getattr(value, "data", None), dict))
+
+
 def materialize(value: Any) -> Any:
     """``value`` with every :class:`Build` (also inside lists, tuples and dicts) replaced by its object."""
-    if isinstance(value, Build):
-        return value.make()
+    if _is_build(value):  # this copy's builder, also for a Build of another copy of the package
+        return _BUILDERS[value.name](**copy.deepcopy(dict(value.data)))
     if type(value) in (list, tuple):
         return type(value)(materialize(v) for v in value)
     if type(value) is dict:
@@ -158,7 +169,7 @@ def materialize(value: Any) -> Any:
 
 def _unbuilt(values: tuple, originals: tuple) -> tuple:
     """``values`` with the positions that were :class:`Build` arguments set to None (never compared or sent)."""
-    return tuple(None if isinstance(o, Build) else v for v, o in zip(values, originals))
+    return tuple(None if _is_build(o) else v for v, o in zip(values, originals))
 
 
 def _prepared(answer: Any, args: tuple, kwargs: dict, floating: str | None, probe: tuple | None,

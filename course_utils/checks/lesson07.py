@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Case, Mistake, _to_numpy_if_tensor, as_float_array, close_to, compare, describe, register
+from ._core import (Case, Mistake, _to_numpy_if_tensor, as_float_array, close_to, compare, describe, register,
+                    register_probe)
 
 NEG = -1e9      # the additive mask value the lesson uses (finite: a fully masked row gives no NaN)
 
@@ -291,84 +292,200 @@ def _xattn_reference(P: dict, xq, xkv, heads, key_mask, *, variant: str = ""):
     return (merged if variant == "no_out" else lin(merged, "o")), w
 
 
+_XATTN_LAYERS = ("q", "k", "v", "o")
+
+
+def _xattn_layer_shapes(d_q: int, d_kv: int, width: int) -> dict:
+    return {"q": (width, d_q), "k": (width, d_kv), "v": (width, d_kv), "o": (width, width)}
+
+
+def _cotangent(shape: tuple) -> np.ndarray:
+    """A fixed, generic cotangent for the gradient observations (no random draw: the cases' data stay as they
+    were for every seed)."""
+    n = int(np.prod(shape))
+    return np.sin(1.7 * np.arange(n) + 0.3).reshape(shape).astype(np.float32)
+
+
+def _tensor_values(t) -> np.ndarray:
+    """A tensor's values as a NumPy array of its own dtype (what :func:`compare` sees of a tensor)."""
+    t = t.detach().cpu()
+    try:
+        return t.resolve_conj().numpy()
+    except (TypeError, RuntimeError):  # bfloat16 and the like
+        return t.double().numpy()
+
+
+@register_probe("07.cross_attention")
+def _xattn_observations(module, args, kwargs, *, params: dict, xq, xkv, key_mask, cotangent) -> dict:
+    """Observations of the module ``CrossAttention(d_q, d_kv, width, heads)`` returned, made where the answer
+    ran: the layers' weights are set to ``params``, the module is called on ``(xq, xkv, key_mask)``, and the
+    output, the attention weights, whether the output is attached to autograd, and the gradients of
+    ``sum(output * cotangent)`` with respect to the weights and biases of q, k, v, o are recorded (values; None
+    where no gradient reaches). A problem with the module itself (a missing layer, forward raising) is recorded
+    as ``problem``, worded as the check words it. The module never leaves."""
+    import torch
+
+    d_q, d_kv, width, heads = args[:4]
+    shapes = _xattn_layer_shapes(d_q, d_kv, width)
+    obs: dict = {"problem": None}
+    if module is None:
+        obs["problem"] = ("got None: CrossAttention(...) should build the module (did __init__ forget "
+                          "super().__init__()?)")
+        return obs
+    if not isinstance(module, torch.nn.Module):
+        obs["problem"] = (f"CrossAttention({d_q}, {d_kv}, {width}, {heads}) should give a torch.nn.Module, got "
+                          f"{type(module).__name__}")
+        return obs
+    for n, shp in shapes.items():
+        layer = getattr(module, n, None)
+        if not isinstance(layer, torch.nn.Linear):
+            obs["problem"] = (f"the module needs an attribute `{n}` that is a torch.nn.Linear (the exercise fixes "
+                              f"the names q, k, v, o so that the check can set the weights); got "
+                              f"{type(layer).__name__}")
+            return obs
+        if tuple(layer.weight.shape) != shp or layer.bias is None:
+            obs["problem"] = (f"self.{n} has weight shape {tuple(layer.weight.shape)}"
+                              f"{' and no bias' if layer.bias is None else ''}; expected nn.Linear({shp[1]}, "
+                              f"{shp[0]}) with a bias (weight shape {shp})")
+            return obs
+    try:
+        with torch.no_grad():
+            for n in shapes:
+                getattr(module, n).weight.copy_(torch.from_numpy(np.asarray(params[n + ".weight"])))
+                getattr(module, n).bias.copy_(torch.from_numpy(np.asarray(params[n + ".bias"])))
+        module.train(False)
+        km = None if key_mask is None else torch.from_numpy(np.asarray(key_mask))
+        res = module(torch.from_numpy(np.asarray(xq)), torch.from_numpy(np.asarray(xkv)), km)
+    except Exception as exc:  # noqa: BLE001 - the learner's module: reported, not raised
+        obs["problem"] = (f"module(x_q {tuple(np.shape(xq))}, x_kv {tuple(np.shape(xkv))}, key_mask "
+                          f"{'None' if key_mask is None else tuple(np.shape(key_mask))}) raised "
+                          f"{type(exc).__name__}: {str(exc)[:500]}")
+        return obs
+    if not isinstance(res, (tuple, list)) or len(res) != 2:
+        obs["problem"] = f"forward should return a pair (output, weights), got {describe(res)}"
+        return obs
+    out, w = res
+    if not isinstance(out, torch.Tensor) or not isinstance(w, torch.Tensor):
+        obs["problem"] = "forward should return two torch tensors (output, weights); keep them tensors (no NumPy)"
+        return obs
+    obs.update(out=_tensor_values(out), w=_tensor_values(w), requires_grad=bool(out.requires_grad),
+               grads={}, grad_problem=None)
+    names = [n + part for n in shapes for part in (".weight", ".bias")]
+    if out.requires_grad and out.is_floating_point() and tuple(out.shape) == np.shape(cotangent):
+        try:
+            loss = (out * torch.from_numpy(np.asarray(cotangent)).to(out.dtype)).sum()
+            leaves = [getattr(getattr(module, n.split(".")[0]), n.split(".")[1]) for n in names]
+            found = torch.autograd.grad(loss, leaves, allow_unused=True)
+            obs["grads"] = {n: None if g is None else g.detach().cpu().double().numpy() for n, g in zip(names, found)}
+        except Exception as exc:  # noqa: BLE001 - the learner's graph: reported, not raised
+            obs["grad_problem"] = (f"the values are right but backpropagating through the output raised "
+                                   f"{type(exc).__name__}: {str(exc)[:300]}")
+    return obs
+
+
+def _xattn_reference_grads(P: dict, xq, xkv, heads, key_mask, cotangent) -> dict:
+    """The gradients of ``sum(output * cotangent)`` with respect to the layers' weights and biases, in
+    float64 (torch's autograd on the reference formula)."""
+    import torch
+
+    T = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in P.items()}
+
+    def lin(x, name):
+        return x @ T[name + ".weight"].T + T[name + ".bias"]
+
+    x_q, x_kv = torch.tensor(xq, dtype=torch.float64), torch.tensor(xkv, dtype=torch.float64)
+    B, Tq, _ = x_q.shape
+    Tk, W = x_kv.shape[1], P["q.weight"].shape[0]
+    dh = W // heads
+    q = lin(x_q, "q").reshape(B, Tq, heads, dh).transpose(1, 2)
+    k = lin(x_kv, "k").reshape(B, Tk, heads, dh).transpose(1, 2)
+    v = lin(x_kv, "v").reshape(B, Tk, heads, dh).transpose(1, 2)
+    s = q @ k.transpose(-1, -2) / np.sqrt(dh)
+    if key_mask is not None:
+        s = s.masked_fill(~torch.from_numpy(np.asarray(key_mask))[:, None, None, :], NEG)
+    out = lin((torch.softmax(s, dim=-1) @ v).transpose(1, 2).reshape(B, Tq, W), "o")
+    (out * torch.tensor(cotangent, dtype=torch.float64)).sum().backward()
+    return {k: t.grad.numpy().copy() for k, t in T.items()}
+
+
 def _xattn_case(rng, d_q, d_kv, width, heads, B, Tq, Tk, lengths, label):
     import torch  # noqa: F401  (the case needs torch; imported here only)
 
     xq = rng.normal(size=(B, Tq, d_q)).astype(np.float32)
     xkv = rng.normal(size=(B, Tk, d_kv)).astype(np.float32)
     key_mask = None if lengths is None else (np.arange(Tk)[None, :] < np.asarray(lengths)[:, None])
-    shapes = {"q": (width, d_q), "k": (width, d_kv), "v": (width, d_kv), "o": (width, width)}
+    shapes = _xattn_layer_shapes(d_q, d_kv, width)
     P = {}
     for n, shp in shapes.items():
         P[n + ".weight"] = (rng.normal(size=shp) / np.sqrt(shp[1])).astype(np.float32)
         P[n + ".bias"] = (0.1 * rng.normal(size=shp[0])).astype(np.float32)
     P64 = {k: v.astype(float) for k, v in P.items()}
+    cot = _cotangent((B, Tq, width))
     exp_out, exp_w = _xattn_reference(P64, xq.astype(float), xkv.astype(float), heads, key_mask)
+    exp_grads = _xattn_reference_grads(P64, xq.astype(float), xkv.astype(float), heads, key_mask,
+                                       cot.astype(float))
 
-    def validate(module):
-        import torch
-
-        validate.out = validate.w = None
-        if module is None:
-            return "got None: CrossAttention(...) should build the module (did __init__ forget super().__init__()?)"
-        if not isinstance(module, torch.nn.Module):
-            return (f"CrossAttention({d_q}, {d_kv}, {width}, {heads}) should give a torch.nn.Module, got "
-                    f"{type(module).__name__}")
-        for n, shp in shapes.items():
-            layer = getattr(module, n, None)
-            if not isinstance(layer, torch.nn.Linear):
-                return (f"the module needs an attribute `{n}` that is a torch.nn.Linear (the exercise fixes the "
-                        f"names q, k, v, o so that the check can set the weights); got {type(layer).__name__}")
-            if tuple(layer.weight.shape) != shp or layer.bias is None:
-                return (f"self.{n} has weight shape {tuple(layer.weight.shape)}"
-                        f"{' and no bias' if layer.bias is None else ''}; expected nn.Linear({shp[1]}, {shp[0]}) "
-                        f"with a bias (weight shape {shp})")
-        with torch.no_grad():
-            for n in shapes:
-                getattr(module, n).weight.copy_(torch.from_numpy(P[n + ".weight"]))
-                getattr(module, n).bias.copy_(torch.from_numpy(P[n + ".bias"]))
-        module.train(False)
-        args = [torch.from_numpy(xq), torch.from_numpy(xkv)]
-        km = None if key_mask is None else torch.from_numpy(key_mask)
-        try:
-            res = module(*args, km)
-        except Exception as exc:  # noqa: BLE001
-            return (f"module(x_q {tuple(xq.shape)}, x_kv {tuple(xkv.shape)}, key_mask "
-                    f"{'None' if km is None else tuple(km.shape)}) raised {type(exc).__name__}: {exc}")
-        if not isinstance(res, (tuple, list)) or len(res) != 2:
-            return f"forward should return a pair (output, weights), got {describe(res)}"
-        out, w = res
-        if not isinstance(out, torch.Tensor) or not isinstance(w, torch.Tensor):
-            return "forward should return two torch tensors (output, weights); keep them tensors (no NumPy)"
-        validate.out, validate.w = out.detach().double().numpy(), w.detach().double().numpy()
-        problem = (compare(out.detach(), exp_out, 1e-4, 1e-5, where="the output")
-                   or compare(w.detach(), exp_w, 1e-4, 1e-6, where="the weights"))
+    def validate(obs):
+        """The verdict on the probe's observations (the same in a learner's kernel and in the grader)."""
+        if obs.get("problem"):
+            return obs["problem"]
+        problem = (compare(obs.get("out"), exp_out, 1e-4, 1e-5, where="the output")
+                   or compare(obs.get("w"), exp_w, 1e-4, 1e-6, where="the weights"))
         if problem:
             return problem
-        if not out.requires_grad:
+        if obs.get("requires_grad") is not True:
             return ("the values are right but the output is cut off from the graph (requires_grad is False): no "
                     "gradient could train the layer. Do not use torch.no_grad(), .detach() or NumPy in forward")
+        if obs.get("grad_problem"):
+            return obs["grad_problem"]
+        grads = obs.get("grads") or {}
+        for name, want in exp_grads.items():
+            g = grads.get(name)
+            # an unused parameter has gradient 0: right for k.bias, which cannot change the softmax
+            g = np.zeros_like(want) if g is None else np.asarray(g, dtype=float)
+            tol = 1e-4 * max(1.0, float(np.abs(want).max()))
+            if g.shape != want.shape or not np.allclose(g, want, rtol=1e-3, atol=tol):
+                if grads.get(name) is None:
+                    return (f"the values are right but no gradient reaches self.{name}: part of forward is "
+                            "computed outside autograd (.detach(), .item(), NumPy) or from a copy")
+                diff = float(np.max(np.abs(g - want))) if g.shape == want.shape else float("nan")
+                return (f"the values are right but the gradient with respect to self.{name} differs from the "
+                        f"expected one by up to {diff:.3g}: is a part of forward detached, or computed outside "
+                        "autograd?")
         return None
 
     validate.ref = (P64, xq.astype(float), xkv.astype(float), heads, key_mask)
-    return Case((d_q, d_kv, width, heads), expected=validate, label=label)
+    probe = ("07.cross_attention", {"params": P, "xq": xq, "xkv": xkv, "key_mask": key_mask, "cotangent": cot})
+    return Case((d_q, d_kv, width, heads), expected=validate, label=label, probe=probe)
+
+
+def _xattn_values(got):
+    """(output, weights) as float64 arrays from the observations, or None when the module gave none."""
+    if not isinstance(got, dict) or got.get("problem") or got.get("out") is None or got.get("w") is None:
+        return None
+    out, w = as_float_array(got["out"]), as_float_array(got["w"])
+    return None if out is None or w is None else (out, w)
 
 
 def _xattn_variant(variant):
     def detect(got, e, c):
-        if e.out is None:
+        values = _xattn_values(got)
+        if values is None:
             return False
+        g_out, g_w = values
         out, w = _xattn_reference(*e.ref, variant=variant)
-        return (e.out.shape == out.shape and np.allclose(e.out, out, rtol=1e-4, atol=1e-5)
-                and e.w.shape == w.shape and np.allclose(e.w, w, rtol=1e-4, atol=1e-6))
+        return (g_out.shape == out.shape and np.allclose(g_out, out, rtol=1e-4, atol=1e-5)
+                and g_w.shape == w.shape and np.allclose(g_w, w, rtol=1e-4, atol=1e-6))
     return detect
 
 
 def _xattn_query_softmax(got, e, c):
-    if e.w is None or e.w.ndim != 4:
+    values = _xattn_values(got)
+    if values is None or values[1].ndim != 4:
         return False
-    sums_q = e.w.sum(axis=-2)
-    return np.allclose(sums_q, 1.0, atol=1e-4) and not np.allclose(e.w.sum(axis=-1), 1.0, atol=1e-4)
+    w = values[1]
+    sums_q = w.sum(axis=-2)
+    return np.allclose(sums_q, 1.0, atol=1e-4) and not np.allclose(w.sum(axis=-1), 1.0, atol=1e-4)
 
 
 _XATTN_MISTAKES = (
@@ -381,20 +498,25 @@ _XATTN_MISTAKES = (
             "the heads are merged but not projected: apply self.o to the merged (B, Tq, width) tensor."),
     Mistake("softmax over queries", _xattn_query_softmax,
             "the weights sum to 1 over the queries: the softmax must run over the keys (the last axis)."),
-    Mistake("scaled by the full width", lambda got, e, c: e.out is not None and e.ref[3] > 1 and _xattn_width_scale(e),
+    Mistake("scaled by the full width", lambda got, e, c: e.ref[3] > 1 and _xattn_width_scale(got, e),
             "the scores are divided by sqrt(width); each head has its own d_head = width // heads, and the scale "
             "is 1/sqrt(d_head)."),
 )
 
 
-def _xattn_width_scale(e) -> bool:
+def _xattn_width_scale(got, e) -> bool:
+    values = _xattn_values(got)
+    if values is None:
+        return False
+    g_out, g_w = values
     P, xq, xkv, heads, km = e.ref
     # dividing by sqrt(width) = dividing by sqrt(d_head) with queries scaled by 1/sqrt(heads)
     P2 = dict(P)
     P2["q.weight"] = P["q.weight"] / np.sqrt(heads)
     P2["q.bias"] = P["q.bias"] / np.sqrt(heads)
     out, w = _xattn_reference(P2, xq, xkv, heads, km)
-    return np.allclose(e.out, out, rtol=1e-4, atol=1e-5) and np.allclose(e.w, w, rtol=1e-4, atol=1e-6)
+    return (g_out.shape == out.shape and np.allclose(g_out, out, rtol=1e-4, atol=1e-5)
+            and g_w.shape == w.shape and np.allclose(g_w, w, rtol=1e-4, atol=1e-6))
 
 
 @register("07.cross_attention", signature="CrossAttention(d_q, d_kv, width, heads) -> nn.Module; "

@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ._core import Case, Mistake, as_float_array, close_to, close_to_float32, compare, describe, register
+from ._core import (Case, Mistake, as_float_array, close_to, close_to_float32, compare, describe, register,
+                    register_probe)
 
 
 def _matches(got: Any, value: Any, rtol: float = 1e-5, atol: float = 1e-7) -> bool:
@@ -200,52 +201,155 @@ def _bilinear_fusion(rng: np.random.Generator):
 
 
 # ----------------------------------------------------------------------------- 08.softmax_fusion (PyTorch)
-def _fusion_case(rng: np.random.Generator, dims: dict, hidden: int, B: int, label: str) -> Case:
-    seed = int(rng.integers(0, 2**31))
-    mods = list(dims)
+def _cotangent(shape: tuple) -> np.ndarray:
+    """A fixed, generic cotangent for the gradient observations (no random draw: the cases' data stay as they
+    were for every seed)."""
+    n = int(np.prod(shape))
+    return np.sin(1.7 * np.arange(n) + 0.3).reshape(shape).astype(np.float32)
 
-    def validate(module):
-        import torch
 
-        if not isinstance(module, torch.nn.Module):
-            return f"SoftmaxWeightedFusion(dims, hidden) must build a torch.nn.Module, got {type(module).__name__}"
-        for attr in ("proj", "logits"):
-            if not hasattr(module, attr):
-                return (f"the module has no attribute {attr!r}: name the projections self.proj (an "
-                        "nn.ModuleDict of nn.Linear) and the modality logits self.logits (an nn.Parameter)")
-        if not isinstance(module.proj, torch.nn.ModuleDict) or sorted(module.proj.keys()) != sorted(mods):
-            return f"self.proj must be an nn.ModuleDict with one nn.Linear per modality {mods}"
-        for m in mods:
-            lin = module.proj[m]
-            if not isinstance(lin, torch.nn.Linear) or (lin.in_features, lin.out_features) != (dims[m], hidden):
-                return f"self.proj[{m!r}] must be nn.Linear({dims[m]}, {hidden}), got {lin}"
-        if not isinstance(module.logits, torch.nn.Parameter) or tuple(module.logits.shape) != (len(mods),):
-            return f"self.logits must be an nn.Parameter of shape ({len(mods)},), got {describe(module.logits)}"
-        if not np.allclose(module.logits.detach().numpy(), 0.0):
-            return "self.logits must start at zeros (equal weights 1/M before training)"
-        g = torch.Generator().manual_seed(seed)
+def _tensor_values(t) -> np.ndarray:
+    """A tensor's values as a NumPy array of its own dtype (what :func:`compare` sees of a tensor)."""
+    t = t.detach().cpu()
+    try:
+        return t.resolve_conj().numpy()
+    except (TypeError, RuntimeError):  # bfloat16 and the like
+        return t.double().numpy()
+
+
+@register_probe("08.softmax_fusion")
+def _fusion_observations(module, args, kwargs, *, mods: list, dims: dict, hidden: int, weights: dict,
+                         biases: dict, logits, xs: dict, cotangent) -> dict:
+    """Observations of the module ``SoftmaxWeightedFusion(dims, hidden)`` returned, made where the answer ran:
+    the logits it starts with; then, with the given weights, biases and logits set, its output on ``xs``,
+    whether the output is attached to autograd, the gradients of ``sum(output * cotangent)`` with respect to
+    self.logits and every projection (values; None where no gradient reaches) and what ``module.weights()``
+    returns. Problems with the module itself (a missing attribute, forward raising) are recorded as texts,
+    worded as the check words them. The module never leaves."""
+    import torch
+
+    obs: dict = {"problem": None, "call_problem": None}
+    if not isinstance(module, torch.nn.Module):
+        obs["problem"] = f"SoftmaxWeightedFusion(dims, hidden) must build a torch.nn.Module, got {type(module).__name__}"
+        return obs
+    for attr in ("proj", "logits"):
+        if not hasattr(module, attr):
+            obs["problem"] = (f"the module has no attribute {attr!r}: name the projections self.proj (an "
+                              "nn.ModuleDict of nn.Linear) and the modality logits self.logits (an nn.Parameter)")
+            return obs
+    if not isinstance(module.proj, torch.nn.ModuleDict) or sorted(module.proj.keys()) != sorted(mods):
+        obs["problem"] = f"self.proj must be an nn.ModuleDict with one nn.Linear per modality {mods}"
+        return obs
+    for m in mods:
+        lin = module.proj[m]
+        if not isinstance(lin, torch.nn.Linear) or (lin.in_features, lin.out_features) != (dims[m], hidden):
+            obs["problem"] = f"self.proj[{m!r}] must be nn.Linear({dims[m]}, {hidden}), got {lin}"
+            return obs
+    if not isinstance(module.logits, torch.nn.Parameter) or tuple(module.logits.shape) != (len(mods),):
+        obs["problem"] = (f"self.logits must be an nn.Parameter of shape ({len(mods)},), got "
+                          f"{describe(module.logits)}")
+        return obs
+    obs["logits0"] = module.logits.detach().cpu().double().numpy()
+    try:
         with torch.no_grad():
             for m in mods:
-                module.proj[m].weight.copy_(torch.randn(module.proj[m].weight.shape, generator=g))
-                module.proj[m].bias.copy_(torch.randn(module.proj[m].bias.shape, generator=g))
-            module.logits.copy_(2 * torch.randn(len(mods), generator=g))
-        xs = {m: torch.randn(B, dims[m], generator=g) / np.sqrt(dims[m]) for m in mods}
-        a = module.logits.detach().double().numpy()
-        w = np.exp(a - a.max())
-        w /= w.sum()
-        proj = {m: xs[m].double().numpy() @ module.proj[m].weight.detach().double().numpy().T
-                + module.proj[m].bias.detach().double().numpy() for m in mods}
-        expected = sum(w[i] * np.tanh(proj[m]) for i, m in enumerate(mods))
+                module.proj[m].weight.copy_(torch.from_numpy(np.asarray(weights[m])))
+                module.proj[m].bias.copy_(torch.from_numpy(np.asarray(biases[m])))
+            module.logits.copy_(torch.from_numpy(np.asarray(logits)))
+        out = module({m: torch.from_numpy(np.asarray(xs[m])) for m in mods})
+    except Exception as exc:  # noqa: BLE001 - the learner's module: reported, not raised
+        B = len(np.asarray(xs[mods[0]]))
+        obs["call_problem"] = (f"calling the module on a dict of {B} rows per modality raised "
+                               f"{type(exc).__name__}: {str(exc)[:500]}")
+        return obs
+    if not isinstance(out, torch.Tensor):
+        obs["call_problem"] = (f"forward must return a torch.Tensor of shape ({len(np.asarray(xs[mods[0]]))}, "
+                               f"{hidden}), got {type(out).__name__}")
+        return obs
+    obs.update(out=_tensor_values(out), requires_grad=bool(out.requires_grad), grads={}, grad_problem=None)
+    names = ["logits"] + [f"proj.{m}.{part}" for m in mods for part in ("weight", "bias")]
+    if out.requires_grad and out.is_floating_point() and tuple(out.shape) == np.shape(cotangent):
         try:
-            out = module(dict(xs))
-        except Exception as exc:
-            return f"calling the module on a dict of {B} rows per modality raised {type(exc).__name__}: {exc}"
-        if not isinstance(out, torch.Tensor):
-            return f"forward must return a torch.Tensor of shape ({B}, {hidden}), got {type(out).__name__}"
-        problem = compare(out.detach(), expected, 1e-4, 1e-5)
+            leaves = [module.logits] + [getattr(module.proj[m], part) for m in mods for part in ("weight", "bias")]
+            loss = (out * torch.from_numpy(np.asarray(cotangent)).to(out.dtype)).sum()
+            found = torch.autograd.grad(loss, leaves, allow_unused=True)
+            obs["grads"] = {n: None if g is None else g.detach().cpu().double().numpy() for n, g in zip(names, found)}
+        except Exception as exc:  # noqa: BLE001 - the learner's graph: reported, not raised
+            obs["grad_problem"] = (f"backpropagating through the output raised {type(exc).__name__}: "
+                                   f"{str(exc)[:300]}")
+    obs["weights_problem"] = None
+    try:
+        got_w = module.weights()
+    except Exception as exc:  # noqa: BLE001
+        obs["weights_problem"] = f"module.weights() raised {type(exc).__name__}: {str(exc)[:500]}"
+        return obs
+    if not isinstance(got_w, dict) or list(got_w) != mods:
+        obs["weights_problem"] = (f"module.weights() must return a dict {{modality: float}} in the order {mods}, "
+                                  f"got {describe(got_w)}")
+        return obs
+    try:
+        obs["weights_values"] = np.array([float(got_w[m]) for m in mods])
+    except Exception as exc:  # noqa: BLE001
+        obs["weights_problem"] = (f"module.weights() must give plain Python floats (float(...)), not "
+                                  f"{type(exc).__name__}: {str(exc)[:200]}")
+        return obs
+    obs["weights_floats"] = all(isinstance(v, float) for v in got_w.values())
+    return obs
+
+
+def _fusion_grads(xs: dict, weights: dict, biases: dict, logits: np.ndarray, cot: np.ndarray) -> dict:
+    """The gradients of ``sum(output * cot)`` with respect to the logits and the projections, in float64."""
+    mods = list(xs)
+    a = np.asarray(logits, dtype=float)
+    w = np.exp(a - a.max())
+    w /= w.sum()
+    C = np.asarray(cot, dtype=float)
+    grads: dict = {}
+    s = np.zeros(len(mods))
+    for i, m in enumerate(mods):
+        x = np.asarray(xs[m], dtype=float)
+        t = np.tanh(x @ np.asarray(weights[m], dtype=float).T + np.asarray(biases[m], dtype=float))
+        s[i] = float((C * t).sum())
+        dp = w[i] * C * (1.0 - t ** 2)
+        grads[f"proj.{m}.weight"] = dp.T @ x
+        grads[f"proj.{m}.bias"] = dp.sum(axis=0)
+    grads["logits"] = w * (s - float(w @ s))
+    return grads
+
+
+def _fusion_case(rng: np.random.Generator, dims: dict, hidden: int, B: int, label: str) -> Case:
+    import torch
+
+    seed = int(rng.integers(0, 2**31))
+    mods = list(dims)
+    g = torch.Generator().manual_seed(seed)   # the weights and inputs the check has always used
+    weights, biases = {}, {}
+    for m in mods:
+        weights[m] = torch.randn((hidden, dims[m]), generator=g).numpy()
+        biases[m] = torch.randn((hidden,), generator=g).numpy()
+    logits = (2 * torch.randn(len(mods), generator=g)).numpy()
+    xs = {m: (torch.randn(B, dims[m], generator=g) / np.sqrt(dims[m])).numpy() for m in mods}
+    cot = _cotangent((B, hidden))
+    a = logits.astype(float)
+    w = np.exp(a - a.max())
+    w /= w.sum()
+    proj = {m: xs[m].astype(float) @ weights[m].astype(float).T + biases[m].astype(float) for m in mods}
+    expected = sum(w[i] * np.tanh(proj[m]) for i, m in enumerate(mods))
+    exp_grads = _fusion_grads(xs, weights, biases, logits, cot)
+
+    def validate(obs):
+        """The verdict on the probe's observations (the same in a learner's kernel and in the grader)."""
+        if obs.get("problem"):
+            return obs["problem"]
+        logits0 = as_float_array(obs.get("logits0"))
+        if logits0 is None or not np.allclose(logits0, 0.0):
+            return "self.logits must start at zeros (equal weights 1/M before training)"
+        if obs.get("call_problem"):
+            return obs["call_problem"]
+        problem = compare(obs.get("out"), expected, 1e-4, 1e-5)
         if problem:
-            o = out.detach().double().numpy()
-            if o.shape == expected.shape:
+            o = as_float_array(obs.get("out"))
+            if o is not None and o.shape == expected.shape:
                 if np.allclose(o, sum(np.tanh(proj[m]) for m in mods) / len(mods), atol=1e-5):
                     return problem + ". Likely mistake: the modalities got equal weights 1/M: use softmax(self.logits)"
                 if np.allclose(o, sum(a[i] * np.tanh(proj[m]) for i, m in enumerate(mods)), atol=1e-5):
@@ -255,25 +359,38 @@ def _fusion_case(rng: np.random.Generator, dims: dict, hidden: int, B: int, labe
                 if np.allclose(o, np.tanh(sum(w[i] * proj[m] for i, m in enumerate(mods))), atol=1e-5):
                     return problem + ". Likely mistake: tanh was applied after the weighted sum, not to each projection"
             return problem
-        if not out.requires_grad:
+        if obs.get("requires_grad") is not True:
             return "the output is cut off from the graph: do not use torch.no_grad(), .detach() or NumPy in forward"
-        out.sum().backward()
-        if module.logits.grad is None or not torch.isfinite(module.logits.grad).all():
+        if obs.get("grad_problem"):
+            return obs["grad_problem"]
+        grads = obs.get("grads") or {}
+        g_logits = grads.get("logits")
+        if g_logits is None or not np.isfinite(np.asarray(g_logits, dtype=float)).all():
             return "no gradient reaches self.logits: the weights must be computed from it inside forward"
-        try:
-            weights = module.weights()
-        except Exception as exc:
-            return f"module.weights() raised {type(exc).__name__}: {exc}"
-        if not isinstance(weights, dict) or list(weights) != mods:
-            return f"module.weights() must return a dict {{modality: float}} in the order {mods}, got {describe(weights)}"
-        got_w = np.array([float(weights[m]) for m in mods])
-        if not np.allclose(got_w, w, atol=1e-6):
+        for name, want in exp_grads.items():
+            g = grads.get(name)
+            g = np.zeros_like(want) if g is None else np.asarray(g, dtype=float)
+            tol = 1e-4 * max(1.0, float(np.abs(want).max()))
+            if g.shape != want.shape or not np.allclose(g, want, rtol=1e-3, atol=tol):
+                where = "self.logits" if name == "logits" else f"self.{name}"
+                if grads.get(name) is None:
+                    return (f"the values are right but no gradient reaches {where}: part of forward is computed "
+                            "outside autograd (.detach(), .item(), NumPy) or from a copy")
+                diff = float(np.max(np.abs(g - want))) if g.shape == want.shape else float("nan")
+                return (f"the values are right but the gradient with respect to {where} differs from the expected "
+                        f"one by up to {diff:.3g}: is a part of forward detached, or computed outside autograd?")
+        if obs.get("weights_problem"):
+            return obs["weights_problem"]
+        got_w = as_float_array(obs.get("weights_values"))
+        if got_w is None or got_w.shape != w.shape or not np.allclose(got_w, w, atol=1e-6):
             return f"module.weights() returned {describe(got_w)}, expected softmax(self.logits) = {describe(w)}"
-        if not all(isinstance(v, float) for v in weights.values()):
+        if obs.get("weights_floats") is not True:
             return "module.weights() must give plain Python floats (float(...)), not tensors"
         return None
 
-    return Case((dict(dims), hidden), expected=validate, label=label)
+    probe = ("08.softmax_fusion", {"mods": mods, "dims": dict(dims), "hidden": hidden, "weights": weights,
+                                   "biases": biases, "logits": logits, "xs": xs, "cotangent": cot})
+    return Case((dict(dims), hidden), expected=validate, label=label, probe=probe)
 
 
 @register("08.softmax_fusion", signature="SoftmaxWeightedFusion(dims, hidden) -> nn.Module",

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import (Case, Mistake, as_float_array, close_to_float32, compare, describe, register,
-                    scalar_loss_problem)
+from ._core import (Build, Case, Mistake, as_float_array, close_to_float32, compare, describe, register,
+                    register_builder, register_probe, scalar_loss_problem)
 
 
 _arr = as_float_array
@@ -173,6 +173,103 @@ def _gmu_ref(xs, Ws, bs, Wz, bz, *, gate: str = "sigmoid", tanh: bool = True, la
     return (z * hm).sum(axis=1), z
 
 
+def _cotangent(shape: tuple) -> np.ndarray:
+    """A fixed, generic cotangent for the gradient observations (no random draw: the cases' data stay as they
+    were for every seed)."""
+    n = int(np.prod(shape))
+    return np.sin(1.7 * np.arange(n) + 0.3).reshape(shape).astype(np.float32)
+
+
+def _tensor_values(t) -> np.ndarray:
+    """A tensor's values as a NumPy array of its own dtype (what :func:`compare` sees of a tensor)."""
+    t = t.detach().cpu()
+    try:
+        return t.resolve_conj().numpy()
+    except (TypeError, RuntimeError):  # bfloat16 and the like
+        return t.double().numpy()
+
+
+def _linear(weight, bias):
+    import torch
+
+    weight, bias = np.asarray(weight), np.asarray(bias)
+    layer = torch.nn.utils.skip_init(torch.nn.Linear, weight.shape[1], weight.shape[0])  # no draw from torch's RNG
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(weight))
+        layer.bias.copy_(torch.from_numpy(bias))
+    return layer
+
+
+@register_builder("09.linear")
+def _build_linear(weight, bias):
+    """An nn.Linear with the given weight (out, in) and bias (made where the answer runs)."""
+    return _linear(weight, bias)
+
+
+@register_builder("09.linears")
+def _build_linears(weights, biases):
+    """An nn.ModuleList of nn.Linear with the given weights and biases (made where the answer runs)."""
+    import torch
+
+    return torch.nn.ModuleList(_linear(w, b) for w, b in zip(weights, biases))
+
+
+@register_probe("09.gmu")
+def _gmu_observations(got, args, kwargs, *, cotangent) -> dict:
+    """Observations of the pair ``(h, z)`` returned by ``gmu(xs, projections, gate)``, made where the answer
+    ran: their values, whether h is attached to autograd, and the gradients of ``sum(h * cotangent)`` with
+    respect to the weights and biases of every projection and of the gate (values; None where no gradient
+    reaches). A result of the wrong kind is recorded as ``problem``, worded as the check words it."""
+    import torch
+
+    xs, projections, gate = args[:3]
+    B, H = np.shape(cotangent)
+    M = len(xs)
+    obs: dict = {"problem": None}
+    if not isinstance(got, tuple) or len(got) != 2:
+        obs["problem"] = f"expected a tuple (h, z) of two torch tensors, got {type(got).__name__}: {describe(got)}"
+        return obs
+    h, z = got
+    for name, t, shape in (("h", h, (B, H)), ("z", z, (B, M, H))):
+        if not isinstance(t, torch.Tensor):
+            obs["problem"] = (f"{name} must be a torch.Tensor of shape {shape}, got {type(t).__name__}: "
+                              f"{describe(t)}; the model trains on this result, so keep it a tensor")
+            return obs
+    obs.update(h=_tensor_values(h), z=_tensor_values(z), requires_grad=bool(h.requires_grad), grads={},
+               grad_problem=None)
+    layers = [(f"projections[{i}]", p) for i, p in enumerate(projections)] + [("gate", gate)]
+    names = [f"{n}.{part}" for n, _ in layers for part in ("weight", "bias")]
+    if h.requires_grad and h.is_floating_point() and tuple(h.shape) == (B, H):
+        try:
+            leaves = [getattr(layer, part) for _, layer in layers for part in ("weight", "bias")]
+            loss = (h * torch.from_numpy(np.asarray(cotangent)).to(h.dtype)).sum()
+            found = torch.autograd.grad(loss, leaves, allow_unused=True)
+            obs["grads"] = {n: None if g is None else g.detach().cpu().double().numpy() for n, g in zip(names, found)}
+        except Exception as exc:  # noqa: BLE001 - the learner's graph: reported, not raised
+            obs["grad_problem"] = (f"the values are right but backpropagating through h raised "
+                                   f"{type(exc).__name__}: {str(exc)[:300]}")
+    return obs
+
+
+def _gmu_grads(xs, Ws, bs, Wz, bz, cot) -> dict:
+    """The gradients of ``sum(h * cot)`` with respect to the projections' and the gate's weights and biases,
+    in float64."""
+    B, M, H = xs[0].shape[0], len(xs), Ws[0].shape[0]
+    C = np.asarray(cot, dtype=float)[:, None, :]
+    cat = np.concatenate(xs, axis=1)
+    z = _sigmoid((cat @ Wz.T + bz).reshape(B, M, H))
+    hm = np.stack([np.tanh(x @ W.T + b) for x, W, b in zip(xs, Ws, bs)], axis=1)
+    da = (C * hm * z * (1.0 - z)).reshape(B, M * H)
+    dp = C * z * (1.0 - hm ** 2)
+    grads: dict = {}
+    for i, x in enumerate(xs):
+        grads[f"projections[{i}].weight"] = dp[:, i].T @ x
+        grads[f"projections[{i}].bias"] = dp[:, i].sum(axis=0)
+    grads["gate.weight"] = da.T @ cat
+    grads["gate.bias"] = da.sum(axis=0)
+    return grads
+
+
 def _gmu_case(rng: np.random.Generator, widths: list[int], H: int, B: int, label: str) -> Case:
     import torch
 
@@ -182,42 +279,70 @@ def _gmu_case(rng: np.random.Generator, widths: list[int], H: int, B: int, label
     gate = torch.nn.Linear(sum(widths), len(widths) * H)
     with torch.no_grad():   # larger gate weights: gates spread over (0, 1) instead of sitting near 0.5
         gate.weight.mul_(3.0)
+    np32 = lambda t: t.detach().numpy().copy()  # noqa: E731
     np64 = lambda t: t.detach().double().numpy()  # noqa: E731
     args64 = ([np64(x) for x in xs], [np64(p.weight) for p in projections], [np64(p.bias) for p in projections],
               np64(gate.weight), np64(gate.bias))
     h_ref, z_ref = _gmu_ref(*args64)
+    cot = _cotangent((B, H))
+    exp_grads = _gmu_grads(*args64, cot.astype(float))
+    # the layers travel as plain data and are built where the answer runs; feedback shows them as before
+    built_projections = Build("09.linears", {"weights": [np32(p.weight) for p in projections],
+                                             "biases": [np32(p.bias) for p in projections]}, text=repr(projections))
+    built_gate = Build("09.linear", {"weight": np32(gate.weight), "bias": np32(gate.bias)}, text=repr(gate))
 
-    def validate(got):
-        if not isinstance(got, tuple) or len(got) != 2:
-            return (f"expected a tuple (h, z) of two torch tensors, got {type(got).__name__}: {describe(got)}")
-        h, z = got
-        for name, t, shape in (("h", h, (B, H)), ("z", z, (B, len(widths), H))):
-            if not isinstance(t, torch.Tensor):
-                return (f"{name} must be a torch.Tensor of shape {shape}, got {type(t).__name__}: {describe(t)}; "
-                        "the model trains on this result, so keep it a tensor")
-        problem = compare(z.detach(), z_ref, 1e-4, 1e-5, where="z (the gates)")
+    def validate(obs):
+        """The verdict on the probe's observations (the same in a learner's kernel and in the grader)."""
+        if obs.get("problem"):
+            return obs["problem"]
+        problem = compare(obs.get("z"), z_ref, 1e-4, 1e-5, where="z (the gates)")
         if problem:
             return problem
-        problem = compare(h.detach(), h_ref, 1e-4, 1e-5, where="h (the fused vector)")
+        problem = compare(obs.get("h"), h_ref, 1e-4, 1e-5, where="h (the fused vector)")
         if problem:
             return problem
-        if not h.requires_grad:
+        if obs.get("requires_grad") is not True:
             return ("the values are right but h is cut off from the graph (requires_grad is False): no gradient "
                     "could reach the layers' weights. Do not use torch.no_grad(), .detach() or NumPy inside the "
                     "function")
+        if obs.get("grad_problem"):
+            return obs["grad_problem"]
+        grads = obs.get("grads") or {}
+        for name, want in exp_grads.items():
+            g = grads.get(name)
+            g = np.zeros_like(want) if g is None else np.asarray(g, dtype=float)
+            tol = 1e-4 * max(1.0, float(np.abs(want).max()))
+            if g.shape != want.shape or not np.allclose(g, want, rtol=1e-3, atol=tol):
+                if grads.get(name) is None:
+                    return (f"the values are right but no gradient reaches {name}: part of h is computed outside "
+                            "autograd (.detach(), .item(), NumPy) or from a copy")
+                diff = float(np.max(np.abs(g - want))) if g.shape == want.shape else float("nan")
+                return (f"the values are right but the gradient with respect to {name} differs from the expected "
+                        f"one by up to {diff:.3g}: is a part of the computation detached, or computed outside "
+                        "autograd?")
         return None
 
     validate.args64 = args64
     validate.h, validate.z = h_ref, z_ref
-    return Case((xs, projections, gate), expected=validate, label=label)
+    return Case((xs, built_projections, built_gate), expected=validate, label=label,
+                probe=("09.gmu", {"cotangent": cot}))
+
+
+def _gmu_values(got):
+    """(h, z) as float64 arrays from the observations, or None when the answer gave no such pair."""
+    if not isinstance(got, dict) or got.get("problem") or got.get("h") is None or got.get("z") is None:
+        return None
+    h, z = _arr(got["h"]), _arr(got["z"])
+    return None if h is None or z is None else (h, z)
 
 
 def _gmu_variant(**kw):
     def detect(got, e, c):
-        if not isinstance(got, tuple) or len(got) != 2:
+        values = _gmu_values(got)
+        if values is None:
             return False
         h, z = _gmu_ref(*e.args64, **kw)
-        return _matches(got[1], z, 1e-4, 1e-5) and _matches(got[0], h, 1e-4, 1e-5)
+        return _matches(values[1], z, 1e-4, 1e-5) and _matches(values[0], h, 1e-4, 1e-5)
     return detect
 
 
@@ -230,9 +355,9 @@ _GMU_MISTAKES = (
     Mistake("gate layout", _gmu_variant(layout="HM"),
             "the gate vector was split in the wrong order: its M * hidden values are M blocks of `hidden` "
             "(modality first): reshape to (B, M, hidden), not (B, hidden, M)."),
-    Mistake("z without sigmoid", lambda got, e, c: isinstance(got, tuple) and len(got) == 2
-            and _arr(got[1]) is not None and _arr(got[1]).shape == e.z.shape
-            and not _matches(got[1], e.z, 1e-4, 1e-5) and (_arr(got[1]).min() < 0 or _arr(got[1]).max() > 1),
+    Mistake("z without sigmoid", lambda got, e, c: _gmu_values(got) is not None
+            and _gmu_values(got)[1].shape == e.z.shape and not _matches(_gmu_values(got)[1], e.z, 1e-4, 1e-5)
+            and (_gmu_values(got)[1].min() < 0 or _gmu_values(got)[1].max() > 1),
             "some gate values are outside (0, 1): z must be the sigmoid of the gate layer's output."),
 )
 
