@@ -2,9 +2,8 @@
 
 Each test is a minimal reproduction of one successful attack and asserts the guarantee the attack breaks,
 so each one FAILED on the grader as reviewed (h/g12 @ 37605c0) and passes now that the hole is closed.
-Not fixed, so not here (its reproduction stays on branch h/atk; docs/instructors.md section 5 lists it as a
-known limitation): the unbounded judging, outside the sandbox, of a returned ``torch.nn`` model
-(``00.torch_loop`` with Upsample / AvgPool1d pairs). The process-count limit (a pids cgroup) is best effort:
+The unbounded judging, outside the sandbox, of a returned ``torch.nn`` model (``00.torch_loop`` with
+Upsample / AvgPool1d pairs) is closed by probes: no module leaves the sandbox any more. The process-count limit (a pids cgroup) is best effort:
 its test skips where no cgroup can be made. Run as root, the grader starts each sandbox as host uid 65534
 (course_utils/grade/_drop.py; before, the sandbox's user was host root); where it cannot (no private mount
 namespace), it warns, and the machine-wide files of /proc stay read-only either way. The unit-level ones need
@@ -103,7 +102,35 @@ def test_a_transported_module_is_never_built_on_a_real_device(tmp_path, monkeypa
     path = _npz(tmp_path / "call-0-0.npz", doc)
     with pytest.raises(_wire.WireError):
         _wire.load(str(path))
-    assert all(d == "meta" for d in seen), f"the grader built the learner's module on device(s) {seen}"
+    assert seen == [], f"the grader built the learner's module on device(s) {seen}"
+
+
+def test_a_returned_model_never_leaves_the_sandbox_and_a_forged_one_is_never_called_outside(tmp_path):
+    """The review's unbounded outside judge: a legal torch.nn.Sequential of Upsample / AvgPool1d pairs
+    returned by 00.torch_loop costs nothing in the kernel and took 146 s of the grader's own CPU when the
+    judge called it outside. Now no module travels: 00.torch_loop's probe reads the trained line off the
+    model where the answer ran, and a module in a (forged) record is an inert stand-in."""
+    torch = pytest.importorskip("torch")
+    from course_utils.checks import _core
+
+    nn = torch.nn
+    layers = [nn.Unflatten(1, (1, 1))]
+    for _ in range(150):
+        layers += [nn.Upsample(scale_factor=250000.0), nn.AvgPool1d(250000)]
+    model = nn.Sequential(*layers, nn.Flatten(1))
+    arrays: list = []
+    assert "__opaque__" in json.dumps(_wire.encode({"m": model}, arrays)) and arrays == []
+    steps = 300
+    run = _core.AnswerRun(name="train_torch", params=["x", "y", "steps", "lr"],
+                          runs=[_core.CaseRun("ok", got=(model, [float(steps - i) for i in range(steps)]))])
+    path = tmp_path / "call-0-0.npz"
+    _wire.dump(_wire.answer_record(run), str(path))
+    back = _wire.answer_from_record(_wire.load(str(path)))
+    t0 = time.monotonic()
+    result = _core.judge("00.torch_loop", back, 1)
+    took = time.monotonic() - t0
+    assert not result.passed and took < 5, (took, result.message)
+    assert all(c.probe == ("00.trained_line", {}) for c in _core.lookup("00.torch_loop").cases(np.random.default_rng(1)))
 
 
 def test_remove_tree_removes_a_very_deep_scratch_folder(tmp_path):

@@ -59,6 +59,9 @@ def encode(value, arrays: list, depth: int = 0, budget: list | None = None):
     budget[0] -= 1
     if budget[0] < 0 or depth > MAX_DEPTH:
         return {"__opaque__": "too_large", "repr": "a value too large or too deeply nested to grade"}
+    if isinstance(value, np.generic) and value.dtype.kind in "biufc":  # before float: np.float64 is a float
+        arrays.append(np.asarray(value))
+        return {"__npscalar__": len(arrays) - 1}
     if value is None or isinstance(value, (bool, str)):
         return value[:MAX_TEXT] if isinstance(value, str) else value
     if isinstance(value, int) and not isinstance(value, bool):
@@ -68,9 +71,6 @@ def encode(value, arrays: list, depth: int = 0, budget: list | None = None):
     if isinstance(value, complex):
         return {"__complex__": [encode(value.real, arrays, depth + 1, budget),
                                 encode(value.imag, arrays, depth + 1, budget)]}
-    if isinstance(value, np.generic) and value.dtype.kind in "biufc":
-        arrays.append(np.asarray(value))
-        return {"__npscalar__": len(arrays) - 1}
     if isinstance(value, np.ndarray) and value.dtype.kind in "biufc":
         arrays.append(np.ascontiguousarray(value).reshape(value.shape))  # ascontiguousarray makes 0-d 1-d
         return {"__nd__": len(arrays) - 1}
@@ -84,10 +84,6 @@ def encode(value, arrays: list, depth: int = 0, budget: list | None = None):
             return {"__torch__": len(arrays) - 1, "grad": bool(getattr(value, "requires_grad", False))}
         except Exception:  # noqa: BLE001
             pass
-    if module.startswith("torch.nn.modules"):
-        found = _encode_module(value, arrays, depth, budget)
-        if found is not None:
-            return found
     if module.startswith(("tensorflow", "keras")) and hasattr(value, "numpy"):
         try:
             arrays.append(np.asarray(value.numpy()))
@@ -105,49 +101,6 @@ def encode(value, arrays: list, depth: int = 0, budget: list | None = None):
     except Exception:  # noqa: BLE001
         text = ""
     return {"__opaque__": type(value).__name__, "repr": text[:300]}
-
-
-def _encode_module(value, arrays: list, depth: int, budget: list):
-    """A module made only of ``torch.nn`` classes: its class, constructor arguments (read back from the
-    attributes of the same names), children and state as plain data; None for anything else."""
-    import inspect
-
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        return None
-    if not isinstance(value, torch.nn.Module) or type(value) is not getattr(torch.nn, type(value).__name__, None):
-        return None
-    if any(type(m) is not getattr(torch.nn, type(m).__name__, None) for m in value.modules()):
-        return None
-    cls = type(value)
-    try:
-        params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    except (TypeError, ValueError):
-        return None
-    args: list = []
-    kwargs: dict = {}
-    for p in params:
-        if p.name in ("device", "dtype"):
-            continue
-        if p.kind is p.VAR_POSITIONAL:  # Sequential(*modules), ModuleList: the children carry them
-            continue
-        if not hasattr(value, p.name):
-            if p.default is p.empty:
-                return None
-            continue
-        attr = getattr(value, p.name)
-        if isinstance(attr, torch.Tensor) or attr is None and p.name == "bias":
-            attr = attr is not None  # bias=True/False: the attribute is the parameter itself
-        if not (attr is None or isinstance(attr, (bool, int, float, str, tuple, list))):
-            return None
-        kwargs[p.name] = attr
-    children = [[name, child] for name, child in value.named_children()]
-    state = {k: v for k, v in value.state_dict(keep_vars=False).items()}
-    own = {k: v for k, v in state.items() if "." not in k}
-    return {"__torchmodule__": cls.__name__, "args": encode({"kwargs": kwargs, "children": children,
-                                                              "state": own, "training": bool(value.training)},
-                                                             arrays, depth + 1, budget)}
 
 
 def dump(record: dict, path: str) -> None:
@@ -252,8 +205,6 @@ def _decode(doc, arrays: dict, depth: int, counter: list):
         return [_decode(v, arrays, depth + 1, counter) for v in doc]
     if not isinstance(doc, dict) or len(doc) > 2:
         raise WireError("unexpected item in the result")
-    if "__torchmodule__" in doc and not isinstance(doc.get("args"), dict):
-        raise WireError("bad module")
     if "__nd__" in doc:
         return _array(arrays, doc["__nd__"], counter).copy()
     if "__npscalar__" in doc:
@@ -302,8 +253,6 @@ def _decode(doc, arrays: dict, depth: int, counter: list):
                 raise WireError("unhashable dict key") from None
             out[key] = _decode(pair[1], arrays, depth + 1, counter)
         return out
-    if "__torchmodule__" in doc:
-        return _decode_module(doc, arrays, depth, counter)
     if "__opaque__" in doc:
         return _opaque(str(doc["__opaque__"]), str(doc.get("repr", "")))
     raise WireError("unknown tag in the result")
@@ -366,67 +315,3 @@ def answer_from_record(doc) -> object:
     return AnswerRun(name=_text(doc, "name", 80) or "your function", params=[p[:80] for p in params[:50]],
                      is_callable=doc.get("is_callable", True), type_name=_text(doc, "type_name", 80),
                      loops=_text(doc, "loops", 1000), runs=[_case_from(r) for r in runs])
-
-
-def _decode_module(doc: dict, arrays: dict, depth: int, counter: list):
-    """Rebuild a ``torch.nn`` module outside the sandbox: only classes of ``torch.nn`` itself, built on the
-    meta device (no memory, whatever the arguments say) and given the transported tensors, whose shapes must
-    match; anything else is refused."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        return _opaque("Module", "a torch module (torch is not installed in the grader)")
-    name = doc.get("__torchmodule__")
-    cls = getattr(torch.nn, name, None) if isinstance(name, str) and name.isidentifier() else None
-    if not (isinstance(cls, type) and issubclass(cls, torch.nn.Module) and cls is not torch.nn.Module
-            and cls.__module__.startswith("torch.nn.modules")):
-        raise WireError(f"not a torch.nn module class: {str(name)[:40]!r}")
-    body = _decode(doc["args"], arrays, depth + 1, counter)
-    if not (isinstance(body, dict) and isinstance(body.get("kwargs"), dict) and isinstance(body.get("children"), list)
-            and isinstance(body.get("state"), dict)):
-        raise WireError("bad module")
-    kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in body["kwargs"].items() if isinstance(k, str)}
-    if any(k in ("device", "dtype", "_freeze") for k in kwargs):  # never sent by dump: refuse the record
-        raise WireError("a module's arguments name a device or dtype")
-    if not all(v is None or isinstance(v, (bool, int, float, str, tuple)) for v in kwargs.values()):
-        raise WireError("bad module arguments")
-    children = body["children"]
-    try:
-        if cls in (torch.nn.Sequential, torch.nn.ModuleList, torch.nn.ModuleDict):
-            module = cls()
-        else:
-            import inspect
-
-            accepted = inspect.signature(cls.__init__).parameters
-            if "device" in accepted:  # always built on the meta device: no memory, whatever the arguments say
-                module = cls(**kwargs, device="meta")
-            else:  # no device argument (activations, pooling): nothing to allocate
-                module = cls(**kwargs)
-        for pair in children:
-            if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[0], str)
-                    and isinstance(pair[1], torch.nn.Module)):
-                raise WireError("bad module child")
-            if pair[0] in dict(module.named_children()):
-                setattr(module, pair[0], pair[1])
-            else:
-                module.add_module(pair[0], pair[1])
-        state = body["state"]
-        if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
-            raise WireError("bad module state")
-        own = {k: v for k, v in module.state_dict(keep_vars=True).items() if "." not in k}
-        if set(own) != set(state) or any(tuple(own[k].shape) != tuple(state[k].shape) for k in own):
-            raise WireError("the module's state does not match its class")
-        for key, tensor in state.items():
-            tensor = tensor.detach().clone()
-            if key in module._parameters:
-                module._parameters[key] = torch.nn.Parameter(tensor, requires_grad=tensor.is_floating_point())
-            else:
-                module._buffers[key] = tensor
-        module.train(bool(body.get("training", True)))
-    except WireError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - arguments the class refuses
-        raise WireError(f"the module could not be rebuilt ({type(exc).__name__}: {str(exc)[:200]})") from None
-    if any(p.is_meta for p in module.parameters()) or any(b.is_meta for b in module.buffers()):
-        raise WireError("the module's state is incomplete")
-    return module
