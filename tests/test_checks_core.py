@@ -547,3 +547,22 @@ def test_float_helpers_for_mistake_detectors():
     assert not close_to_float32(value + 0.1, value)                 # a different answer
     assert not close_to_float32(value[:2], value)                   # another shape
     assert not close_to_float32("1000", value)
+
+
+def test_build_arguments_are_made_fresh_left_to_right_and_may_use_the_ones_before():
+    from course_utils.checks import _core
+
+    @_core.register_builder("test.box")
+    def _box(value):
+        return [value]
+
+    @_core.register_builder("test.same_box", previous=True)
+    def _same(previous=()):
+        return previous[-1]
+
+    args = (_core.Build("test.box", {"value": 3}), 7, _core.Build("test.same_box"))
+    first, seven, same = _core.materialize(args)
+    assert first == [3] and seven == 7 and same is first  # the very object made before it
+    again = _core.materialize(args)[0]
+    assert again == [3] and again is not first  # a new object on every call
+    assert repr(_core.Build("test.box", {"value": 3}, "a box")) == "a box"

@@ -118,19 +118,32 @@ class Build:
 
     def make(self) -> Any:
         """The object this argument stands for (a new one on every call)."""
-        return _BUILDERS[self.name](**copy.deepcopy(self.data))
+        return _make(self, ())
 
 
 _BUILDERS: dict[str, Callable[..., Any]] = {}
+_WANTS_PREVIOUS: set[str] = set()
 _PROBES: dict[str, Callable[..., Any]] = {}
 
 
-def register_builder(name: str) -> Callable:
-    """Decorator: ``fn(**data) -> object`` makes the arguments ``Build(name, data)`` stands for (lesson 00)."""
+def register_builder(name: str, *, previous: bool = False) -> Callable:
+    """Decorator: ``fn(**data) -> object`` makes the arguments ``Build(name, data)`` stands for (lesson 00).
+
+    ``previous=True``: the builder also receives ``previous``, the arguments already made before it in the
+    same call (e.g. an optimizer over the very model made as the argument before it)."""
     def deco(fn: Callable) -> Callable:
         _BUILDERS[name] = fn
+        if previous:
+            _WANTS_PREVIOUS.add(name)
         return fn
     return deco
+
+
+def _make(build: Any, previous: tuple) -> Any:
+    data = copy.deepcopy(dict(build.data))
+    if build.name in _WANTS_PREVIOUS:
+        return _BUILDERS[build.name](previous=previous, **data)
+    return _BUILDERS[build.name](**data)
 
 
 def register_probe(name: str) -> Callable:
@@ -159,9 +172,12 @@ def _is_build(value: Any) -> bool:
 def materialize(value: Any) -> Any:
     """``value`` with every :class:`Build` (also inside lists, tuples and dicts) replaced by its object."""
     if _is_build(value):  # this copy's builder, also for a Build of another copy of the package
-        return _BUILDERS[value.name](**copy.deepcopy(dict(value.data)))
+        return _make(value, ())
     if type(value) in (list, tuple):
-        return type(value)(materialize(v) for v in value)
+        made: list = []
+        for v in value:  # left to right: a builder may use the arguments made before it
+            made.append(_make(v, tuple(made)) if _is_build(v) else materialize(v))
+        return type(value)(made)
     if type(value) is dict:
         return {k: materialize(v) for k, v in value.items()}
     return value

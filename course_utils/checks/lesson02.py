@@ -379,31 +379,26 @@ def _simulate(kind: str, hp: dict, W0: np.ndarray, b0: np.ndarray, X: np.ndarray
     return losses
 
 
-_MADE: dict = {}  # the model just built for a case, handed to the optimizer built right after it
-
-
 @register_builder("02.linear")
 def _build_linear(W0, b0):
-    """The case's ``torch.nn.Linear(d, 1)`` in float64 with the given weights (also kept for the optimizer
-    argument that follows it, which must update these very parameters)."""
+    """The case's ``torch.nn.Linear(d, 1)`` in float64 with the given weights."""
     import torch
 
     model = torch.nn.Linear(W0.shape[1], 1, dtype=torch.float64)
     with torch.no_grad():
         model.weight.copy_(torch.from_numpy(np.asarray(W0, dtype=np.float64)))
         model.bias.copy_(torch.from_numpy(np.asarray(b0, dtype=np.float64)))
-    _MADE["02.linear"] = model
     return model
 
 
-@register_builder("02.optimizer")
-def _build_optimizer(kind, hp):
-    """The case's ``torch.optim`` optimizer over the parameters of the model built just before it."""
+@register_builder("02.optimizer", previous=True)
+def _build_optimizer(kind, hp, previous=()):
+    """The case's ``torch.optim`` optimizer over the parameters of the model made as the argument before it."""
     import torch
 
-    model = _MADE.pop("02.linear", None)
-    if model is None:
-        raise RuntimeError("the optimizer of 02.train_steps is built right after its model")
+    model = previous[-1] if previous else None
+    if not isinstance(model, torch.nn.Module):
+        raise RuntimeError("the optimizer of 02.train_steps is made right after its model argument")
     params = model.parameters()
     if kind == "SGD":
         return torch.optim.SGD(params, lr=hp["lr"])

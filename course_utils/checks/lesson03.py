@@ -367,7 +367,6 @@ class _ReadsOwnArray:
 _TEST_FUNCTIONS = {"square": (_f_square, "sum(x**2)"), "cubic": (_f_cubic, "sum(x**3 + 2x)"),
                    "sin_prod": (_f_sin_prod, "sum(sin x) + x_first * x_last"),
                    "logsumexp": (_f_logsumexp, "log(sum(exp x))")}
-_MADE: dict = {}  # the f that reads its own array, handed to the builder of the x argument right after it
 
 
 @register_builder("03.test_function")
@@ -377,16 +376,14 @@ def _build_test_function(name):
 
 @register_builder("03.reads_own_array")
 def _build_reads_own_array(x):
-    f = _ReadsOwnArray(np.array(x, dtype=float))
-    _MADE["03.reads_own_array"] = f
-    return f
+    return _ReadsOwnArray(np.array(x, dtype=float))
 
 
-@register_builder("03.own_array")
-def _build_own_array():
-    f = _MADE.pop("03.reads_own_array", None)
-    if f is None:
-        raise RuntimeError("the x of 03.numerical_gradient's last case is built right after its f")
+@register_builder("03.own_array", previous=True)
+def _build_own_array(previous=()):
+    f = previous[-1] if previous else None
+    if not isinstance(f, _ReadsOwnArray):
+        raise RuntimeError("the x of 03.numerical_gradient's last case is made right after its f")
     return f.x
 
 
