@@ -558,7 +558,7 @@ def test_build_arguments_are_made_fresh_left_to_right_and_may_use_the_ones_befor
 
     @_core.register_builder("test.same_box", previous=True)
     def _same(previous=()):
-        return previous[-1]
+        return previous[0]
 
     args = (_core.Build("test.box", {"value": 3}), 7, _core.Build("test.same_box"))
     first, seven, same = _core.materialize(args)
