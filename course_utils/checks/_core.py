@@ -1214,6 +1214,52 @@ def judge(exercise: str, answer: AnswerRun, seed: int = 0, *, cases: Sequence[Ca
                        time.perf_counter() - start)
 
 
+def fixed_cotangent(shape: tuple) -> np.ndarray:
+    """A fixed, generic cotangent (float32, of ``shape``) for gradient observations: ``sum(output * cotangent)``
+    weighs every output element differently, without a random draw (the cases' data stay the same for every
+    seed) (lesson 00, grader; used from lesson 07 on)."""
+    n = int(np.prod(shape))
+    return np.sin(1.7 * np.arange(n) + 0.3).reshape(shape).astype(np.float32)
+
+
+def tensor_values(t: Any) -> np.ndarray:
+    """A tensor's values as a NumPy array of its own dtype (what :func:`compare` sees of a tensor); float64
+    for dtypes NumPy lacks (bfloat16) (lesson 00, grader)."""
+    t = t.detach().cpu()
+    try:
+        return t.resolve_conj().numpy()
+    except (TypeError, RuntimeError):
+        return t.double().numpy()
+
+
+def gradients_problem(grads: Any, expected: dict, *, prefix: str = "", part: str = "forward",
+                      detached: str = "forward") -> str | None:
+    """What is wrong with observed gradients ``grads`` (name -> array, None where no gradient reached) against
+    ``expected`` (name -> float64 array), or None (lesson 00, grader; used by the module checks of lessons 07-09).
+
+    A missing gradient counts as zero (a parameter that cannot change the result, e.g. a key bias under a
+    softmax, is right to get none); tolerance ``rtol=1e-3`` and ``atol=1e-4 * max(1, max|expected|)`` (float32
+    forward passes). Messages name ``prefix + name`` and say which ``part`` may be computed outside autograd.
+    """
+    grads = grads if isinstance(grads, dict) else {}
+    for name, want in expected.items():
+        raw = grads.get(name)
+        try:
+            g = np.zeros_like(want) if raw is None else np.asarray(raw, dtype=float)
+        except (TypeError, ValueError):
+            g = np.full((0,), np.nan)
+        tol = 1e-4 * max(1.0, float(np.abs(want).max()) if want.size else 1.0)
+        if g.shape != want.shape or not np.allclose(g, want, rtol=1e-3, atol=tol):
+            if raw is None:
+                return (f"the values are right but no gradient reaches {prefix}{name}: part of {part} is computed "
+                        "outside autograd (.detach(), .item(), NumPy) or from a copy")
+            diff = float(np.max(np.abs(g - want))) if g.shape == want.shape else float("nan")
+            return (f"the values are right but the gradient with respect to {prefix}{name} differs from the "
+                    f"expected one by up to {diff:.3g}: is a part of {detached} detached, or computed outside "
+                    "autograd?")
+    return None
+
+
 @register_probe("torch.output")
 def tensor_observations(got: Any, args: tuple, kwargs: dict, wrt: Sequence = (), cotangent: Any = None) -> dict:
     """Plain observations of what an answer returned, for a check that wants a torch tensor (lesson 00, grader).

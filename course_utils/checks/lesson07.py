@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import (Case, Mistake, _to_numpy_if_tensor, as_float_array, close_to, compare, describe, register,
+from ._core import (fixed_cotangent, gradients_problem, tensor_values, Case, Mistake, _to_numpy_if_tensor, as_float_array, close_to, compare, describe, register,
                     register_probe)
 
 NEG = -1e9      # the additive mask value the lesson uses (finite: a fully masked row gives no NaN)
@@ -299,22 +299,6 @@ def _xattn_layer_shapes(d_q: int, d_kv: int, width: int) -> dict:
     return {"q": (width, d_q), "k": (width, d_kv), "v": (width, d_kv), "o": (width, width)}
 
 
-def _cotangent(shape: tuple) -> np.ndarray:
-    """A fixed, generic cotangent for the gradient observations (no random draw: the cases' data stay as they
-    were for every seed)."""
-    n = int(np.prod(shape))
-    return np.sin(1.7 * np.arange(n) + 0.3).reshape(shape).astype(np.float32)
-
-
-def _tensor_values(t) -> np.ndarray:
-    """A tensor's values as a NumPy array of its own dtype (what :func:`compare` sees of a tensor)."""
-    t = t.detach().cpu()
-    try:
-        return t.resolve_conj().numpy()
-    except (TypeError, RuntimeError):  # bfloat16 and the like
-        return t.double().numpy()
-
-
 @register_probe("07.cross_attention")
 def _xattn_observations(module, args, kwargs, *, params: dict, xq, xkv, key_mask, cotangent) -> dict:
     """Observations of the module ``CrossAttention(d_q, d_kv, width, heads)`` returned, made where the answer
@@ -368,7 +352,7 @@ def _xattn_observations(module, args, kwargs, *, params: dict, xq, xkv, key_mask
     if not isinstance(out, torch.Tensor) or not isinstance(w, torch.Tensor):
         obs["problem"] = "forward should return two torch tensors (output, weights); keep them tensors (no NumPy)"
         return obs
-    obs.update(out=_tensor_values(out), w=_tensor_values(w), requires_grad=bool(out.requires_grad),
+    obs.update(out=tensor_values(out), w=tensor_values(w), requires_grad=bool(out.requires_grad),
                grads={}, grad_problem=None)
     names = [n + part for n in shapes for part in (".weight", ".bias")]
     if out.requires_grad and out.is_floating_point() and tuple(out.shape) == np.shape(cotangent):
@@ -420,7 +404,7 @@ def _xattn_case(rng, d_q, d_kv, width, heads, B, Tq, Tk, lengths, label):
         P[n + ".weight"] = (rng.normal(size=shp) / np.sqrt(shp[1])).astype(np.float32)
         P[n + ".bias"] = (0.1 * rng.normal(size=shp[0])).astype(np.float32)
     P64 = {k: v.astype(float) for k, v in P.items()}
-    cot = _cotangent((B, Tq, width))
+    cot = fixed_cotangent((B, Tq, width))
     exp_out, exp_w = _xattn_reference(P64, xq.astype(float), xkv.astype(float), heads, key_mask)
     exp_grads = _xattn_reference_grads(P64, xq.astype(float), xkv.astype(float), heads, key_mask,
                                        cot.astype(float))
@@ -438,21 +422,8 @@ def _xattn_case(rng, d_q, d_kv, width, heads, B, Tq, Tk, lengths, label):
                     "gradient could train the layer. Do not use torch.no_grad(), .detach() or NumPy in forward")
         if obs.get("grad_problem"):
             return obs["grad_problem"]
-        grads = obs.get("grads") or {}
-        for name, want in exp_grads.items():
-            g = grads.get(name)
-            # an unused parameter has gradient 0: right for k.bias, which cannot change the softmax
-            g = np.zeros_like(want) if g is None else np.asarray(g, dtype=float)
-            tol = 1e-4 * max(1.0, float(np.abs(want).max()))
-            if g.shape != want.shape or not np.allclose(g, want, rtol=1e-3, atol=tol):
-                if grads.get(name) is None:
-                    return (f"the values are right but no gradient reaches self.{name}: part of forward is "
-                            "computed outside autograd (.detach(), .item(), NumPy) or from a copy")
-                diff = float(np.max(np.abs(g - want))) if g.shape == want.shape else float("nan")
-                return (f"the values are right but the gradient with respect to self.{name} differs from the "
-                        f"expected one by up to {diff:.3g}: is a part of forward detached, or computed outside "
-                        "autograd?")
-        return None
+        # an unused parameter has gradient 0: right for k.bias, which cannot change the softmax
+        return gradients_problem(obs.get("grads"), exp_grads, prefix="self.")
 
     validate.ref = (P64, xq.astype(float), xkv.astype(float), heads, key_mask)
     probe = ("07.cross_attention", {"params": P, "xq": xq, "xkv": xkv, "key_mask": key_mask, "cotangent": cot})

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import (Case, Mistake, as_float_array, close_to, close_to_float32, compare, describe, register,
+from ._core import (fixed_cotangent, gradients_problem, tensor_values, Case, Mistake, as_float_array, close_to, close_to_float32, compare, describe, register,
                     register_probe)
 
 
@@ -201,22 +201,6 @@ def _bilinear_fusion(rng: np.random.Generator):
 
 
 # ----------------------------------------------------------------------------- 08.softmax_fusion (PyTorch)
-def _cotangent(shape: tuple) -> np.ndarray:
-    """A fixed, generic cotangent for the gradient observations (no random draw: the cases' data stay as they
-    were for every seed)."""
-    n = int(np.prod(shape))
-    return np.sin(1.7 * np.arange(n) + 0.3).reshape(shape).astype(np.float32)
-
-
-def _tensor_values(t) -> np.ndarray:
-    """A tensor's values as a NumPy array of its own dtype (what :func:`compare` sees of a tensor)."""
-    t = t.detach().cpu()
-    try:
-        return t.resolve_conj().numpy()
-    except (TypeError, RuntimeError):  # bfloat16 and the like
-        return t.double().numpy()
-
-
 @register_probe("08.softmax_fusion")
 def _fusion_observations(module, args, kwargs, *, mods: list, dims: dict, hidden: int, weights: dict,
                          biases: dict, logits, xs: dict, cotangent) -> dict:
@@ -266,7 +250,7 @@ def _fusion_observations(module, args, kwargs, *, mods: list, dims: dict, hidden
         obs["call_problem"] = (f"forward must return a torch.Tensor of shape ({len(np.asarray(xs[mods[0]]))}, "
                                f"{hidden}), got {type(out).__name__}")
         return obs
-    obs.update(out=_tensor_values(out), requires_grad=bool(out.requires_grad), grads={}, grad_problem=None)
+    obs.update(out=tensor_values(out), requires_grad=bool(out.requires_grad), grads={}, grad_problem=None)
     names = ["logits"] + [f"proj.{m}.{part}" for m in mods for part in ("weight", "bias")]
     if out.requires_grad and out.is_floating_point() and tuple(out.shape) == np.shape(cotangent):
         try:
@@ -329,7 +313,7 @@ def _fusion_case(rng: np.random.Generator, dims: dict, hidden: int, B: int, labe
         biases[m] = torch.randn((hidden,), generator=g).numpy()
     logits = (2 * torch.randn(len(mods), generator=g)).numpy()
     xs = {m: (torch.randn(B, dims[m], generator=g) / np.sqrt(dims[m])).numpy() for m in mods}
-    cot = _cotangent((B, hidden))
+    cot = fixed_cotangent((B, hidden))
     a = logits.astype(float)
     w = np.exp(a - a.max())
     w /= w.sum()
@@ -367,18 +351,9 @@ def _fusion_case(rng: np.random.Generator, dims: dict, hidden: int, B: int, labe
         g_logits = grads.get("logits")
         if g_logits is None or not np.isfinite(np.asarray(g_logits, dtype=float)).all():
             return "no gradient reaches self.logits: the weights must be computed from it inside forward"
-        for name, want in exp_grads.items():
-            g = grads.get(name)
-            g = np.zeros_like(want) if g is None else np.asarray(g, dtype=float)
-            tol = 1e-4 * max(1.0, float(np.abs(want).max()))
-            if g.shape != want.shape or not np.allclose(g, want, rtol=1e-3, atol=tol):
-                where = "self.logits" if name == "logits" else f"self.{name}"
-                if grads.get(name) is None:
-                    return (f"the values are right but no gradient reaches {where}: part of forward is computed "
-                            "outside autograd (.detach(), .item(), NumPy) or from a copy")
-                diff = float(np.max(np.abs(g - want))) if g.shape == want.shape else float("nan")
-                return (f"the values are right but the gradient with respect to {where} differs from the expected "
-                        f"one by up to {diff:.3g}: is a part of forward detached, or computed outside autograd?")
+        problem = gradients_problem(grads, exp_grads, prefix="self.")
+        if problem:
+            return problem
         if obs.get("weights_problem"):
             return obs["weights_problem"]
         got_w = as_float_array(obs.get("weights_values"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import (Build, Case, Mistake, as_float_array, close_to_float32, compare, describe, register,
+from ._core import (fixed_cotangent, gradients_problem, tensor_values, Build, Case, Mistake, as_float_array, close_to_float32, compare, describe, register,
                     register_builder, register_probe, scalar_loss_problem)
 
 
@@ -173,22 +173,6 @@ def _gmu_ref(xs, Ws, bs, Wz, bz, *, gate: str = "sigmoid", tanh: bool = True, la
     return (z * hm).sum(axis=1), z
 
 
-def _cotangent(shape: tuple) -> np.ndarray:
-    """A fixed, generic cotangent for the gradient observations (no random draw: the cases' data stay as they
-    were for every seed)."""
-    n = int(np.prod(shape))
-    return np.sin(1.7 * np.arange(n) + 0.3).reshape(shape).astype(np.float32)
-
-
-def _tensor_values(t) -> np.ndarray:
-    """A tensor's values as a NumPy array of its own dtype (what :func:`compare` sees of a tensor)."""
-    t = t.detach().cpu()
-    try:
-        return t.resolve_conj().numpy()
-    except (TypeError, RuntimeError):  # bfloat16 and the like
-        return t.double().numpy()
-
-
 def _linear(weight, bias):
     import torch
 
@@ -235,7 +219,7 @@ def _gmu_observations(got, args, kwargs, *, cotangent) -> dict:
             obs["problem"] = (f"{name} must be a torch.Tensor of shape {shape}, got {type(t).__name__}: "
                               f"{describe(t)}; the model trains on this result, so keep it a tensor")
             return obs
-    obs.update(h=_tensor_values(h), z=_tensor_values(z), requires_grad=bool(h.requires_grad), grads={},
+    obs.update(h=tensor_values(h), z=tensor_values(z), requires_grad=bool(h.requires_grad), grads={},
                grad_problem=None)
     layers = [(f"projections[{i}]", p) for i, p in enumerate(projections)] + [("gate", gate)]
     names = [f"{n}.{part}" for n, _ in layers for part in ("weight", "bias")]
@@ -284,7 +268,7 @@ def _gmu_case(rng: np.random.Generator, widths: list[int], H: int, B: int, label
     args64 = ([np64(x) for x in xs], [np64(p.weight) for p in projections], [np64(p.bias) for p in projections],
               np64(gate.weight), np64(gate.bias))
     h_ref, z_ref = _gmu_ref(*args64)
-    cot = _cotangent((B, H))
+    cot = fixed_cotangent((B, H))
     exp_grads = _gmu_grads(*args64, cot.astype(float))
     # the layers travel as plain data and are built where the answer runs; feedback shows them as before
     built_projections = Build("09.linears", {"weights": [np32(p.weight) for p in projections],
@@ -307,20 +291,7 @@ def _gmu_case(rng: np.random.Generator, widths: list[int], H: int, B: int, label
                     "function")
         if obs.get("grad_problem"):
             return obs["grad_problem"]
-        grads = obs.get("grads") or {}
-        for name, want in exp_grads.items():
-            g = grads.get(name)
-            g = np.zeros_like(want) if g is None else np.asarray(g, dtype=float)
-            tol = 1e-4 * max(1.0, float(np.abs(want).max()))
-            if g.shape != want.shape or not np.allclose(g, want, rtol=1e-3, atol=tol):
-                if grads.get(name) is None:
-                    return (f"the values are right but no gradient reaches {name}: part of h is computed outside "
-                            "autograd (.detach(), .item(), NumPy) or from a copy")
-                diff = float(np.max(np.abs(g - want))) if g.shape == want.shape else float("nan")
-                return (f"the values are right but the gradient with respect to {name} differs from the expected "
-                        f"one by up to {diff:.3g}: is a part of the computation detached, or computed outside "
-                        "autograd?")
-        return None
+        return gradients_problem(obs.get("grads"), exp_grads, part="h", detached="the computation")
 
     validate.args64 = args64
     validate.h, validate.z = h_ref, z_ref
