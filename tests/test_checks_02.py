@@ -16,6 +16,7 @@ from course_utils import optim as O
 from course_utils.checks import run_check
 from course_utils.checks import lesson02 as C
 from course_utils.checks._core import REGISTRY, lookup
+from checkhelp import through_npz as _over_the_wire
 
 SEEDS = (0, 4021, 987654)
 
@@ -526,13 +527,6 @@ def test_package_reference_matches_numpy_optimizer():
 
 
 # ----------------------------------------------------------------------------- 02.train_steps judged outside (issue 12)
-def _over_the_wire(run, tmp_path):
-    """``run`` written as the sandbox writes it (npz, no pickle) and read back as the grader reads it."""
-    from course_utils.grade import _wire
-
-    path = str(tmp_path / "call-0-0.npz")
-    _wire.dump(_wire.answer_record(run), path)
-    return _wire.answer_from_record(_wire.load(path))
 
 
 def _train_runs(answer, seed=0):

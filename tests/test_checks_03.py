@@ -10,6 +10,7 @@ import pytest
 from course_utils import mlp
 from course_utils.checks import run_check
 from course_utils.checks._core import lookup
+from checkhelp import through_npz as _over_the_wire
 
 SEEDS = (0, 5281, 7719)   # the public self-check and two instructor (hidden-test) seeds
 
@@ -576,13 +577,6 @@ def test_numerical_gradient_returns_an_array():
 
 
 # ----------------------------------------------------------------------------- 03.numerical_gradient judged outside (issue 12)
-def _over_the_wire(run, tmp_path):
-    """``run`` written as the sandbox writes it (npz, no pickle) and read back as the grader reads it."""
-    from course_utils.grade import _wire
-
-    path = str(tmp_path / "call-0-0.npz")
-    _wire.dump(_wire.answer_record(run), path)
-    return _wire.answer_from_record(_wire.load(path))
 
 
 def _numgrad_runs(answer, seed=0):

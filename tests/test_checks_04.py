@@ -8,6 +8,7 @@ import pytest
 from course_utils.checks import run_check
 from course_utils.checks._core import lookup
 from course_utils.features import text as ft
+from checkhelp import through_npz as _over_the_wire
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -415,13 +416,6 @@ def test_masked_mean_mistakes(seed):
 
 
 # ----------------------------------------------------------------------------- 04.sgns_loss judged outside (issue 12)
-def _over_the_wire(run, tmp_path):
-    """``run`` written as the sandbox writes it (npz, no pickle) and read back as the grader reads it."""
-    from course_utils.grade import _wire
-
-    path = str(tmp_path / "call-0-0.npz")
-    _wire.dump(_wire.answer_record(run), path)
-    return _wire.answer_from_record(_wire.load(path))
 
 
 def _sgns_runs(answer, seed=0):

@@ -8,12 +8,9 @@ import pytest
 from course_utils.checks import run_check
 
 from checkhelp import mistake, stub
+from checkhelp import through_npz as _over_the_wire, plain_observation as _plain_observation
 
 SEEDS = (0, 5821, 2694, 3147, 7310, 11)   # the public self-check, the four hidden-test seeds and one more
-
-
-
-
 
 
 def _none(*args, **kwargs):
@@ -294,25 +291,6 @@ def _fusion_cases(seed=0):
 
     return list(_core.lookup("08.softmax_fusion").cases(
         np.random.default_rng(_core._seed_for("08.softmax_fusion", seed))))
-
-
-def _over_the_wire(run, tmp_path):
-    """``run`` written by the grader's wire format inside and read back outside (npz, no pickle)."""
-    from course_utils.grade import _wire
-
-    path = str(tmp_path / "record.npz")
-    _wire.dump(_wire.answer_record(run), path)
-    return _wire.answer_from_record(_wire.load(path))
-
-
-def _plain_observation(value) -> bool:
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain_observation(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(_plain_observation(v) for v in value)
-    if isinstance(value, np.ndarray):
-        return value.dtype.kind in "biuf"
-    return value is None or isinstance(value, (bool, int, float, str, np.generic))
 
 
 def test_softmax_fusion_is_judged_outside(tmp_path):

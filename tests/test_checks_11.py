@@ -12,6 +12,7 @@ import pytest
 from course_utils.checks import run_check
 
 from checkhelp import mistake, stub
+from checkhelp import through_npz as _through_npz, graded as _graded, forged as _forged
 
 SEEDS = (0, 4517, 7308, 9021, 1234)   # the public self-check, the lesson's hidden seeds and more
 torch = pytest.importorskip("torch")
@@ -388,38 +389,6 @@ def test_stub_is_not_implemented(exercise):
 
 
 # ----------------------------------------------------------------------------- judged outside the sandbox (issue 12)
-def _through_npz(run):
-    """``run`` written as the kernel writes it (an npz file) and read back as the grader reads it."""
-    import os
-    import tempfile
-
-    from course_utils.grade import _wire
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "call-0-0.npz")
-        _wire.dump(_wire.answer_record(run), path)
-        return _wire.answer_from_record(_wire.load(path))
-
-
-def _graded(exercise, answer, seed=0):
-    """The grader's way: the cases, and what ``answer`` did on their inputs after the npz wire round trip."""
-    from course_utils.checks import _core
-
-    cases = list(_core.lookup(exercise).cases(np.random.default_rng(_core._seed_for(exercise, seed))))
-    run = _core.run_answer(exercise, answer, _core.case_inputs(cases))
-    return cases, _through_npz(run)
-
-
-def _forged(exercise, cases, run, forge):
-    """Judge ``run`` with each case's result replaced by ``forge(case_index, got)``, sent through the wire first."""
-    import copy as _copy
-
-    from course_utils.checks import _core
-
-    fake = _copy.deepcopy(run)
-    for k, one in enumerate(fake.runs):
-        one.got = forge(k, one.got)
-    return _core.judge(exercise, _through_npz(fake), 0, cases=cases)
 
 
 @pytest.mark.parametrize("exercise", ["11.int8_size_mb", "11.ddp_average_gradients", "11.distill_loss"])
