@@ -1,7 +1,10 @@
 """Attacks on the outside judge of split checks that SUCCEEDED in a second hostile-student review (h/atk2).
 
-Each test reproduces one attack at unit level and asserts the guarantee it breaks, so each one FAILS on the
-grader as reviewed (h/atk2, base 7ce96e1). A student controls everything in the kernel, reads the inputs file
+Each test reproduces one attack at unit level and asserts the guarantee it breaks, so each one FAILED on the
+grader as reviewed (h/atk2, base 7ce96e1) and passes now that the hole is closed (a non-finite line fails; the
+trajectory must start where a fresh ``torch.nn.Linear(1, 1)`` starts; a reported BatchNorm ``eps`` outside
+[1e-12, 1e-2] fails; the JSON part of a result file is capped in bytes and structure before it is parsed;
+result folders are opened without following links). A student controls everything in the kernel, reads the inputs file
 and may write any result file (``out/call-K-N.npz``); the records below are what such a kernel can write, passed
 through ``_wire.dump``/``_wire.load``/``answer_from_record`` and judged by ``_core.judge`` as
 ``Judge.apply`` does.
@@ -146,3 +149,32 @@ def test_a_small_result_file_cannot_make_json_loads_build_a_huge_structure(tmp_p
     limit = 16 * _wire.MAX_BYTES  # well above what the capped arrays and the meta text themselves need
     assert grown <= limit, (f"a {path.stat().st_size}-byte result file made the grader's process grow by "
                             f"{grown / 2**20:.0f} MB while reading it")
+
+
+def test_the_result_folder_replaced_by_a_link_is_never_followed(tmp_path):
+    """A weaker finding of the same review: the kernel owns its scratch folder, so it may replace
+    ``grader-split/out`` (or ``grader-split``) by a link to any folder; the grader (root) then listed and read
+    ``call-*.npz`` files there. Both folders are now opened without following links."""
+    from course_utils.grade._assemble import Plan, SplitCall
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    run = _core.AnswerRun(name="f", params=["x"], runs=[_core.CaseRun("ok", got=1.0)])
+    _wire.dump(_wire.answer_record(run), str(elsewhere / "call-0-0.npz"))
+    judge = Judge()
+    plan = Plan(cells=[], missing=set(), answers={}, nonce="0" * 16, split={0: SplitCall("00.accuracy", 0, False)})
+    fake = tmp_path / "fake-split"
+    fake.mkdir()
+    (fake / "out").symlink_to(elsewhere)
+    for linked in ("out", "grader-split"):
+        scratch = tmp_path / f"scratch-{linked}"
+        scratch.mkdir()
+        if linked == "out":
+            (scratch / "grader-split").mkdir()
+            (scratch / "grader-split" / "out").symlink_to(elsewhere)
+        else:
+            (scratch / "grader-split").symlink_to(fake)
+        assert judge.read_records(plan, str(scratch)) == {0: []}, linked
+    (tmp_path / "real" / "grader-split" / "out").mkdir(parents=True)
+    _wire.dump(_wire.answer_record(run), str(tmp_path / "real" / "grader-split" / "out" / "call-0-0.npz"))
+    assert len(judge.read_records(plan, str(tmp_path / "real"))[0]) == 1  # the real folder is read

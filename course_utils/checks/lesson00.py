@@ -377,6 +377,19 @@ def _gd_losses(x: np.ndarray, y: np.ndarray, lr: float, w: float, b: float, step
     return np.array(out[::-1])
 
 
+def _gd_start(x: np.ndarray, y: np.ndarray, lr: float, w: float, b: float, steps: int) -> tuple[float, float]:
+    """The line ``steps`` plain gradient-descent steps at ``lr`` before ``(w, b)`` (see :func:`_gd_losses`)."""
+    X = np.column_stack([x.ravel().astype(float), np.ones(x.shape[0])])
+    t = y.ravel().astype(float)
+    theta_ls = np.linalg.lstsq(X, t, rcond=None)[0]
+    back = np.linalg.inv(np.eye(2) - lr * 2.0 * X.T @ X / X.shape[0])
+    d = np.array([w, b]) - theta_ls
+    for _ in range(steps):
+        d = back @ d
+    w0, b0 = theta_ls + d
+    return float(w0), float(b0)
+
+
 def _trajectory_problem(x, y, lr: float, w: float, b: float, losses: list) -> str | None:
     """None when ``losses`` are those of plain gradient descent at ``lr`` ending at ``(w, b)``: one loss per
     step, recorded before its update (or, equally accepted, right after it)."""
@@ -385,6 +398,15 @@ def _trajectory_problem(x, y, lr: float, w: float, b: float, losses: list) -> st
     got = np.asarray(losses, dtype=float)
     for want in (gd[:-1], gd[1:]):
         if np.allclose(got, want, rtol=1e-3, atol=1e-6):
+            # ... and the run starts where a fresh torch.nn.Linear(1, 1) starts (weight and bias in [-1, 1]);
+            # the data's line has |slope| >= 1.5, so a run that sits at the minimum from its first step (e.g.
+            # the tail of a longer or converged run) starts outside that square
+            w0, b0 = _gd_start(x, y, lr, w, b, steps)  # gd[0]: the loss at that start
+            if max(abs(w0), abs(b0)) > 1.05:
+                return (f"the recorded losses fit gradient descent at lr={lr:g} only from the start w = {w0:.3g}, "
+                        f"b = {b0:.3g}, which no freshly made torch.nn.Linear(1, 1) has (its weight and bias start "
+                        f"in [-1, 1]): record the losses of the {steps} steps of this call, from the untrained "
+                        "model, and train only for those steps")
             return None
     show = lambda v: "[" + ", ".join(f"{u:.4g}" for u in v) + "]"  # noqa: E731
     return (f"the recorded losses {show(got)} are not those of plain gradient descent on the MSE with the "
@@ -405,6 +427,9 @@ def _train_validator(x: np.ndarray, y: np.ndarray, steps: int, converge: bool, t
         w, b, problem, losses = got["w"], got["b"], got["line_problem"], got["losses"]
         if problem:
             return problem
+        if not (np.isfinite(w) and np.isfinite(b)):
+            return (f"after training the line is w = {w}, b = {b}: the parameters are not finite numbers, so the "
+                    "training diverged (is the learning rate the one given?)")
         if trajectory_lr is not None:
             problem = _trajectory_problem(x, y, trajectory_lr, w, b, losses)
             if problem:

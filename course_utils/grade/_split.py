@@ -147,12 +147,27 @@ class Judge:
         """call id -> list of (AnswerRun or an error text), read as untrusted data."""
         from . import _wire
 
-        out = os.path.join(scratch, FOLDER, "out")
         found: dict[int, list] = {k: [] for k in plan.split}
-        try:
-            names = sorted(os.listdir(out))[:10_000]
+        folder = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
+        fds: list[int] = []
+        try:  # each folder opened without following links: the kernel may have put a link in their place
+            fds.append(os.open(os.path.join(scratch, FOLDER), folder))
+            fds.append(os.open("out", folder, dir_fd=fds[-1]))
+            names = sorted(os.listdir(fds[-1]))[:10_000]
         except OSError:
+            for fd in fds:
+                os.close(fd)
             return found
+        try:
+            self._read_names(plan, names, fds[-1], found)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return found
+
+    def _read_names(self, plan: Plan, names: list, out: int, found: dict) -> None:
+        from . import _wire
+
         pattern = re.compile(r"call-(\d+)-(\d+)\.npz")
         budget = [_wire.MAX_SUBMISSION_DECODED_BYTES]  # all of this submission's records together
         for name in sorted(names, key=lambda n: [int(x) if x.isdigit() else x for x in re.split(r"(\d+)", n)]):
@@ -160,10 +175,9 @@ class Judge:
             if not m or int(m.group(1)) not in found or len(found[int(m.group(1))]) >= MAX_RECORDS_PER_CALL:
                 continue
             try:
-                found[int(m.group(1))].append(_wire.answer_from_record(_wire.load(os.path.join(out, name), budget=budget)))
+                found[int(m.group(1))].append(_wire.answer_from_record(_wire.load(name, budget=budget, dir_fd=out)))
             except Exception as exc:  # noqa: BLE001 - untrusted data: any problem refuses the file
                 found[int(m.group(1))].append(f"its result file could not be used: {exc}")
-        return found
 
     def apply(self, plan: Plan, outcomes: list[Outcome], records: dict[int, list]) -> None:
         """Turn the verdicts of the split calls into the check cells' outcomes (markers, CheckFailed)."""

@@ -24,6 +24,8 @@ MAX_TEXT = 20_000
 #: Most bytes of arrays one result file may decode to (every reference to an array is a copy), and all the
 #: result files of one submission together (:func:`load`'s ``budget``): beyond it the record is refused.
 MAX_DECODED_BYTES = 4 * MAX_BYTES
+#: Largest JSON structure document of a result file (bytes), checked before it is parsed.
+MAX_META_BYTES = 8 * 2**20
 MAX_SUBMISSION_DECODED_BYTES = 16 * MAX_BYTES
 
 
@@ -122,11 +124,12 @@ class WireError(ValueError):
     """A result file from the sandbox that the grader refuses (not plain data, too large, malformed)."""
 
 
-def read_capped(path: str, max_bytes: int = MAX_BYTES) -> bytes:
-    """The bytes of a regular file, never through a link, FIFO or device, at most ``max_bytes``."""
+def read_capped(path: str, max_bytes: int = MAX_BYTES, dir_fd: int | None = None) -> bytes:
+    """The bytes of a regular file, never through a link, FIFO or device, at most ``max_bytes``; ``dir_fd``: a
+    folder opened without following links, that ``path`` (a plain name then) is in."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
     try:
-        fd = os.open(path, flags)
+        fd = os.open(path, flags, dir_fd=dir_fd)
     except OSError as exc:
         raise WireError(f"cannot open {os.path.basename(path)} ({exc.strerror})") from None
     try:
@@ -143,7 +146,7 @@ def read_capped(path: str, max_bytes: int = MAX_BYTES) -> bytes:
     return data
 
 
-def load(path: str, max_bytes: int = MAX_BYTES, budget: list | None = None) -> dict:
+def load(path: str, max_bytes: int = MAX_BYTES, budget: list | None = None, dir_fd: int | None = None) -> dict:
     """Read a file written by :func:`dump` as untrusted data; raise :class:`WireError` when it is not one.
 
     The decoded value may hold at most :data:`MAX_DECODED_BYTES` of arrays; ``budget`` (a one-item list,
@@ -151,12 +154,14 @@ def load(path: str, max_bytes: int = MAX_BYTES, budget: list | None = None) -> d
     this file decodes to."""
     import numpy as np
 
-    data = read_capped(path, max_bytes)
+    data = read_capped(path, max_bytes, dir_fd=dir_fd)
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as zf:
             infos = zf.infolist()
             if len(infos) > MAX_NODES or sum(i.file_size for i in infos) > 4 * max_bytes:
                 raise WireError("the result file unpacks to too much data")
+            if any(i.filename in ("meta", "meta.npy") and i.file_size > MAX_META_BYTES + 1024 for i in infos):
+                raise WireError("the result's structure is too large")
             names = {i.filename for i in infos}
         npz = np.load(io.BytesIO(data), allow_pickle=False)
         arrays = {}
@@ -166,8 +171,11 @@ def load(path: str, max_bytes: int = MAX_BYTES, budget: list | None = None) -> d
             if arr.dtype.kind not in "biufc":
                 raise WireError(f"array {key} has dtype {arr.dtype}")
             arrays[key] = arr
-        meta = arrays.pop("meta")
-        doc = json.loads(bytes(meta.astype(np.uint8)).decode("utf-8"))
+        text = bytes(arrays.pop("meta").astype(np.uint8))
+        # before json.loads builds it: a small file of "[]," would otherwise become millions of objects here
+        if len(text) > MAX_META_BYTES or sum(text.count(c) for c in b"[{,:") > 4 * MAX_NODES:
+            raise WireError("the result's structure is too large")
+        doc = json.loads(text.decode("utf-8"))
     except WireError:
         raise
     except Exception as exc:  # noqa: BLE001 - anything malformed
