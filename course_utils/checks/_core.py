@@ -1232,6 +1232,26 @@ def tensor_values(t: Any) -> np.ndarray:
         return t.double().numpy()
 
 
+def cotangent_gradients(out: Any, cotangent: Any, leaves: Callable[[], list], through: str) -> tuple[dict, str | None]:
+    """The gradients of ``sum(out * cotangent)`` with respect to named tensors, made where the answer ran (lesson
+    00, grader; used by the probes of lessons 07-09).
+
+    ``leaves()`` gives ``[(name, tensor), ...]`` (called inside the guard: a missing attribute is reported);
+    returns ``({name: float64 array or None where no gradient reaches}, None)``, or ``({}, problem)`` when
+    backpropagating through the learner's graph raised; ``through`` starts that problem's text
+    ("backpropagating through the output").
+    """
+    import torch
+
+    try:
+        named = list(leaves())
+        loss = (out * torch.from_numpy(np.asarray(cotangent)).to(out.dtype)).sum()
+        found = torch.autograd.grad(loss, [t for _, t in named], allow_unused=True)
+    except Exception as exc:  # noqa: BLE001 - the learner's graph: reported, not raised
+        return {}, f"{through} raised {type(exc).__name__}: {str(exc)[:300]}"
+    return {n: None if g is None else g.detach().cpu().double().numpy() for (n, _), g in zip(named, found)}, None
+
+
 def gradients_problem(grads: Any, expected: dict, *, prefix: str = "", part: str = "forward",
                       detached: str = "forward") -> str | None:
     """What is wrong with observed gradients ``grads`` (name -> array, None where no gradient reached) against

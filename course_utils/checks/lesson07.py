@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import (fixed_cotangent, gradients_problem, tensor_values, Case, Mistake, _to_numpy_if_tensor, as_float_array, close_to, compare, describe, register,
+from ._core import (cotangent_gradients, fixed_cotangent, gradients_problem, tensor_values, Case, Mistake, _to_numpy_if_tensor, as_float_array, close_to, compare, describe, register,
                     register_probe)
 
 NEG = -1e9      # the additive mask value the lesson uses (finite: a fully masked row gives no NaN)
@@ -356,14 +356,9 @@ def _xattn_observations(module, args, kwargs, *, params: dict, xq, xkv, key_mask
                grads={}, grad_problem=None)
     names = [n + part for n in shapes for part in (".weight", ".bias")]
     if out.requires_grad and out.is_floating_point() and tuple(out.shape) == np.shape(cotangent):
-        try:
-            loss = (out * torch.from_numpy(np.asarray(cotangent)).to(out.dtype)).sum()
-            leaves = [getattr(getattr(module, n.split(".")[0]), n.split(".")[1]) for n in names]
-            found = torch.autograd.grad(loss, leaves, allow_unused=True)
-            obs["grads"] = {n: None if g is None else g.detach().cpu().double().numpy() for n, g in zip(names, found)}
-        except Exception as exc:  # noqa: BLE001 - the learner's graph: reported, not raised
-            obs["grad_problem"] = (f"the values are right but backpropagating through the output raised "
-                                   f"{type(exc).__name__}: {str(exc)[:300]}")
+        obs["grads"], obs["grad_problem"] = cotangent_gradients(
+            out, cotangent, lambda: [(n, getattr(getattr(module, n.split(".")[0]), n.split(".")[1])) for n in names],
+            "the values are right but backpropagating through the output")
     return obs
 
 

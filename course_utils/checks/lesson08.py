@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ._core import (fixed_cotangent, gradients_problem, tensor_values, Case, Mistake, as_float_array, close_to, close_to_float32, compare, describe, register,
+from ._core import (cotangent_gradients, fixed_cotangent, gradients_problem, tensor_values, Case, Mistake, as_float_array, close_to, close_to_float32, compare, describe, register,
                     register_probe)
 
 
@@ -253,14 +253,10 @@ def _fusion_observations(module, args, kwargs, *, mods: list, dims: dict, hidden
     obs.update(out=tensor_values(out), requires_grad=bool(out.requires_grad), grads={}, grad_problem=None)
     names = ["logits"] + [f"proj.{m}.{part}" for m in mods for part in ("weight", "bias")]
     if out.requires_grad and out.is_floating_point() and tuple(out.shape) == np.shape(cotangent):
-        try:
-            leaves = [module.logits] + [getattr(module.proj[m], part) for m in mods for part in ("weight", "bias")]
-            loss = (out * torch.from_numpy(np.asarray(cotangent)).to(out.dtype)).sum()
-            found = torch.autograd.grad(loss, leaves, allow_unused=True)
-            obs["grads"] = {n: None if g is None else g.detach().cpu().double().numpy() for n, g in zip(names, found)}
-        except Exception as exc:  # noqa: BLE001 - the learner's graph: reported, not raised
-            obs["grad_problem"] = (f"backpropagating through the output raised {type(exc).__name__}: "
-                                   f"{str(exc)[:300]}")
+        obs["grads"], obs["grad_problem"] = cotangent_gradients(
+            out, cotangent, lambda: list(zip(names, [module.logits] + [getattr(module.proj[m], part) for m in mods
+                                                                       for part in ("weight", "bias")])),
+            "backpropagating through the output")
     obs["weights_problem"] = None
     try:
         got_w = module.weights()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import (fixed_cotangent, gradients_problem, tensor_values, Build, Case, Mistake, as_float_array, close_to_float32, compare, describe, register,
+from ._core import (cotangent_gradients, fixed_cotangent, gradients_problem, tensor_values, Build, Case, Mistake, as_float_array, close_to_float32, compare, describe, register,
                     register_builder, register_probe, scalar_loss_problem)
 
 
@@ -224,14 +224,10 @@ def _gmu_observations(got, args, kwargs, *, cotangent) -> dict:
     layers = [(f"projections[{i}]", p) for i, p in enumerate(projections)] + [("gate", gate)]
     names = [f"{n}.{part}" for n, _ in layers for part in ("weight", "bias")]
     if h.requires_grad and h.is_floating_point() and tuple(h.shape) == (B, H):
-        try:
-            leaves = [getattr(layer, part) for _, layer in layers for part in ("weight", "bias")]
-            loss = (h * torch.from_numpy(np.asarray(cotangent)).to(h.dtype)).sum()
-            found = torch.autograd.grad(loss, leaves, allow_unused=True)
-            obs["grads"] = {n: None if g is None else g.detach().cpu().double().numpy() for n, g in zip(names, found)}
-        except Exception as exc:  # noqa: BLE001 - the learner's graph: reported, not raised
-            obs["grad_problem"] = (f"the values are right but backpropagating through h raised "
-                                   f"{type(exc).__name__}: {str(exc)[:300]}")
+        obs["grads"], obs["grad_problem"] = cotangent_gradients(
+            h, cotangent, lambda: list(zip(names, [getattr(layer, part) for _, layer in layers
+                                                   for part in ("weight", "bias")])),
+            "the values are right but backpropagating through h")
     return obs
 
 
