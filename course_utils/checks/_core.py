@@ -1319,27 +1319,3 @@ def tensor_observations(got: Any, args: tuple, kwargs: dict, wrt: Sequence = (),
                     grads[k] = None if g is None else g.detach().cpu().double().numpy()
     obs["grads"] = grads
     return obs
-
-
-def scalar_loss_problem(got: Any, expected: float, rtol: float, atol: float, *, reaches: str,
-                        avoid: str) -> str | None:
-    """What is wrong with a PyTorch loss ``got`` whose value should be ``expected`` (``None``: nothing).
-
-    Shared by the loss exercises of lessons 09-11: the answer must be a 0-dimensional ``torch.Tensor`` equal to
-    ``expected`` within ``rtol``/``atol`` and still attached to the autograd graph. ``reaches``: what the gradient
-    must reach ("the model"); ``avoid``: the operations that cut the graph, as named in the message.
-    """
-    import torch
-
-    if not isinstance(got, torch.Tensor):
-        return (f"expected a scalar torch.Tensor (the loss to call .backward() on), got {type(got).__name__}: "
-                f"{describe(got)}")
-    if got.dim() != 0:
-        return f"expected a scalar (0-dimensional) tensor, got shape {tuple(got.shape)}: average over the batch"
-    problem = compare(float(got.detach()), expected, rtol, atol)
-    if problem:
-        return problem
-    if not got.requires_grad:
-        return (f"the value is right but the loss is cut off from the graph (requires_grad is False): no gradient "
-                f"could reach {reaches}. Do not use {avoid}")
-    return None

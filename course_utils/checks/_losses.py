@@ -1,12 +1,11 @@
-"""Observations of a PyTorch loss returned by an answer, and their verdict (lessons 10 and 11, grader).
+"""Observations of a PyTorch loss returned by an answer, and their verdict (lessons 09-11, grader).
 
-The loss exercises (``10.multitask_loss``, ``11.distill_loss``) return a scalar tensor whose value AND gradients
+The loss exercises (``09.info_nce``, ``10.multitask_loss``, ``11.distill_loss``) return a scalar tensor whose value AND gradients
 matter. Their cases carry the probe ``"torch.loss"``: :func:`course_utils.checks._core.tensor_observations` (value,
 dtype, shape, ``requires_grad``, ``grad_fn`` and the gradients with respect to the arguments named in ``wrt``) plus
-the two things the feedback of :func:`course_utils.checks._core.scalar_loss_problem` and the lessons' mistake
-detectors read off a result that is not a tensor: its text (``describe``) and its number when it is one. The
-verdict, :func:`observed_loss_problem`, says what ``scalar_loss_problem`` said, word for word, and then compares
-the gradients with the hand-derived ones, computed outside by the case generator: a value with
+the two things the feedback and the lessons' mistake detectors read off a result that is not a tensor: its text
+(``describe``) and its number when it is one. The verdict, :func:`observed_loss_problem`, checks the type, shape,
+value and attachment to autograd, and then compares the gradients with the hand-derived ones, computed outside by the case generator: a value with
 ``requires_grad=True`` alone (a fresh leaf tensor, a detached branch) no longer passes.
 """
 from __future__ import annotations
@@ -61,8 +60,8 @@ def observed_scalar(obs: Any) -> np.ndarray | None:
 
 def observed_loss_problem(obs: dict, expected: float, rtol: float, atol: float, *, reaches: str, avoid: str,
                           grads: Sequence = ()) -> str | None:
-    """:func:`course_utils.checks._core.scalar_loss_problem` on the observations of :func:`loss_observations`
-    (the same messages), then the gradients: ``grads`` holds ``(name, want)`` per argument of ``wrt``, in order,
+    """What is wrong with the observations of :func:`loss_observations` (type, shape, value within
+    ``rtol``/``atol``, attachment to autograd), then the gradients: ``grads`` holds ``(name, want)`` per argument of ``wrt``, in order,
     ``want`` the hand-derived gradient of the loss with respect to it (an all-zero ``want`` also accepts "no
     gradient")."""
     if "shape" not in obs:

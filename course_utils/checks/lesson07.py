@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from ._core import (cotangent_gradients, fixed_cotangent, gradients_problem, tensor_values, Case, Mistake, _to_numpy_if_tensor, as_float_array, close_to, compare, describe, register,
-                    register_probe)
+from ._core import (_to_numpy_if_tensor, Case, Mistake, as_float_array, close_to, compare, cotangent_gradients,
+                    describe, fixed_cotangent, gradients_problem, register, register_probe, tensor_values)
 
 NEG = -1e9      # the additive mask value the lesson uses (finite: a fully masked row gives no NaN)
 

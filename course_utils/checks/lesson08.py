@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from ._core import (cotangent_gradients, fixed_cotangent, gradients_problem, tensor_values, Case, Mistake, as_float_array, close_to, close_to_float32, compare, describe, register,
-                    register_probe)
+from ._core import (Case, Mistake, as_float_array, close_to, close_to_float32, compare, cotangent_gradients, describe,
+                    fixed_cotangent, gradients_problem, register, register_probe, tensor_values)
 
 
 def _matches(got: Any, value: Any, rtol: float = 1e-5, atol: float = 1e-7) -> bool:

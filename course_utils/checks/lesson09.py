@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._core import (cotangent_gradients, fixed_cotangent, gradients_problem, tensor_values, Build, Case, Mistake, as_float_array, close_to_float32, compare, describe, register,
-                    register_builder, register_probe, scalar_loss_problem)
+from ._core import (Build, Case, Mistake, as_float_array, close_to_float32, compare, cotangent_gradients, describe,
+                    fixed_cotangent, gradients_problem, register, register_builder, register_probe, tensor_values)
+from ._losses import loss_probe, observed_loss_problem, observed_scalar
 
 
 _arr = as_float_array
@@ -372,20 +373,36 @@ def _nce_case(rng: np.random.Generator, B: int, d: int, tau: float, label: str, 
     tb = torch.tensor(b, dtype=torch.float32, requires_grad=True)
     a32, b32 = ta.detach().double().numpy(), tb.detach().double().numpy()
     expected = _info_nce_ref(a32, b32, tau)
+    g_a, g_b = _info_nce_grads(a32, b32, tau)
 
     def validate(got):
-        return scalar_loss_problem(got, expected, 1e-4, 1e-5, reaches="the encoders",
-                                   avoid="torch.no_grad(), .detach() or NumPy inside")
+        return observed_loss_problem(got, expected, 1e-4, 1e-5, reaches="the encoders",
+                                     avoid="torch.no_grad(), .detach() or NumPy inside",
+                                     grads=(("a", g_a), ("b", g_b)))
 
     validate.ab = (a32, b32, tau)
     validate.value = expected
-    return Case((ta, tb, tau), expected=validate, label=label)
+    return Case((ta, tb, tau), expected=validate, label=label, probe=loss_probe(0, 1))
+
+
+def _info_nce_grads(a: np.ndarray, b: np.ndarray, tau: float) -> tuple[np.ndarray, np.ndarray]:
+    """The gradients of the symmetric InfoNCE loss with respect to ``a`` and ``b``, in float64 (torch's
+    autograd on the reference formula, outside the learner's code)."""
+    import torch
+
+    ta = torch.tensor(a, dtype=torch.float64, requires_grad=True)
+    tb = torch.tensor(b, dtype=torch.float64, requires_grad=True)
+    an, bn = ta / ta.norm(dim=1, keepdim=True), tb / tb.norm(dim=1, keepdim=True)
+    logits = an @ bn.T / tau
+    loss = 0.5 * (-torch.log_softmax(logits, 1).diagonal().mean() - torch.log_softmax(logits, 0).diagonal().mean())
+    g_a, g_b = torch.autograd.grad(loss, (ta, tb))
+    return g_a.numpy(), g_b.numpy()
 
 
 def _nce_variant(**kw):
     def detect(got, e, c):
-        return _arr(got) is not None and _arr(got).shape == () and bool(
-            np.isclose(float(_arr(got)), _info_nce_ref(*e.ab, **kw), rtol=1e-4, atol=1e-5))
+        v = observed_scalar(got)
+        return v is not None and bool(np.isclose(float(v), _info_nce_ref(*e.ab, **kw), rtol=1e-4, atol=1e-5))
     return detect
 
 
@@ -399,8 +416,8 @@ _NCE_MISTAKES = (
     Mistake("times temperature", _nce_variant(times=True),
             "the similarities were multiplied by the temperature: divide by it (a small temperature sharpens the "
             "softmax)."),
-    Mistake("sum over batch", lambda got, e, c: _arr(got) is not None and _arr(got).shape == () and bool(
-        np.isclose(float(_arr(got)), e.value * len(e.ab[0]), rtol=1e-4)),
+    Mistake("sum over batch", lambda got, e, c: observed_scalar(got) is not None and bool(
+        np.isclose(float(observed_scalar(got)), e.value * len(e.ab[0]), rtol=1e-4)),
             "the loss is B times too large: average the cross-entropy over the batch (F.cross_entropy's default "
             "reduction='mean'), do not sum it."),
 )
